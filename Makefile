@@ -1,0 +1,33 @@
+# delivery_linkage — every target sets itself up; `make demo` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DBT_PROFILES_DIR ?= $(CURDIR)/.dbt
+export DBT_SEND_ANONYMOUS_USAGE_STATS := False
+export DO_NOT_TRACK := 1
+
+.PHONY: setup demo test test-fast db-start db-stop lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/linkage demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+db-start: setup
+	$(BIN)/linkage db start
+
+db-stop: setup
+	$(BIN)/linkage db stop
+
+clean:
+	rm -rf target logs .dbt

@@ -1,0 +1,85 @@
+{#
+    audit_inserted_delivery_links: statement-level AFTER INSERT trigger function on message_deliveries.
+    Writes the audit rows of a whole INSERT (one row per attempt) in one statement, from the transition
+    table: the decision comes from decide_delivery_links, the outcome from what the row trigger did.
+    Rows that arrived with a user_id from the app are not attempts and are left out. An error here is
+    reported as a WARNING and never fails the app's insert.
+#}
+{% macro audit_inserted_delivery_links(s) %}
+    create or replace function {{ s }}.audit_inserted_delivery_links()
+    returns trigger
+    language plpgsql
+    security definer
+    set search_path = ''
+    as $function$
+    declare
+        v_app_linked text := coalesce(pg_catalog.current_setting('delivery_linkage.app_linked_ids', true), '');
+        v_app_linked_ids uuid[];
+    begin
+        if v_app_linked <> '' then
+            perform pg_catalog.set_config('delivery_linkage.app_linked_ids', '', true);
+            if v_app_linked <> '*' then
+                v_app_linked_ids := pg_catalog.string_to_array(v_app_linked, ',')::uuid[];
+            end if;
+        end if;
+        begin
+            with attempts as (
+                select inserted.id, inserted.guest_id, inserted.message_id, inserted.phone_number::text as phone,
+                       inserted.user_id
+                from inserted_deliveries as inserted
+                where v_app_linked = ''
+                   or (v_app_linked = '*' and inserted.user_id is null)
+                   or (v_app_linked <> '*' and inserted.id <> all (v_app_linked_ids))
+            ),
+
+            decisions as (
+                select d.*
+                from {{ s }}.decide_delivery_links(
+                    (select pg_catalog.array_agg(attempts.id) from attempts),
+                    (select pg_catalog.array_agg(attempts.guest_id) from attempts),
+                    (select pg_catalog.array_agg(attempts.message_id) from attempts),
+                    (select pg_catalog.array_fill(null::uuid, array[pg_catalog.count(*)::integer]) from attempts),
+                    (select pg_catalog.array_agg(attempts.phone) from attempts)
+                ) as d
+            )
+
+            insert into {{ s }}.user_link_audit (
+                table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
+                outcome, reason, candidate_count, phone_fallback_enabled
+            )
+            select
+                'message_deliveries',
+                attempts.id,
+                decisions.event_id,
+                decisions.normalized_phone,
+                decisions.matched_guest_id,
+                attempts.user_id,
+                case
+                    when attempts.user_id is not null then 'linked'
+                    when decisions.outcome = 'linked' then 'no_match'
+                    else decisions.outcome
+                end,
+                case
+                    when attempts.user_id is not null and decisions.outcome <> 'linked' then 'concurrent_change'
+                    when attempts.user_id is null and decisions.outcome = 'linked' then 'concurrent_change'
+                    else decisions.reason
+                end,
+                case
+                    when attempts.user_id is not null and decisions.outcome <> 'linked' then 1
+                    else decisions.candidate_count
+                end,
+                decisions.phone_fallback_enabled
+            from attempts
+            join decisions on decisions.record_id = attempts.id;
+        exception
+            when serialization_failure or deadlock_detected or lock_not_available then
+                raise;
+            when others then
+                raise warning 'delivery_linkage: audit of inserted deliveries failed: % (%)', sqlerrm, sqlstate;
+        end;
+        return null;
+    end
+    $function$;
+    comment on function {{ s }}.audit_inserted_delivery_links() is
+        'delivery_linkage: AFTER INSERT statement trigger function; one audit INSERT per statement.';
+{% endmacro %}
