@@ -59,7 +59,7 @@ create table public.message_deliveries (
     id uuid primary key default gen_random_uuid(),
     message_id uuid references public.messages (id) on delete cascade,
     guest_id uuid,
-    phone_number varchar(64),
+    phone_number varchar,
     user_id uuid references public.users (id),
     sms_status text not null default 'pending',
     push_status text not null default 'not_applicable',

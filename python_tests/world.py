@@ -1,0 +1,66 @@
+"""Small helpers to build app data in a test database, in the app's own words."""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+
+
+def user(conn: psycopg.Connection, phone: str | None = None) -> uuid.UUID:
+    return conn.execute("insert into users (phone) values (%s) returning id", (phone,)).fetchone()[0]
+
+
+def event(conn: psycopg.Connection) -> uuid.UUID:
+    return conn.execute("insert into events default values returning id").fetchone()[0]
+
+
+def guest(conn, event_id, user_id=None, phone=None, removed=False, name="Guest") -> uuid.UUID:
+    return conn.execute(
+        "insert into event_guests (event_id, user_id, phone, guest_name, removed_at) "
+        "values (%s, %s, %s, %s, case when %s then now() end) returning id",
+        (event_id, user_id, phone, name, removed),
+    ).fetchone()[0]
+
+
+def message(conn, event_id) -> uuid.UUID:
+    return conn.execute("insert into messages (event_id) values (%s) returning id", (event_id,)).fetchone()[0]
+
+
+def deliver(conn, message_id=None, guest_id=None, phone=None, user_id=None) -> uuid.UUID:
+    return conn.execute(
+        "insert into message_deliveries (message_id, guest_id, phone_number, user_id) "
+        "values (%s, %s, %s, %s) returning id",
+        (message_id, guest_id, phone, user_id),
+    ).fetchone()[0]
+
+
+def delivery_user(conn, delivery_id) -> uuid.UUID | None:
+    return conn.execute("select user_id from message_deliveries where id = %s", (delivery_id,)).fetchone()[0]
+
+
+def audit_rows(conn, record_id=None, table_name=None) -> list[dict]:
+    conditions, params = [], []
+    if record_id is not None:
+        conditions.append("record_id = %s")
+        params.append(record_id)
+    if table_name is not None:
+        conditions.append("table_name = %s")
+        params.append(table_name)
+    where = ("where " + " and ".join(conditions)) if conditions else ""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        return cursor.execute(f"select * from user_link_audit {where} order by id", params).fetchall()
+
+
+def set_flag(conn, name: str, enabled: bool) -> None:
+    conn.execute("update feature_flags set enabled = %s where flag_name = %s", (enabled, name))
+
+
+def linkable_null_count(conn) -> int:
+    return conn.execute(
+        """
+        select count(*) from message_deliveries d
+        join event_guests g on g.id = d.guest_id
+        where d.user_id is null and g.user_id is not null and g.removed_at is null
+        """
+    ).fetchone()[0]
