@@ -23,18 +23,24 @@
         where a.attrelid = '{{ s }}.user_link_audit'::regclass and a.attname = 'outcome' and not a.attisdropped) then
         alter table {{ s }}.user_link_audit alter column outcome type text using outcome::text;
     end if;
-    alter table {{ s }}.user_link_audit
-        add column if not exists table_name text,
-        add column if not exists record_id uuid,
-        add column if not exists event_id uuid,
-        add column if not exists normalized_phone text,
-        add column if not exists matched_guest_id uuid,
-        add column if not exists linked_user_id uuid,
-        add column if not exists reason text,
-        add column if not exists candidate_count integer,
-        add column if not exists created_at timestamptz not null default pg_catalog.now(),
-        add column if not exists phone_fallback_enabled boolean,
-        add column if not exists previous_user_id uuid;
+    if (
+        select pg_catalog.count(*) from pg_catalog.pg_attribute as a
+        where a.attrelid = '{{ s }}.user_link_audit'::regclass and not a.attisdropped
+          and a.attname in ('table_name', 'record_id', 'event_id', 'normalized_phone', 'matched_guest_id', 'linked_user_id', 'reason', 'candidate_count', 'created_at', 'phone_fallback_enabled', 'previous_user_id')
+    ) < 11 then
+        alter table {{ s }}.user_link_audit
+            add column if not exists table_name text,
+            add column if not exists record_id uuid,
+            add column if not exists event_id uuid,
+            add column if not exists normalized_phone text,
+            add column if not exists matched_guest_id uuid,
+            add column if not exists linked_user_id uuid,
+            add column if not exists reason text,
+            add column if not exists candidate_count integer,
+            add column if not exists created_at timestamptz not null default pg_catalog.now(),
+            add column if not exists phone_fallback_enabled boolean,
+            add column if not exists previous_user_id uuid;
+    end if;
     comment on table {{ s }}.user_link_audit is
         'delivery_linkage: every linking attempt (message_deliveries), backfill link (message_deliveries_backfill) and rollback (message_deliveries_rollback).';
     comment on column {{ s }}.user_link_audit.outcome is 'linked | no_match | skipped (feature disabled) | unlinked (rollback)';
@@ -43,8 +49,11 @@
     comment on column {{ s }}.user_link_audit.candidate_count is 'How many guests or users matched at the step that decided.';
     comment on column {{ s }}.user_link_audit.phone_fallback_enabled is 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS at the time of the decision.';
     comment on column {{ s }}.user_link_audit.previous_user_id is 'For rollbacks: the user the delivery had before it was unlinked.';
-    create index if not exists user_link_audit_created_at_brin
-        on {{ s }}.user_link_audit using brin (created_at);
-    create index if not exists user_link_audit_table_outcome_created_at_idx
-        on {{ s }}.user_link_audit (table_name, outcome, created_at);
+    if pg_catalog.to_regclass('{{ s }}.user_link_audit_created_at_brin') is null then
+        create index user_link_audit_created_at_brin on {{ s }}.user_link_audit using brin (created_at);
+    end if;
+    if pg_catalog.to_regclass('{{ s }}.user_link_audit_table_outcome_created_at_idx') is null then
+        create index user_link_audit_table_outcome_created_at_idx
+            on {{ s }}.user_link_audit (table_name, outcome, created_at);
+    end if;
 {% endmacro %}
