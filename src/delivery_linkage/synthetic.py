@@ -1,0 +1,423 @@
+"""Synthetic app data at any scale: users, events, guests, announcements and their deliveries.
+
+`generate(conn, WorldShape(deliveries=...))` writes a *history*, set-based (INSERT … SELECT over
+generate_series, one statement per chunk of events, so memory stays bounded and progress can be
+reported). Every value is a pure function of the seed and a row's position (hashint8extended and
+md5), so the same seed gives the same world, ids included: one world per seed per database.
+
+What the history holds, per event: guests (in `guests_per_event`), announcements (in
+`messages_per_event`) each delivered to every guest. Linked guests (`linked_share`) point at a user
+and mostly carry that user's phone in one of the app's many formats; of them `late_link_share` were
+linked only after their deliveries were written, so those deliveries have user_id NULL: the
+runbook's "linkable but NULL" defect (counted when the guest is active). A few guests share a phone
+with another active guest of the event, a few were removed after the announcements, a few users
+share a phone, and a few phones are empty, NULL or invalid.
+
+Writing history means the linkage triggers must not fire: user triggers of event_guests and
+message_deliveries are disabled (ALTER TABLE … DISABLE TRIGGER USER: table ownership needed, no
+superuser) and afterwards each one is set back to exactly the state it had (O, D, R or A).
+
+Transactions: everything runs inside `conn.transaction()`, so the connection may be autocommit
+(one transaction, committed at the end) or not (a savepoint in the caller's transaction, which the
+caller commits). Other sessions never see the triggers disabled, a failure leaves nothing behind,
+and both tables stay locked (ACCESS EXCLUSIVE) until the transaction ends.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from psycopg import sql
+
+SCHEMA = "public"
+TRIGGER_TABLES = ("message_deliveries", "event_guests")
+TABLES = ("users", "events", "messages", "event_guests", "message_deliveries")
+CHUNK_DELIVERIES = 250_000
+USER_CHUNK = 500_000
+USER_STRIDE = 7919  # prime: a user appears at most once per event, sharing-phone users rarely together
+EPOCH = datetime(2023, 1, 1, tzinfo=UTC)
+VALID_FORMATS = 0.96  # fraction of phone format draws that give a valid number
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class WorldShape:
+    deliveries: int
+    guests_per_event: tuple[int, int] = (50, 500)
+    messages_per_event: tuple[int, int] = (2, 12)
+    linked_share: float = 0.7
+    late_link_share: float = 0.15
+    shared_phone_share: float = 0.01
+    removed_share: float = 0.03
+    users_sharing_phone_share: float = 0.005
+    seed: int = 42
+
+    def __post_init__(self) -> None:
+        (gmin, gmax), (mmin, mmax) = self.guests_per_event, self.messages_per_event
+        if self.deliveries < 0 or not (1 <= gmin <= gmax) or not (1 <= mmin <= mmax <= 1000):
+            raise ValueError(f"invalid WorldShape: {self}")
+
+
+# --- SQL fragments (pure functions of the seed and positions) -------------------------------------
+
+
+def _u(shape: WorldShape, expr: str, salt: int) -> str:
+    """A uniform draw in [0, 1) from a bigint expression."""
+    return f"((hashint8extended(({expr})::bigint, {shape.seed * 64 + salt}) & 2147483647)::float8 / 2147483648.0)"
+
+
+def _uuid(shape: WorldShape, kind: str, expr: str) -> str:
+    return f"md5('{shape.seed}:{kind}:' || ({expr}))::uuid"
+
+
+def _user_digits(k: str) -> str:
+    """Ten US digits of user number k: area 201-799, unique per k."""
+    return f"((201 + ({k}) % 599)::text || lpad((((({k}) / 599) * {USER_STRIDE}) % 10000000)::text, 7, '0'))"
+
+
+def _guest_digits(gg: str) -> str:
+    """Ten US digits of a guest's own number: area 800-998, never a user's."""
+    return f"((800 + ({gg}) % 199)::text || lpad((((({gg}) / 199) * 7919 + 1234567) % 10000000)::text, 7, '0'))"
+
+
+def _user_base(shape: WorldShape, k: str) -> str:
+    """The user whose number user k has: the previous user for users sharing a phone."""
+    share = shape.users_sharing_phone_share
+    return f"(case when ({k}) > 0 and {_u(shape, k, 7)} < {share} then ({k}) - 1 else ({k}) end)"
+
+
+def _phone(d: str, f: str) -> str:
+    """Digits d in one of the app's formats, chosen by f in [0, 1); f >= VALID_FORMATS is not a phone."""
+    a, b, c = f"substr({d}, 1, 3)", f"substr({d}, 4, 3)", f"substr({d}, 7, 4)"
+    return f"""(case
+        when {f} < 0.40 then '+1' || {d}
+        when {f} < 0.60 then '(' || {a} || ') ' || {b} || '-' || {c}
+        when {f} < 0.75 then {a} || '.' || {b} || '.' || {c}
+        when {f} < 0.90 then '1-' || {a} || '-' || {b} || '-' || {c}
+        when {f} < {VALID_FORMATS} then {d}
+        when {f} < 0.975 then null
+        when {f} < 0.985 then ''
+        when {f} < 0.993 then substr({d}, 4, 7)
+        else 'n/a' end)"""
+
+
+# --- planning --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Event:
+    number: int
+    guests: int
+    messages: int
+    guest_start: int
+    message_start: int
+    user_offset: int
+    t0: datetime
+
+
+def _plan_sizes(shape: WorldShape, rng: random.Random) -> list[tuple[int, int]]:
+    """(guests, messages) per event; the last event is fitted so the total lands on the target."""
+    (gmin, gmax), (mmin, mmax) = shape.guests_per_event, shape.messages_per_event
+    sizes: list[tuple[int, int]] = []
+    total = 0
+    while total < shape.deliveries:
+        g, m = rng.randint(gmin, gmax), rng.randint(mmin, mmax)
+        remaining = shape.deliveries - total
+        if g * m > remaining:
+            fits = [(max(gmin, min(gmax, round(remaining / mm))), mm) for mm in range(mmin, mmax + 1)]
+            g, m = min(fits, key=lambda gm: (abs(gm[0] * gm[1] - remaining), abs(gm[1] - m)))
+            if abs(g * m - remaining) < remaining:
+                sizes.append((g, m))
+            break
+        sizes.append((g, m))
+        total += g * m
+    return sizes
+
+
+def _plan(shape: WorldShape) -> tuple[list[_Event], int]:
+    rng = random.Random(shape.seed)
+    sizes = _plan_sizes(shape, rng)
+    guests = sum(g for g, _ in sizes)
+    users = max(shape.guests_per_event[1] + 1, round(guests * shape.linked_share / 3))
+    while users % USER_STRIDE == 0:
+        users += 1
+    events, guest_start, message_start = [], 0, 0
+    for number, (g, m) in enumerate(sizes):
+        t0 = EPOCH + timedelta(days=rng.random() * 730)
+        events.append(_Event(number, g, m, guest_start, message_start, rng.randrange(users), t0))
+        guest_start += g
+        message_start += m
+    return events, users
+
+
+def _chunks(events: list[_Event]) -> list[list[_Event]]:
+    chunks: list[list[_Event]] = [[]]
+    size = 0
+    for event in events:
+        if size >= CHUNK_DELIVERIES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += event.guests * event.messages
+    return [chunk for chunk in chunks if chunk]
+
+
+# --- statements ------------------------------------------------------------------------------------
+
+
+def _users_sql(shape: WorldShape) -> str:
+    k = "k"
+    fmt = f"(case when {_u(shape, k, 8)} < 0.8 then 0 else ({_u(shape, k, 9)}) end)"
+    return f"""
+        insert into {SCHEMA}.users (id, phone, email, display_name, created_at)
+        select {_uuid(shape, 'u', k)}, {_phone(_user_digits(_user_base(shape, k)), fmt)},
+               'user' || k || '.s{shape.seed}@example.test', 'User ' || k,
+               timestamptz '2022-01-01 00:00+00' + {_u(shape, k, 10)} * interval '365 days'
+        from generate_series(%(lo)s::bigint, %(hi)s::bigint) as k
+    """
+
+
+def _chunk_sql(shape: WorldShape, users: int) -> str:
+    s = shape
+    gg, dd = "x.gg", "(g.gg * 1024 + k.k)"
+    return f"""
+    with plan as materialized (
+        select * from unnest(%(e)s::bigint[], %(g)s::int[], %(m)s::int[], %(gs)s::bigint[],
+                             %(ms)s::bigint[], %(uo)s::bigint[], %(t0)s::timestamptz[])
+            as p (e, g_count, m_count, g_start, m_start, u_off, t0)
+    ),
+    ins_events as (
+        insert into {SCHEMA}.events (id, title, starts_at, created_at)
+        select {_uuid(s, 'e', 'e')}, 'Event ' || e, t0 + (m_count + 3) * interval '1 day', t0 from plan
+    ),
+    ins_messages as (
+        insert into {SCHEMA}.messages (id, event_id, body, message_type, created_at)
+        select {_uuid(s, 'm', 'm_start + k')}, {_uuid(s, 'e', 'e')},
+               'Announcement ' || (k + 1) || ' for event ' || e, 'announcement', t0 + (k + 1) * interval '1 day'
+        from plan cross join generate_series(0, m_count - 1) as k
+    ),
+    raw as (
+        select p.e, p.m_count, p.m_start, p.t0, i.i, x.gg,
+               {_u(s, gg, 1)} < {s.linked_share} as linked,
+               {_u(s, gg, 2)} < {s.late_link_share} as late_pick,
+               i.i > 0 and {_u(s, gg, 3)} < {s.shared_phone_share} as shared,
+               i.i + 1 < p.g_count and {_u(s, gg + ' + 1', 3)} < {s.shared_phone_share} as shared_next,
+               {_u(s, gg, 4)} < {s.removed_share} as removed_pick,
+               {_u(s, gg, 5)} < 0.95 as user_phone,
+               {_u(s, gg, 6)} as fmt,
+               (p.u_off + i.i * {USER_STRIDE}) %% {users} as user_k
+        from plan as p
+        cross join generate_series(0, p.g_count - 1) as i (i)
+        cross join lateral (select p.g_start + i.i as gg) as x
+    ),
+    numbered as (
+        select raw.*,
+               case when linked and user_phone then {_user_digits(_user_base(s, 'user_k'))}
+                    else {_guest_digits('gg')} end as digits
+        from raw
+    ),
+    drawn as (
+        select n.*,
+               n.linked and n.late_pick as late,
+               n.removed_pick and not n.shared and not n.shared_next as removed,
+               case when n.shared or n.shared_next then n.fmt * {VALID_FORMATS} else n.fmt end as fmt_eff,
+               case when n.shared then lag(n.digits) over w else n.digits end as phone_digits,
+               n.t0 - (1 + {_u(s, 'n.gg', 11)} * 20) * interval '1 day' as created
+        from numbered as n
+        window w as (partition by n.e order by n.i)
+    ),
+    guests as materialized (
+        select {_uuid(s, 'g', 'gg')} as id, {_uuid(s, 'e', 'e')} as event_id, gg, m_count, m_start, t0,
+               linked, late, removed, fmt_eff < {VALID_FORMATS} as valid,
+               case when linked then {_uuid(s, 'u', 'user_k')} end as user_id,
+               {_phone('phone_digits', 'fmt_eff')} as phone,
+               created,
+               case when late then t0 + (m_count + 1 + {_u(s, 'gg', 12)} * 30) * interval '1 day' end
+                   as linked_at,
+               case when removed then t0 + (m_count + 2 + {_u(s, 'gg', 13)} * 10) * interval '1 day' end
+                   as removed_at,
+               {_u(s, 'gg', 14)} as rsvp
+        from drawn
+    ),
+    ins_guests as (
+        insert into {SCHEMA}.event_guests
+            (id, event_id, user_id, phone, guest_name, rsvp_status, removed_at, created_at, updated_at)
+        select id, event_id, user_id, phone, 'Guest ' || gg,
+               case when removed then 'declined' when rsvp < 0.6 then 'attending'
+                    when rsvp < 0.75 then 'declined' when rsvp < 0.85 then 'maybe' else 'pending' end,
+               removed_at, created, greatest(created, linked_at, removed_at)
+        from guests
+    ),
+    ins_deliveries as (
+        insert into {SCHEMA}.message_deliveries (id, message_id, guest_id, phone_number, user_id,
+            sms_status, push_status, provider_sid, created_at, updated_at)
+        select h.h::uuid, {_uuid(s, 'm', 'g.m_start + k.k')}, g.id, g.phone, d.user_id,
+               case when not g.valid then 'failed' when h.sms < 0.88 then 'delivered'
+                    when h.sms < 0.93 then 'sent' when h.sms < 0.97 then 'failed' else 'undelivered' end,
+               case when d.user_id is null then 'not_applicable'
+                    when h.push < 0.9 then 'delivered' else 'failed' end,
+               case when g.valid then 'SM' || h.h end,
+               h.at, h.at + interval '40 seconds'
+        from guests as g
+        cross join generate_series(0, g.m_count - 1) as k (k)
+        cross join lateral (select case when g.linked and not g.late then g.user_id end as user_id) as d
+        cross join lateral (
+            select md5('{s.seed}:d:' || g.gg || ':' || k.k) as h,
+                   {_u(s, dd, 15)} as sms, {_u(s, dd, 16)} as push,
+                   g.t0 + (k.k + 1) * interval '1 day' + {_u(s, dd, 17)} * interval '10 minutes' as at
+        ) as h
+    )
+    select count(*), coalesce(sum(m_count), 0), coalesce(sum(m_count) filter (where late and not removed), 0)
+    from guests
+    """
+
+
+# --- triggers --------------------------------------------------------------------------------------
+
+_RESTORE = {"O": "enable trigger", "D": "disable trigger", "R": "enable replica trigger", "A": "enable always trigger"}
+
+
+def _trigger_states(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    """(table, trigger, tgenabled) of every user trigger on the linkage's tables."""
+    return conn.execute(
+        """
+        select c.relname::text, t.tgname::text, t.tgenabled::text
+        from pg_catalog.pg_trigger as t
+        join pg_catalog.pg_class as c on c.oid = t.tgrelid
+        join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+        where n.nspname = %s and c.relname = any(%s) and not t.tgisinternal
+        order by 1, 2
+        """,
+        (SCHEMA, list(TRIGGER_TABLES)),
+    ).fetchall()
+
+
+def _disable_triggers(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+    states = _trigger_states(conn)
+    for table in TRIGGER_TABLES:
+        conn.execute(sql.SQL("alter table {}.{} disable trigger user").format(sql.Identifier(SCHEMA), sql.Identifier(table)))
+    return states
+
+
+def _restore_triggers(conn: psycopg.Connection, states: list[tuple[str, str, str]]) -> None:
+    for table, trigger, enabled in states:
+        conn.execute(
+            sql.SQL("alter table {}.{} " + _RESTORE[enabled] + " {}").format(
+                sql.Identifier(SCHEMA), sql.Identifier(table), sql.Identifier(trigger)
+            )
+        )
+
+
+def _analyze(conn: psycopg.Connection) -> None:
+    names = sql.SQL(", ").join(sql.Identifier(SCHEMA, table) for table in TABLES)
+    conn.execute(sql.SQL("analyze {}").format(names))
+
+
+# --- public API ------------------------------------------------------------------------------------
+
+
+def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | None = None) -> dict[str, int]:
+    """Write the world `shape` describes; returns rows written per table and `linkable_null`.
+
+    `linkable_null`: deliveries with user_id NULL whose guest is active and linked. Progress is
+    reported as (stage, done, total) with stages 'users', 'deliveries' and 'analyze'.
+    """
+    report = progress or (lambda stage, done, total: None)
+    events, users = _plan(shape)
+    counts = {"users": users, "events": len(events), "messages": sum(e.messages for e in events),
+              "event_guests": 0, "message_deliveries": 0, "linkable_null": 0}
+    total = sum(e.guests * e.messages for e in events)
+    with conn.transaction():
+        conn.execute("set local work_mem = '64MB'")
+        states = _disable_triggers(conn)
+        users_sql = _users_sql(shape)
+        for lo in range(0, users, USER_CHUNK):
+            hi = min(users, lo + USER_CHUNK) - 1
+            conn.execute(users_sql, {"lo": lo, "hi": hi})
+            report("users", hi + 1, users)
+        chunk_sql = _chunk_sql(shape, users)
+        for chunk in _chunks(events):
+            guests, deliveries, linkable_null = conn.execute(chunk_sql, {
+                "e": [e.number for e in chunk], "g": [e.guests for e in chunk], "m": [e.messages for e in chunk],
+                "gs": [e.guest_start for e in chunk], "ms": [e.message_start for e in chunk],
+                "uo": [e.user_offset for e in chunk], "t0": [e.t0 for e in chunk],
+            }).fetchone()
+            counts["event_guests"] += guests
+            counts["message_deliveries"] += deliveries
+            counts["linkable_null"] += linkable_null
+            report("deliveries", counts["message_deliveries"], total)
+        _restore_triggers(conn, states)
+        report("analyze", 0, 1)
+        _analyze(conn)
+        report("analyze", 1, 1)
+    return counts
+
+
+def runbook_world(conn: psycopg.Connection, total: int = 71, linkable_null: int = 3) -> list:
+    """The runbook's situation: one event, one announcement, `total` guests and deliveries.
+
+    The first `linkable_null` deliveries are the defect (guest active and linked, delivery user_id
+    NULL); of the others every second one is consistent (user_id = the guest's user) and the rest
+    belong to unlinked guests. Every phone is distinct, no guest is removed, no unlinked guest's
+    phone is a user's: no conflict and no subtlety changes the count, provided the database held no
+    deliveries before. Same transaction and trigger handling as generate(). Returns the ids of the
+    defective deliveries, in guest order.
+    """
+    if not 0 <= linkable_null <= total:
+        raise ValueError("need 0 <= linkable_null <= total")
+    with conn.transaction():
+        states = _disable_triggers(conn)
+        rows = conn.execute(
+            f"""
+            with event as (
+                insert into {SCHEMA}.events (title, starts_at, created_at)
+                values ('Runbook event', now() + interval '7 days', now() - interval '10 days')
+                returning id
+            ),
+            message as (
+                insert into {SCHEMA}.messages (event_id, body, created_at)
+                select id, 'Runbook announcement', now() - interval '2 days' from event
+                returning id, event_id
+            ),
+            plan as materialized (
+                select i, gen_random_uuid() as guest_id, gen_random_uuid() as delivery_id,
+                       case when i <= %(bad)s or (i - %(bad)s) %% 2 = 1 then gen_random_uuid() end as user_id,
+                       i <= %(bad)s as defect,
+                       '+1' || (case when i <= %(bad)s or (i - %(bad)s) %% 2 = 1 then '415' else '646' end)
+                           || lpad((5550000 + i)::text, 7, '0') as phone
+                from generate_series(1, %(total)s) as i
+            ),
+            ins_users as (
+                insert into {SCHEMA}.users (id, phone, email, display_name, created_at)
+                select user_id, phone, 'runbook' || i || '.' || user_id || '@example.test', 'Runbook user ' || i,
+                       now() - interval '30 days'
+                from plan where user_id is not null
+            ),
+            ins_guests as (
+                insert into {SCHEMA}.event_guests (id, event_id, user_id, phone, guest_name, rsvp_status,
+                                                   created_at, updated_at)
+                select p.guest_id, m.event_id, p.user_id, p.phone, 'Runbook guest ' || p.i, 'attending',
+                       now() - interval '9 days', case when p.defect then now() - interval '1 day'
+                                                       else now() - interval '9 days' end
+                from plan as p cross join message as m
+            ),
+            ins_deliveries as (
+                insert into {SCHEMA}.message_deliveries (id, message_id, guest_id, phone_number, user_id,
+                                                         sms_status, provider_sid, created_at, updated_at)
+                select p.delivery_id, m.id, p.guest_id, p.phone, case when not p.defect then p.user_id end,
+                       'delivered', 'SM' || md5(p.delivery_id::text),
+                       now() - interval '2 days', now() - interval '2 days'
+                from plan as p cross join message as m
+            )
+            select delivery_id from plan where defect order by i
+            """,
+            {"total": total, "bad": linkable_null},
+        ).fetchall()
+        _restore_triggers(conn, states)
+        _analyze(conn)
+    return [row[0] for row in rows]
