@@ -1,0 +1,130 @@
+"""Property-based: normalize_phone against phonenumbers, link_user_by_phone against a pure-Python model."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import phonenumbers
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+SEPARATORS = st.sampled_from(["", " ", ".", "-", "(", ")"])
+db_settings = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@st.composite
+def formatted_us_numbers(draw):
+    area = draw(st.integers(200, 999))
+    exchange = draw(st.integers(200, 999))
+    line = draw(st.integers(0, 9999))
+    digits = f"{area}{exchange}{line:04d}"
+    parts = [digits[:3], digits[3:6], digits[6:]]
+    joined = "".join(p + draw(SEPARATORS) for p in parts)
+    prefix = draw(st.sampled_from(["", "1", "1 ", "1-", "+1", "+1 "]))
+    return prefix + joined
+
+
+@db_settings
+@given(phone=formatted_us_numbers())
+def test_normalize_phone_agrees_with_phonenumbers_on_us_numbers(db, phone):
+    ours = db.execute("select normalize_phone(%s)", (phone,)).fetchone()[0]
+    expected = phonenumbers.format_number(phonenumbers.parse(phone, "US"), phonenumbers.PhoneNumberFormat.E164)
+    assert ours == expected
+
+
+@db_settings
+@given(phone=st.one_of(st.text(max_size=40), st.text(alphabet="0123456789+ .-()\u200b\uff0b\u0665", max_size=25)))
+def test_normalize_phone_returns_e164_or_null_and_is_idempotent(db, phone):
+    phone = phone.replace("\x00", "")
+    ours, again = db.execute("select normalize_phone(%s), normalize_phone(normalize_phone(%s))", (phone, phone)).fetchone()
+    assert ours is None or E164.match(ours)
+    assert again == ours
+    if ours is not None and ours.startswith("+1") and len(ours) == 12:
+        assert phonenumbers.format_number(
+            phonenumbers.parse(ours, None), phonenumbers.PhoneNumberFormat.E164
+        ) == ours
+
+
+PHONES = ["+15555550101", "+15555550102", "+15555550103"]
+FORMATS = [lambda p: p, lambda p: f"({p[2:5]}) {p[5:8]}-{p[8:]}", lambda p: p[2:], lambda p: "garbage"]
+
+
+@st.composite
+def small_worlds(draw):
+    users = draw(st.lists(st.sampled_from(PHONES + [None]), min_size=0, max_size=4))
+    guests = draw(
+        st.lists(
+            st.tuples(
+                st.one_of(st.none(), st.integers(0, max(len(users) - 1, 0))) if users else st.none(),
+                st.sampled_from(PHONES + [None]),
+                st.integers(0, 3),  # format
+                st.booleans(),  # removed
+            ),
+            max_size=5,
+        )
+    )
+    return {
+        "users": users,
+        "guests": guests,
+        "phone": draw(st.sampled_from(PHONES)),
+        "phone_format": draw(st.integers(0, 3)),
+        "linking": draw(st.booleans()),
+        "fallback": draw(st.booleans()),
+    }
+
+
+def model(world, guest_ids, user_ids):
+    """The rules for a delivery that names no guest, written plainly."""
+    def norm(phone, fmt):
+        return None if phone is None or fmt == 3 else phone
+
+    if not world["linking"]:
+        return (None, None, "skipped", "feature_disabled", 0)
+    phone = norm(world["phone"], world["phone_format"])
+    if phone is None:
+        return (None, None, "no_match", "invalid_phone", 0)
+    candidates = [
+        (guest_ids[i], user_ids[u] if u is not None else None)
+        for i, (u, p, fmt, removed) in enumerate(world["guests"])
+        if not removed and norm(p, fmt) == phone
+    ]
+    if len(candidates) > 1:
+        return (None, None, "no_match", "ambiguous_guests", len(candidates))
+    if len(candidates) == 1 and candidates[0][1] is not None:
+        return (candidates[0][1], candidates[0][0], "linked", "guest_phone", 1)
+    if world["fallback"]:
+        users = [user_ids[i] for i, p in enumerate(world["users"]) if p == phone]
+        if len(users) == 1:
+            return (users[0], candidates[0][0] if candidates else None, "linked", "user_phone", 1)
+        if len(users) > 1:
+            return (None, candidates[0][0] if candidates else None, "no_match", "ambiguous_users", len(users))
+    return (None, candidates[0][0] if candidates else None, "no_match", "no_candidate", 0)
+
+
+@db_settings
+@given(world=small_worlds())
+def test_link_user_by_phone_matches_the_model_of_the_rules(db, world):
+    with db.transaction(force_rollback=True):
+        db.execute("update feature_flags set enabled = %s where flag_name = 'LINK_USER_BY_PHONE'", (world["linking"],))
+        db.execute(
+            "update feature_flags set enabled = %s where flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'",
+            (world["fallback"],),
+        )
+        event = db.execute("insert into events default values returning id").fetchone()[0]
+        user_ids = [db.execute("insert into users (phone) values (%s) returning id", (p,)).fetchone()[0] for p in world["users"]]
+        guest_ids = []
+        for user_index, phone, fmt, removed in world["guests"]:
+            shown = None if phone is None else FORMATS[fmt](phone)
+            guest_ids.append(
+                db.execute(
+                    "insert into event_guests (event_id, user_id, phone, removed_at) "
+                    "values (%s, %s, %s, case when %s then now() end) returning id",
+                    (event, user_ids[user_index] if user_index is not None else None, shown, removed),
+                ).fetchone()[0]
+            )
+        asked = FORMATS[world["phone_format"]](world["phone"])
+        got = db.execute("select * from link_user_by_phone(%s, %s)", (event, asked)).fetchone()
+        assert tuple(got) == model(world, guest_ids, user_ids)
+        assert isinstance(event, uuid.UUID)
