@@ -36,11 +36,11 @@
     {%- set s = linkage_schema() -%}
     {{ return([
         linkage_deployments(s),
+        linkage_drop_superseded_functions(s),
         feature_flags(s),
         get_feature_flag(s),
         normalize_phone(s),
         user_link_audit(s),
-        linkage_drop_superseded_functions(s),
         decide_delivery_links(s),
         link_user_by_phone(s),
         backfill_guest_deliveries(s),
