@@ -3,11 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export DBT_PROFILES_DIR ?= $(CURDIR)/.dbt
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast db-start db-stop lint clean
+.PHONY: setup demo test lint stress bench validate report docs db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -23,6 +22,13 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# the reliability suite at ten times its default size
+stress: setup
+	$(BIN)/python -m pytest -m reliability --stress
+
+bench: setup
+	$(BIN)/linkage bench
+
 db-start: setup
 	$(BIN)/linkage db start
 
@@ -30,4 +36,4 @@ db-stop: setup
 	$(BIN)/linkage db stop
 
 clean:
-	rm -rf target logs .dbt
+	rm -rf target target_* logs .dbt

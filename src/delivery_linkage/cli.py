@@ -16,7 +16,7 @@ from . import connection, embedded_server
 app = typer.Typer(help="Keeps message_deliveries.user_id linked, and proves it.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL server (data directory .pgdata/ in the project).")
 app.add_typer(db_app, name="db")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 120)
 errors = Console(stderr=True)
 
 

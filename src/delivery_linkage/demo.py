@@ -26,13 +26,13 @@ def step(console: Console, text: str) -> None:
 def dbt(console: Console, settings, args: list[str], expect_failure: bool = False) -> dbt_runner.DbtResult:
     console.print(f"[dim]$ dbt {' '.join(args)}[/]")
     result = dbt_runner.run_dbt(args, settings, target_path=TARGET)
-    interesting = [
-        line for line in result.stdout.splitlines()
-        if re.search(r"(PASS|WARN|ERROR|FAIL)\b|Before:|After:|batch|would link|Done\.", line)
-        and "START" not in line
-    ]
-    for line in interesting[-14:]:
-        console.print("  " + re.sub(r"\x1b\[[0-9;]*m", "", line))
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in result.stdout.splitlines()]
+    if args[0] == "run-operation":
+        shown = [line for line in lines[3:] if "Found " not in line and "Running with" not in line]
+    else:
+        shown = [line for line in lines if re.search(r"\b(WARN|ERROR|FAIL)\b|Done\.", line) and "START" not in line]
+    for line in shown[-14:]:
+        console.print("  " + re.sub(r"^\d\d:\d\d:\d\d\s+", "", line), soft_wrap=True)
     if result.returncode != 0 and not expect_failure:
         console.print(result.output[-4000:])
         raise SystemExit(f"dbt {' '.join(args)} failed unexpectedly")
@@ -47,7 +47,7 @@ def run(console: Console, deliveries: int = 20000) -> int:
     app_fixture.create_app_database(server, DEMO_DATABASE)
     with connection.connect(settings) as conn:
         with console.status("generating synthetic history…"):
-            counts = synthetic.generate(conn, synthetic.WorldShape(deliveries=deliveries, seed=42))
+            counts = synthetic.generate(conn, synthetic.WorldShape(deliveries=deliveries, late_link_share=0.06, seed=42))
     console.print({k: v for k, v in counts.items()})
 
     step(console, "2. dbt run: deploy the linkage (on-run-start) and build the metric models")
