@@ -22,19 +22,33 @@
         v_message_ids uuid[];
         v_phones text[];
     begin
-        with batch as (
-            select delivery.id, delivery.guest_id, delivery.message_id, delivery.phone_number::text as phone
-            from {{ s }}.message_deliveries as delivery
-            where delivery.user_id is null
-              and (p_after_id is null or delivery.id > p_after_id)
-            order by delivery.id
-            limit greatest(p_batch_size, 1)
-            for no key update skip locked
-        )
-        select pg_catalog.array_agg(batch.id order by batch.id), pg_catalog.array_agg(batch.guest_id order by batch.id),
-               pg_catalog.array_agg(batch.message_id order by batch.id), pg_catalog.array_agg(batch.phone order by batch.id)
-        into v_ids, v_guest_ids, v_message_ids, v_phones
-        from batch;
+        -- a dry run reads without locking; a real run locks its batch and skips rows others hold
+        if p_dry_run then
+            select pg_catalog.array_agg(batch.id order by batch.id), pg_catalog.array_agg(batch.guest_id order by batch.id),
+                   pg_catalog.array_agg(batch.message_id order by batch.id), pg_catalog.array_agg(batch.phone order by batch.id)
+            into v_ids, v_guest_ids, v_message_ids, v_phones
+            from (
+                select delivery.id, delivery.guest_id, delivery.message_id, delivery.phone_number::text as phone
+                from {{ s }}.message_deliveries as delivery
+                where delivery.user_id is null
+                  and (p_after_id is null or delivery.id > p_after_id)
+                order by delivery.id
+                limit greatest(p_batch_size, 1)
+            ) as batch;
+        else
+            select pg_catalog.array_agg(batch.id order by batch.id), pg_catalog.array_agg(batch.guest_id order by batch.id),
+                   pg_catalog.array_agg(batch.message_id order by batch.id), pg_catalog.array_agg(batch.phone order by batch.id)
+            into v_ids, v_guest_ids, v_message_ids, v_phones
+            from (
+                select delivery.id, delivery.guest_id, delivery.message_id, delivery.phone_number::text as phone
+                from {{ s }}.message_deliveries as delivery
+                where delivery.user_id is null
+                  and (p_after_id is null or delivery.id > p_after_id)
+                order by delivery.id
+                limit greatest(p_batch_size, 1)
+                for no key update skip locked
+            ) as batch;
+        end if;
 
         if v_ids is null then
             return query select null::uuid, 0, 0, '{}'::jsonb;

@@ -9,7 +9,7 @@ renamed as (
         id as delivery_id,
         message_id,
         guest_id,
-        phone_number,
+        phone_number::text as phone_number,
         user_id,
         created_at
     from source

@@ -1,0 +1,39 @@
+-- Runbook debugging query 4: the linkage's feature flags and whether its triggers are enabled.
+
+with
+
+flags as (
+    select * from {{ source('app', 'feature_flags') }}
+),
+
+flag_status as (
+    select
+        'feature_flag' as kind,
+        flag_name as name,
+        case when enabled then 'on' else 'off' end as status
+    from flags
+    where flag_name in ('LINK_USER_BY_PHONE', 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS')
+),
+
+trigger_status as (
+    select
+        'trigger' as kind,
+        c.relname || '.' || t.tgname as name,
+        case when t.tgenabled = 'D' then 'disabled' else 'enabled' end as status
+    from pg_catalog.pg_trigger as t
+    inner join pg_catalog.pg_class as c
+        on c.oid = t.tgrelid
+    inner join pg_catalog.pg_namespace as n
+        on n.oid = c.relnamespace
+    where n.nspname = '{{ linkage_schema() }}'
+        and t.tgname in ('{{ linkage_trigger_names() | join("', '") }}')
+),
+
+combined as (
+    select * from flag_status
+    union all
+    select * from trigger_status
+)
+
+select * from combined
+order by kind, name

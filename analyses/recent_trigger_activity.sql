@@ -1,0 +1,28 @@
+-- Runbook debugging query 2: what the insert/update trigger decided in the last hour, newest first.
+
+with
+
+audit as (
+    select * from {{ source('app', 'user_link_audit') }}
+),
+
+recent as (
+    select
+        created_at,
+        record_id as delivery_id,
+        event_id,
+        normalized_phone,
+        matched_guest_id,
+        linked_user_id,
+        outcome,
+        reason,
+        candidate_count,
+        phone_fallback_enabled
+    from audit
+    where table_name = 'message_deliveries'
+        and created_at >= now() - interval '1 hour'
+)
+
+select * from recent
+order by created_at desc
+limit 100

@@ -1,0 +1,20 @@
+with
+
+source as (
+    select * from {{ source('app', 'event_guests') }}
+),
+
+renamed as (
+    select
+        id as guest_id,
+        event_id,
+        user_id,
+        phone,
+        guest_name,
+        removed_at,
+        created_at,
+        updated_at
+    from source
+)
+
+select * from renamed
