@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 SEPARATORS = st.sampled_from(["", " ", ".", "-", "(", ")"])
-db_settings = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+db_settings = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @st.composite
@@ -100,7 +100,9 @@ def model(world, guest_ids, user_ids):
             return (users[0], candidates[0][0] if candidates else None, "linked", "user_phone", 1)
         if len(users) > 1:
             return (None, candidates[0][0] if candidates else None, "no_match", "ambiguous_users", len(users))
-    return (None, candidates[0][0] if candidates else None, "no_match", "no_candidate", 0)
+    if candidates:
+        return (None, candidates[0][0], "no_match", "guest_not_linked", 1)
+    return (None, None, "no_match", "no_candidate", 0)
 
 
 @db_settings

@@ -11,7 +11,8 @@
        delivery that names no guest; a delivery naming another guest is no_match (guest_mismatch).
     4. Users phone, only with LINK_USER_BY_PHONE_FALLBACK_TO_USERS: exactly one user (user_phone);
        more than one: no_match (ambiguous_users).
-    5. Otherwise no_match, with the most telling reason.
+    5. Otherwise no_match, with the most telling reason (guest_not_linked when the named guest, or
+       the one guest with that phone, has no account yet).
 #}
 {% macro decide_delivery_links(s) %}
     create or replace function {{ s }}.decide_delivery_links(
@@ -139,6 +140,7 @@
                     when user_phone.candidates > 1 then 'ambiguous_users'
                     when resolved.guest_exists and not resolved.guest_active then 'guest_removed'
                     when resolved.guest_exists then 'guest_not_linked'
+                    when guest_phone.candidates = 1 then 'guest_not_linked'
                     when resolved.event_id is null then 'no_event'
                     when pg_catalog.btrim(coalesce(resolved.phone, '')) = '' then 'no_phone'
                     when resolved.normalized_phone is null then 'invalid_phone'
@@ -155,8 +157,10 @@
             decided.event_id,
             decided.normalized_phone,
             case
-                when decided.reason in ('guest_record', 'guest_removed', 'guest_not_linked') then decided.guest_id
-                when decided.reason in ('guest_phone', 'guest_mismatch') then decided.phone_guest_id
+                when decided.reason in ('guest_record', 'guest_removed') then decided.guest_id
+                when decided.reason = 'guest_not_linked' then coalesce(decided.guest_id, decided.phone_guest_id)
+                when decided.reason in ('guest_phone', 'guest_mismatch', 'user_phone', 'ambiguous_users')
+                    then decided.phone_guest_id
             end as matched_guest_id,
             case decided.reason
                 when 'guest_record' then decided.guest_user_id
@@ -176,6 +180,7 @@
                 when 'user_phone' then 1
                 when 'ambiguous_guests' then decided.guest_candidates
                 when 'ambiguous_users' then decided.user_candidates
+                when 'guest_not_linked' then coalesce(decided.guest_candidates, 0)
                 else 0
             end as candidate_count,
             decided.fallback_enabled as phone_fallback_enabled
