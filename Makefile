@@ -14,6 +14,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@# headless Chromium renders the report in the tests (Debian's package; never a browser download)
+	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "note: install Debian's chromium to run the report rendering test"
 	touch $(STAMP)
 
 demo: setup
@@ -28,6 +31,12 @@ stress: setup
 
 bench: setup
 	$(BIN)/linkage bench
+
+validate: setup
+	$(BIN)/linkage validate
+
+report: setup
+	$(BIN)/linkage report --out out/linkage-report.html
 
 db-start: setup
 	$(BIN)/linkage db start

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -199,6 +200,54 @@ def demo(
     except connection.ConnectionError_ as error:
         fail(str(error))
     raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    critical_pct: float = typer.Option(1.0, help="critical above this inconsistency percentage"),
+    docs_dir: Path = typer.Option(None, help="where to write Data Docs (default gx/uncommitted/data_docs)"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
+    """Great Expectations suites on the sources and the marts; writes Data Docs. Exit 0 all pass, 1 any fails."""
+    from . import validation
+
+    settings, conn = open_connection()
+    conn.close()
+    try:
+        with progress_bar() as bar:
+            task = bar.add_task("validating", total=None)
+
+            def advance(description: str, done: int, total: int) -> None:
+                bar.update(task, description=description, completed=done, total=total)
+
+            summary = validation.run_validation(
+                settings,
+                data_docs_dir=docs_dir or validation.DEFAULT_DATA_DOCS_DIR,
+                critical_pct=critical_pct,
+                progress=advance,
+            )
+    except (connection.ConnectionError_, validation.ValidationSetupError) as error:
+        fail(str(error))
+    if as_json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        for line in summary.lines():
+            console.print(line, soft_wrap=True)
+    raise typer.Exit(summary.exit_status)
+
+
+@app.command()
+def report(out: Path = typer.Option(Path("linkage-report.html"), "--out", help="HTML file to write")):
+    """One self-contained HTML page: integrity, trends, attempts, backfills, ambiguity, conflicts, benchmark."""
+    from . import report as report_module
+
+    settings, conn = open_connection()
+    conn.close()
+    try:
+        written = report_module.write_report(settings, out)
+    except (connection.ConnectionError_, report_module.ReportError) as error:
+        fail(str(error))
+    console.print(f"report written: {written.resolve()}")
 
 
 def main() -> None:  # pragma: no cover

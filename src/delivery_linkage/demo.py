@@ -15,7 +15,7 @@ from rich.table import Table
 
 from . import app_fixture, backfill, connection, dbt_runner, integrity, synthetic, traffic
 
-DEMO_DATABASE = "delivery_linkage_demo"
+DEMO_DATABASE = connection.DEFAULT_DATABASE
 TARGET = "target/demo"
 
 
@@ -82,7 +82,7 @@ def run(console: Console, deliveries: int = 20000) -> int:
     console.print(f"{leftover:,} deliveries have no user yet: their guests have no account to link to.")
     console.print(
         f"\nDemo database [bold]{DEMO_DATABASE}[/] is left on the embedded server: "
-        f"`eval \"$(linkage db env --dbname {DEMO_DATABASE})\"` then psql or dbt."
+        f"`linkage check`, `linkage validate`, `linkage report` use it by default; `eval \"$(linkage db env)\"` then psql or dbt."
     )
     return 0 if final.health_status == "healthy" and passing.returncode == 0 else 1
 
