@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint stress bench validate report docs db-start db-stop clean
+.PHONY: setup demo test lint lint-sql lint-python stress bench validate report db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,22 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/linkage demo
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest
+
+lint: lint-sql lint-python
+
+# sqlfluff with the dbt templater (.sqlfluff / .sqlfluffignore). The templater compiles the project, which
+# reads the catalogs: libpq variables when set, else the embedded server.
+lint-sql: setup
+	@mkdir -p .dbt && cp profiles.example.yml .dbt/profiles.yml
+	@if [ -z "$$PGHOST$$PGPORT$$PGUSER$$PGPASSWORD$$PGDATABASE" ]; then \
+	    pgenv=$$($(BIN)/linkage db env --dbname postgres) || exit 1; eval "$$pgenv"; \
+	fi; \
+	DBT_PROFILES_DIR=$(CURDIR)/.dbt $(BIN)/sqlfluff lint models tests analyses macros
+
+lint-python: setup
+	$(BIN)/ruff check src python_tests
 
 # the reliability suite at ten times its default size
 stress: setup

@@ -16,8 +16,8 @@ counted as (
         max(created_at) as last_at
     from audit
     where created_at >= now() - interval '24 hours'
-    group by 1, 2, 3
+    group by table_name, outcome, reason
 )
 
 select * from counted
-order by table_name, outcome, audit_rows desc
+order by table_name asc, outcome asc, audit_rows desc

@@ -22,11 +22,15 @@ trigger_status as (
         case when t.tgenabled = 'D' then 'disabled' else 'enabled' end as status
     from pg_catalog.pg_trigger as t
     inner join pg_catalog.pg_class as c
-        on c.oid = t.tgrelid
+        on t.tgrelid = c.oid
     inner join pg_catalog.pg_namespace as n
-        on n.oid = c.relnamespace
+        on c.relnamespace = n.oid
     where n.nspname = '{{ linkage_schema() }}'
-        and t.tgname in ('{{ linkage_trigger_names() | join("', '") }}')
+        and t.tgname in (
+            {%- for trigger_name in linkage_trigger_names() %}
+                '{{ trigger_name }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
 ),
 
 combined as (

@@ -28,7 +28,7 @@ linkable_null as (
         end as timing
     from deliveries
     inner join guests
-        on guests.id = deliveries.guest_id
+        on deliveries.guest_id = guests.id
     where deliveries.user_id is null
         and guests.user_id is not null
         and guests.removed_at is null

@@ -20,7 +20,9 @@ TEMPLATE = f"linkage_test_template_{os.getpid()}"
 
 
 def pytest_addoption(parser):
-    parser.addoption("--stress", action="store_true", help="run the reliability suite at ten times its default size")
+    parser.addoption(
+        "--stress", action="store_true", help="run the reliability suite at ten times its default size"
+    )
 
 
 @pytest.fixture(scope="session")

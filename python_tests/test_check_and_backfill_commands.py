@@ -27,7 +27,9 @@ def linkage(settings, *args, extra_env=None):
     ("total", "defects", "percentage", "status", "exit_status"),
     [(71, 3, 4.23, "critical", 2), (200, 1, 0.5, "warning", 1), (20, 0, 0.0, "healthy", 0)],
 )
-def test_check_exit_status_follows_the_runbook_alert_levels(app_db, db, total, defects, percentage, status, exit_status):
+def test_check_exit_status_follows_the_runbook_alert_levels(
+    app_db, db, total, defects, percentage, status, exit_status
+):
     runbook_world.build(db, total, defects)
     result = linkage(app_db, "check", "--json")
     report = json.loads(result.stdout)
@@ -86,7 +88,7 @@ def test_rollback_undoes_links_since_a_time_but_leaves_changed_deliveries_alone(
     message = w.message(db, event)
     deliveries = [w.deliver(db, message, g, None) for g in guests]
     since = db.execute("select now()").fetchone()[0]
-    for guest, person in zip(guests, people):
+    for guest, person in zip(guests, people, strict=True):
         db.execute("update event_guests set user_id = %s where id = %s", (person, guest))
     changed_by_app = w.user(db)
     db.execute("update message_deliveries set user_id = %s where id = %s", (changed_by_app, deliveries[2]))
@@ -96,4 +98,7 @@ def test_rollback_undoes_links_since_a_time_but_leaves_changed_deliveries_alone(
     assert db.execute("select * from rollback_links_since(%s, false)", (since,)).fetchone() == (3, 2, 1)
     assert [w.delivery_user(db, d) for d in deliveries] == [None, None, changed_by_app]
     undone = w.audit_rows(db, table_name="message_deliveries_rollback")
-    assert {(r["outcome"], r["previous_user_id"]) for r in undone} == {("unlinked", people[0]), ("unlinked", people[1])}
+    assert {(r["outcome"], r["previous_user_id"]) for r in undone} == {
+        ("unlinked", people[0]),
+        ("unlinked", people[1]),
+    }

@@ -30,7 +30,9 @@ def test_runbook_situation_is_critical_until_the_backfill_fixes_it(app_db, db):
     failing = dbt(app_db, "test")
     assert failing.returncode != 0
     assert "assert_inconsistency_below_critical" in failing.output
-    stored = db.execute("select count(*) from linkage_dbt_test__audit.assert_no_linkable_null_deliveries").fetchone()[0]
+    stored = db.execute(
+        "select count(*) from linkage_dbt_test__audit.assert_no_linkable_null_deliveries"
+    ).fetchone()[0]
     assert stored == 3
 
     audit_before = len(w.audit_rows(db))
@@ -71,7 +73,13 @@ def test_rollback_and_trigger_switch_operations(app_db, db):
     dbt(app_db, "run-operation", "disable_linkage_triggers").check()
     assert w.delivery_user(db, w.deliver(db, w.message(db, event), guest, None)) is None
     dbt(app_db, "run-operation", "enable_linkage_triggers").check()
-    dbt(app_db, "run-operation", "set_feature_flag", "--args", "{flag_name: LINK_USER_BY_PHONE, enabled: false}").check()
+    dbt(
+        app_db,
+        "run-operation",
+        "set_feature_flag",
+        "--args",
+        "{flag_name: LINK_USER_BY_PHONE, enabled: false}",
+    ).check()
     skipped = w.deliver(db, w.message(db, event), guest, None)
     assert w.audit_rows(db, record_id=skipped)[0]["outcome"] == "skipped"
     unknown = dbt(app_db, "run-operation", "set_feature_flag", "--args", "{flag_name: NOPE, enabled: true}")

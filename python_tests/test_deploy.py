@@ -1,4 +1,5 @@
-"""Deploy safety: idempotent, no lock when unchanged, all or nothing under a lock timeout, adopts what exists."""
+"""Deploy safety: idempotent, no lock when unchanged, all or nothing under a lock timeout,
+adopts what exists."""
 
 from __future__ import annotations
 
@@ -37,7 +38,10 @@ def test_redeploy_takes_no_lock_when_unchanged(app_db, db):
 
 def test_changed_deploy_against_a_locked_table_fails_fast_and_leaves_nothing_half_deployed(app_db, db):
     db.execute("drop trigger trigger_message_deliveries_auto_link_user on message_deliveries")
-    db.execute("create or replace function get_feature_flag(p_flag_name text) returns boolean language sql as 'select true'")
+    db.execute(
+        "create or replace function get_feature_flag(p_flag_name text) returns boolean "
+        "language sql as 'select true'"
+    )
     with psycopg.connect(app_db.conninfo(), autocommit=True) as holder:
         holder.execute("begin")
         holder.execute("lock table message_deliveries in access share mode")
@@ -63,7 +67,9 @@ def test_redeploy_keeps_a_disabled_trigger_disabled(app_db, db):
     db.execute("select set_linkage_triggers_enabled(false)")
     db.execute("drop function decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[]) cascade")
     deploy(app_db).check()
-    states = dict(db.execute("select tgname, tgenabled from pg_trigger where tgname like 'trigger_%'").fetchall())
+    states = dict(
+        db.execute("select tgname, tgenabled from pg_trigger where tgname like 'trigger_%'").fetchall()
+    )
     assert states and set(states.values()) == {"D"}
 
 
@@ -78,11 +84,21 @@ def test_operator_flag_values_are_never_overwritten(app_db, db):
 
 def test_existing_feature_flags_table_is_adopted(bare_app_db):
     with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
-        db.execute("create table feature_flags (id serial primary key, flag_name varchar(100) unique, enabled boolean not null)")
-        db.execute("insert into feature_flags (flag_name, enabled) values ('LINK_USER_BY_PHONE', false), ('OTHER', true)")
+        db.execute(
+            "create table feature_flags "
+            "(id serial primary key, flag_name varchar(100) unique, enabled boolean not null)"
+        )
+        db.execute(
+            "insert into feature_flags (flag_name, enabled) "
+            "values ('LINK_USER_BY_PHONE', false), ('OTHER', true)"
+        )
         deploy(bare_app_db).check()
         flags = dict(db.execute("select flag_name, enabled from feature_flags").fetchall())
-    assert flags == {"LINK_USER_BY_PHONE": False, "OTHER": True, "LINK_USER_BY_PHONE_FALLBACK_TO_USERS": False}
+    assert flags == {
+        "LINK_USER_BY_PHONE": False,
+        "OTHER": True,
+        "LINK_USER_BY_PHONE_FALLBACK_TO_USERS": False,
+    }
 
 
 def test_feature_flags_table_of_another_shape_stops_the_deploy_with_a_clear_message(bare_app_db):
@@ -114,8 +130,13 @@ def test_dbt_run_deploys_from_on_run_start_with_the_example_profile(bare_app_db)
     result = dbt_runner.run_dbt(["run"], bare_app_db, target_path="target/pytest_run")
     result.check()
     with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
-        triggers = {r[0] for r in db.execute("select tgname from pg_trigger where not tgisinternal").fetchall()}
-        assert {"trigger_message_deliveries_auto_link_user", "trigger_backfill_deliveries_on_guest_link"} <= triggers
+        triggers = {
+            r[0] for r in db.execute("select tgname from pg_trigger where not tgisinternal").fetchall()
+        }
+        assert {
+            "trigger_message_deliveries_auto_link_user",
+            "trigger_backfill_deliveries_on_guest_link",
+        } <= triggers
         event = w.event(db)
         person = w.user(db)
         guest = w.guest(db, event, person, None)

@@ -59,7 +59,11 @@ def test_ambiguous_guests_are_never_linked_even_by_the_fallback(db):
     delivery = w.deliver(db, w.message(db, event), None, PHONE)
     assert w.delivery_user(db, delivery) is None
     audit = only_audit(db, delivery)
-    assert (audit["outcome"], audit["reason"], audit["candidate_count"]) == ("no_match", "ambiguous_guests", 2)
+    assert (audit["outcome"], audit["reason"], audit["candidate_count"]) == (
+        "no_match",
+        "ambiguous_guests",
+        2,
+    )
 
 
 def test_removed_guests_do_not_count_as_candidates(db):
@@ -102,7 +106,11 @@ def test_user_phone_links_only_while_the_fallback_flag_is_on(db, fallback):
         assert (audit["reason"], audit["phone_fallback_enabled"]) == ("user_phone", True)
     else:
         assert w.delivery_user(db, delivery) is None
-        assert (audit["outcome"], audit["reason"], audit["phone_fallback_enabled"]) == ("no_match", "no_candidate", False)
+        assert (audit["outcome"], audit["reason"], audit["phone_fallback_enabled"]) == (
+            "no_match",
+            "no_candidate",
+            False,
+        )
 
 
 def test_ambiguous_users_are_never_linked(db):
@@ -166,11 +174,15 @@ def test_multi_row_insert_writes_one_audit_row_per_attempt(db):
     event = w.event(db)
     message = w.message(db, event)
     people = [w.user(db) for _ in range(5)]
-    guests = [w.guest(db, event, person if i % 2 == 0 else None, f"+1555555020{i}") for i, person in enumerate(people)]
+    guests = [
+        w.guest(db, event, person if i % 2 == 0 else None, f"+1555555020{i}")
+        for i, person in enumerate(people)
+    ]
     provided = w.user(db)
     db.execute(
         "insert into message_deliveries (message_id, guest_id, phone_number, user_id) "
-        "select %s, g, null, case when ordinality = 5 then %s::uuid end from unnest(%s::uuid[]) with ordinality as t(g, ordinality)",
+        "select %s, g, null, case when ordinality = 5 then %s::uuid end "
+        "from unnest(%s::uuid[]) with ordinality as t(g, ordinality)",
         (message, provided, guests),
     )
     rows = db.execute(
@@ -196,7 +208,8 @@ def test_status_update_does_no_linking_work_and_writes_no_audit(db):
     with db.transaction():
         db.execute("update message_deliveries set sms_status = 'delivered' where id = %s", (delivery,))
         calls = db.execute(
-            "select count(*) from pg_stat_xact_user_functions where funcname = 'auto_link_user_by_phone_trigger'"
+            "select count(*) from pg_stat_xact_user_functions "
+            "where funcname = 'auto_link_user_by_phone_trigger'"
         ).fetchone()[0]
     assert calls == 0
     assert len(w.audit_rows(db)) == before
@@ -222,7 +235,9 @@ def test_upsert_path_links_the_same_way(db):
     assert w.delivery_user(db, first) == person
     # the app's ON CONFLICT DO UPDATE writes excluded.user_id: the proposed row was linked by the
     # BEFORE INSERT trigger, so the link survives the upsert
-    second = db.execute("select upsert_message_delivery(%s, %s, %s, 'sent')", (message, guest, PHONE)).fetchone()[0]
+    second = db.execute(
+        "select upsert_message_delivery(%s, %s, %s, 'sent')", (message, guest, PHONE)
+    ).fetchone()[0]
     assert second == first
     assert w.delivery_user(db, first) == person
     # an upsert that clears user_id outright is linked again on its update path, and audited
@@ -233,7 +248,8 @@ def test_upsert_path_links_the_same_way(db):
     )
     assert w.delivery_user(db, first) == person
     assert [(r["outcome"], r["reason"]) for r in w.audit_rows(db, record_id=first)] == [
-        ("linked", "guest_record"), ("linked", "guest_record"),
+        ("linked", "guest_record"),
+        ("linked", "guest_record"),
     ]
 
 
@@ -250,12 +266,26 @@ def test_link_user_by_phone_reports_the_decision(db):
 def test_get_feature_flag_is_false_for_unknown_flags(db):
     assert db.execute("select get_feature_flag('NO_SUCH_FLAG')").fetchone()[0] is False
     assert db.execute("select get_feature_flag('LINK_USER_BY_PHONE')").fetchone()[0] is True
-    assert db.execute("select get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')").fetchone()[0] is False
+    assert (
+        db.execute("select get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')").fetchone()[0] is False
+    )
 
 
 @pytest.mark.parametrize(
     "phone",
-    ["", None, "   ", "+", "abc", "٥٥٥٥٥٥٠١٠٠", "＋15555550100", "555\u200b5550100", "5" * 5000, "+0123456789", "'; drop table users; --"],
+    [
+        "",
+        None,
+        "   ",
+        "+",
+        "abc",
+        "٥٥٥٥٥٥٠١٠٠",
+        "＋15555550100",
+        "555\u200b5550100",
+        "5" * 5000,
+        "+0123456789",
+        "'; drop table users; --",
+    ],
 )
 def test_bad_phones_never_fail_the_write_and_are_audited(db, phone):
     event = w.event(db)
@@ -289,7 +319,9 @@ def test_guest_link_backfills_its_null_deliveries_and_leaves_linked_ones_alone(d
     assert w.delivery_user(db, kept) == app_user
     backfill = w.audit_rows(db, table_name="message_deliveries_backfill")
     assert sorted(r["record_id"] for r in backfill) == sorted(pending)
-    assert {(r["outcome"], r["reason"], r["linked_user_id"]) for r in backfill} == {("linked", "guest_linked", person)}
+    assert {(r["outcome"], r["reason"], r["linked_user_id"]) for r in backfill} == {
+        ("linked", "guest_linked", person)
+    }
 
 
 def test_restoring_a_linked_guest_backfills(db):
@@ -324,11 +356,13 @@ def test_bulk_guest_link_backfills_in_one_set_based_statement(db):
     db.execute("set track_functions = 'all'")
     with db.transaction():
         db.execute(
-            "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
+            "update event_guests g set user_id = t.u "
+            "from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
             (guests, people),
         )
         calls = db.execute(
-            "select funcname, calls from pg_stat_xact_user_functions where funcname like 'backfill_guest_deliveries'"
+            "select funcname, calls from pg_stat_xact_user_functions "
+            "where funcname like 'backfill_guest_deliveries'"
         ).fetchall()
     assert w.linkable_null_count(db) == 0
     assert sum(c for _, c in calls) == 1, calls
@@ -368,14 +402,18 @@ def test_statement_timeout_in_the_app_leaves_no_partial_linking(db):
         w.deliver(db, message, guest, None)
     people = [w.user(db) for _ in guests]
     db.execute(
-        "create function slow_down() returns trigger language plpgsql as $$ begin perform pg_sleep(0.5); return null; end $$"
+        "create function slow_down() returns trigger language plpgsql "
+        "as $$ begin perform pg_sleep(0.5); return null; end $$"
     )
-    db.execute("create trigger zz_slow after update on event_guests for each statement execute function slow_down()")
+    db.execute(
+        "create trigger zz_slow after update on event_guests for each statement execute function slow_down()"
+    )
     with pytest.raises(psycopg.errors.QueryCanceled):
         with db.transaction():
             db.execute("set local statement_timeout = '200ms'")
             db.execute(
-                "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
+                "update event_guests g set user_id = t.u "
+                "from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
                 (guests, people),
             )
     assert db.execute("select count(*) from message_deliveries where user_id is not null").fetchone()[0] == 0

@@ -30,21 +30,28 @@ def formatted_us_numbers(draw):
 @given(phone=formatted_us_numbers())
 def test_normalize_phone_agrees_with_phonenumbers_on_us_numbers(db, phone):
     ours = db.execute("select normalize_phone(%s)", (phone,)).fetchone()[0]
-    expected = phonenumbers.format_number(phonenumbers.parse(phone, "US"), phonenumbers.PhoneNumberFormat.E164)
+    expected = phonenumbers.format_number(
+        phonenumbers.parse(phone, "US"), phonenumbers.PhoneNumberFormat.E164
+    )
     assert ours == expected
 
 
 @db_settings
-@given(phone=st.one_of(st.text(max_size=40), st.text(alphabet="0123456789+ .-()\u200b\uff0b\u0665", max_size=25)))
+@given(
+    phone=st.one_of(st.text(max_size=40), st.text(alphabet="0123456789+ .-()\u200b\uff0b\u0665", max_size=25))
+)
 def test_normalize_phone_returns_e164_or_null_and_is_idempotent(db, phone):
     phone = phone.replace("\x00", "")
-    ours, again = db.execute("select normalize_phone(%s), normalize_phone(normalize_phone(%s))", (phone, phone)).fetchone()
+    ours, again = db.execute(
+        "select normalize_phone(%s), normalize_phone(normalize_phone(%s))", (phone, phone)
+    ).fetchone()
     assert ours is None or E164.match(ours)
     assert again == ours
     if ours is not None and ours.startswith("+1") and len(ours) == 12:
-        assert phonenumbers.format_number(
-            phonenumbers.parse(ours, None), phonenumbers.PhoneNumberFormat.E164
-        ) == ours
+        assert (
+            phonenumbers.format_number(phonenumbers.parse(ours, None), phonenumbers.PhoneNumberFormat.E164)
+            == ours
+        )
 
 
 PHONES = ["+15555550101", "+15555550102", "+15555550103"]
@@ -77,6 +84,7 @@ def small_worlds(draw):
 
 def model(world, guest_ids, user_ids):
     """The rules for a delivery that names no guest, written plainly."""
+
     def norm(phone, fmt):
         return None if phone is None or fmt == 3 else phone
 
@@ -109,13 +117,19 @@ def model(world, guest_ids, user_ids):
 @given(world=small_worlds())
 def test_link_user_by_phone_matches_the_model_of_the_rules(db, world):
     with db.transaction(force_rollback=True):
-        db.execute("update feature_flags set enabled = %s where flag_name = 'LINK_USER_BY_PHONE'", (world["linking"],))
+        db.execute(
+            "update feature_flags set enabled = %s where flag_name = 'LINK_USER_BY_PHONE'",
+            (world["linking"],),
+        )
         db.execute(
             "update feature_flags set enabled = %s where flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'",
             (world["fallback"],),
         )
         event = db.execute("insert into events default values returning id").fetchone()[0]
-        user_ids = [db.execute("insert into users (phone) values (%s) returning id", (p,)).fetchone()[0] for p in world["users"]]
+        user_ids = [
+            db.execute("insert into users (phone) values (%s) returning id", (p,)).fetchone()[0]
+            for p in world["users"]
+        ]
         guest_ids = []
         for user_index, phone, fmt, removed in world["guests"]:
             shown = None if phone is None else FORMATS[fmt](phone)

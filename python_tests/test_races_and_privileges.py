@@ -131,7 +131,9 @@ def test_revoked_rights_survive_a_redeploy(app_db, db):
     from delivery_linkage import dbt_runner
 
     # an operator takes get_feature_flag away from the API roles; then a changed deploy runs
-    db.execute("revoke execute on function get_feature_flag(text) from public, anon, authenticated, service_role")
+    db.execute(
+        "revoke execute on function get_feature_flag(text) from public, anon, authenticated, service_role"
+    )
     db.execute("update linkage_deployments set version_hash = 'older'")
     dbt_runner.run_dbt(["run-operation", "deploy"], app_db, target_path="target/pytest_redeploy").check()
     assert db.execute("select count(*) from linkage_deployments").fetchone()[0] == 2

@@ -1,4 +1,5 @@
-"""Deploying onto a database that runs the older version of the system loses nothing and leaves every rule holding."""
+"""Deploying onto a database that runs the older version of the system loses nothing and leaves
+every rule holding."""
 
 from __future__ import annotations
 
@@ -26,10 +27,14 @@ def test_deploy_upgrades_the_older_version_in_one_go_and_keeps_every_audit_row(b
         guest = w.guest(db, event, person, PHONE)
         old_delivery = w.deliver(db, w.message(db, event), guest, PHONE)
         assert w.delivery_user(db, old_delivery) == person
-        history = db.execute("select id, table_name, record_id, outcome::text from user_link_audit order by id").fetchall()
+        history = db.execute(
+            "select id, table_name, record_id, outcome::text from user_link_audit order by id"
+        ).fetchall()
         assert history
 
-        dbt_runner.run_dbt(["run-operation", "deploy"], bare_app_db, target_path="target/pytest_upgrade").check()
+        dbt_runner.run_dbt(
+            ["run-operation", "deploy"], bare_app_db, target_path="target/pytest_upgrade"
+        ).check()
 
         kept = db.execute(
             "select id, table_name, record_id, outcome from user_link_audit where id = any(%s) order by id",
@@ -37,8 +42,13 @@ def test_deploy_upgrades_the_older_version_in_one_go_and_keeps_every_audit_row(b
         ).fetchall()
         assert kept == history
         assert db.execute("select get_feature_flag('ANYTHING_ELSE')").fetchone()[0] is False
-        db.execute("update feature_flags set enabled = true where flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'")
-        assert db.execute("select get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')").fetchone()[0] is True
+        db.execute(
+            "update feature_flags set enabled = true where flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'"
+        )
+        assert (
+            db.execute("select get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')").fetchone()[0]
+            is True
+        )
         triggers = db.execute(
             "select tgname, pg_get_triggerdef(oid) from pg_trigger where tgname like 'trigger_%' order by 1"
         ).fetchall()
@@ -60,7 +70,9 @@ def test_deploy_upgrades_the_older_version_in_one_go_and_keeps_every_audit_row(b
 def test_the_runbook_rollback_plan_works_after_the_upgrade(bare_app_db):
     with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
         db.execute(legacy_sql())
-        dbt_runner.run_dbt(["run-operation", "deploy"], bare_app_db, target_path="target/pytest_upgrade").check()
+        dbt_runner.run_dbt(
+            ["run-operation", "deploy"], bare_app_db, target_path="target/pytest_upgrade"
+        ).check()
         db.execute("alter table event_guests disable trigger trigger_backfill_deliveries_on_guest_link")
         db.execute("alter table message_deliveries disable trigger trigger_message_deliveries_auto_link_user")
         event = w.event(db)

@@ -17,9 +17,7 @@ status_counts as (
         count(*) filter (where link_status = 'linkable_null') as inconsistent_deliveries,
         count(*) filter (where link_status = 'consistent') as consistent_deliveries,
         count(*) filter (
-            where link_status = 'unlinked'
-                and delivery_user_id is null
-                and guest_user_id is null
+            where link_status = 'unlinked' and delivery_user_id is null and guest_user_id is null
         ) as both_null_deliveries,
         count(*) filter (where link_status = 'conflict') as conflicting_deliveries
     from link_status

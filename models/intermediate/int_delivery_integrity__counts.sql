@@ -17,23 +17,21 @@ guests as not materialized (
 ),
 
 delivery_totals as (
-    select
-        count(*) as total_deliveries
+    select count(*) as total_deliveries
     from deliveries
 ),
 
 unlinked_delivery_counts as (
     select
         count(*) filter (
-            where guests.user_id is not null
-                and guests.removed_at is null
+            where guests.user_id is not null and guests.removed_at is null
         ) as inconsistent_deliveries,
         count(*) filter (
             where guests.user_id is null
         ) as both_null_deliveries
     from deliveries
     inner join guests
-        on guests.guest_id = deliveries.guest_id
+        on deliveries.guest_id = guests.guest_id
     where deliveries.user_id is null
 ),
 
@@ -47,7 +45,7 @@ linked_delivery_counts as (
         ) as conflicting_deliveries
     from deliveries
     inner join guests
-        on guests.guest_id = deliveries.guest_id
+        on deliveries.guest_id = guests.guest_id
     where deliveries.user_id is not null
         and guests.user_id is not null
 ),

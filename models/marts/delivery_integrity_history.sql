@@ -23,7 +23,8 @@ percentages as (
         consistent_deliveries,
         both_null_deliveries,
         conflicting_deliveries,
-        {{ linkage_inconsistency_percentage('inconsistent_deliveries', 'total_deliveries') }} as inconsistency_percentage
+        {{ linkage_inconsistency_percentage('inconsistent_deliveries', 'total_deliveries') }}
+            as inconsistency_percentage
     from counts
 ),
 

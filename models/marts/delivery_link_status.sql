@@ -30,9 +30,9 @@ joined as (
         guests.updated_at as guest_updated_at
     from deliveries
     left join guests
-        on guests.guest_id = deliveries.guest_id
+        on deliveries.guest_id = guests.guest_id
     left join messages
-        on messages.message_id = deliveries.message_id
+        on deliveries.message_id = messages.message_id
 ),
 
 classified as (

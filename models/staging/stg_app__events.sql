@@ -5,8 +5,7 @@ source as (
 ),
 
 renamed as (
-    select
-        id as event_id
+    select id as event_id
     from source
 )
 

@@ -25,7 +25,8 @@ class BackfillResult:
 
 def unlinked_count(conn, schema: str | None = None) -> int:
     schema = schema or app_schema()
-    return conn.execute(f"select count(*) from {schema}.message_deliveries where user_id is null").fetchone()[0]
+    row = conn.execute(f"select count(*) from {schema}.message_deliveries where user_id is null").fetchone()
+    return row[0]
 
 
 def run(

@@ -90,8 +90,10 @@ def check(
         try:
             report = integrity.check(conn, critical_pct)
         except Exception as error:  # noqa: BLE001 - a missing table is an expected failure here
-            fail(f"cannot read the app tables in {settings.describe()}: {str(error).strip()}\n"
-                 "  fix: point the libpq variables at the app database, or run `linkage demo`")
+            fail(
+                f"cannot read the app tables in {settings.describe()}: {str(error).strip()}\n"
+                "  fix: point the libpq variables at the app database, or run `linkage demo`"
+            )
     if as_json:
         print(json.dumps(report.as_dict()))
     else:
@@ -111,7 +113,9 @@ def print_report(report) -> None:
     table.add_row("conflicting", f"{report.conflicting_deliveries:,}")
     rate = "n/a" if report.success_rate_24h is None else f"{report.success_rate_24h * 100:.2f}%"
     table.add_row("trigger success rate (24h)", f"{rate} of {report.attempts_24h:,} attempts")
-    table.add_row("backfill activity (24h)", f"{report.backfill_links_24h:,} links, {report.backfilled_guests_24h:,} guests")
+    table.add_row(
+        "backfill activity (24h)", f"{report.backfill_links_24h:,} links, {report.backfilled_guests_24h:,} guests"
+    )
     table.add_row("health", f"[bold {colour}]{report.health_status}[/]")
     console.print(table)
 
@@ -136,7 +140,9 @@ def backfill(
             )
         after = integrity.check(conn)
     verb = "would link" if dry_run else "linked"
-    console.print(f"{result.batches} batches, {result.scanned:,} NULL-user deliveries scanned, {result.linked:,} {verb}")
+    console.print(
+        f"{result.batches} batches, {result.scanned:,} NULL-user deliveries scanned, {result.linked:,} {verb}"
+    )
     for reason, count in sorted(result.by_reason.items()):
         console.print(f"  {reason}: {count:,}")
     console.print(
@@ -158,7 +164,9 @@ def rollback(
         found, unlinked, left = conn.execute(
             f"select * from {app_schema()}.rollback_links_since(%s, %s)", (since, dry_run)
         ).fetchone()
-    console.print(f"{found:,} links since {since}: {unlinked:,} {'would be ' if dry_run else ''}unlinked, {left:,} left alone")
+    console.print(
+        f"{found:,} links since {since}: {unlinked:,} {'would be ' if dry_run else ''}unlinked, {left:,} left alone"
+    )
 
 
 @app.command()
@@ -170,8 +178,11 @@ def indexes():
     definitions = [
         ("message_deliveries_unlinked_id_idx", "message_deliveries", "(id) where user_id is null"),
         ("message_deliveries_unlinked_guest_id_idx", "message_deliveries", "(guest_id) where user_id is null"),
-        ("event_guests_event_id_normalized_phone_idx", "event_guests",
-         f"(event_id, {schema}.normalize_phone(phone)) where removed_at is null"),
+        (
+            "event_guests_event_id_normalized_phone_idx",
+            "event_guests",
+            f"(event_id, {schema}.normalize_phone(phone)) where removed_at is null",
+        ),
         ("users_normalized_phone_idx", "users", f"({schema}.normalize_phone(phone))"),
     ]
     _, conn = open_connection()

@@ -103,4 +103,6 @@ def connect(settings: ConnectionSettings, autocommit: bool = True, **kwargs):
             if not settings.embedded
             else "run `linkage db start`, or `linkage demo` to build the demo database"
         )
-        raise ConnectionError_(f"cannot connect to {settings.describe()}: {error}".strip() + f"\n  fix: {hint}") from None
+        raise ConnectionError_(
+            f"cannot connect to {settings.describe()}: {error}".strip() + f"\n  fix: {hint}"
+        ) from None

@@ -31,7 +31,9 @@ class DbtResult:
 
     def check(self) -> DbtResult:
         if self.returncode != 0:
-            raise RuntimeError(f"dbt {' '.join(self.args)} failed ({self.returncode}):\n{self.output[-6000:]}")
+            raise RuntimeError(
+                f"dbt {' '.join(self.args)} failed ({self.returncode}):\n{self.output[-6000:]}"
+            )
         return self
 
 
@@ -62,7 +64,11 @@ def run_dbt(
     target_path: str | None = None,
     timeout: float = 900,
 ) -> DbtResult:
-    env = {k: v for k, v in os.environ.items() if k not in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE")
+    }
     env.update(settings.libpq_env())
     env["DBT_PROFILES_DIR"] = str(profiles_dir(project_dir))
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
@@ -74,5 +80,9 @@ def run_dbt(
         command += ["--target-path", target_path]
     if variables:
         command += ["--vars", json.dumps(variables)]
-    completed = subprocess.run(command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout)
-    return DbtResult(args=args, returncode=completed.returncode, stdout=completed.stdout, stderr=completed.stderr)
+    completed = subprocess.run(
+        command, cwd=project_dir, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    return DbtResult(
+        args=args, returncode=completed.returncode, stdout=completed.stdout, stderr=completed.stderr
+    )

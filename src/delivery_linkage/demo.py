@@ -47,7 +47,9 @@ def run(console: Console, deliveries: int = 20000) -> int:
     app_fixture.create_app_database(server, DEMO_DATABASE)
     with connection.connect(settings) as conn:
         with console.status("generating synthetic history…"):
-            counts = synthetic.generate(conn, synthetic.WorldShape(deliveries=deliveries, late_link_share=0.06, seed=42))
+            counts = synthetic.generate(
+                conn, synthetic.WorldShape(deliveries=deliveries, late_link_share=0.06, seed=42)
+            )
     console.print({k: v for k, v in counts.items()})
 
     step(console, "2. dbt run: deploy the linkage (on-run-start) and build the metric models")
@@ -82,7 +84,8 @@ def run(console: Console, deliveries: int = 20000) -> int:
     console.print(f"{leftover:,} deliveries have no user yet: their guests have no account to link to.")
     console.print(
         f"\nDemo database [bold]{DEMO_DATABASE}[/] is left on the embedded server: "
-        f"`linkage check`, `linkage validate`, `linkage report` use it by default; `eval \"$(linkage db env)\"` then psql or dbt."
+        "`linkage check`, `linkage validate`, `linkage report` use it by default; "
+        '`eval "$(linkage db env)"` then psql or dbt.'
     )
     return 0 if final.health_status == "healthy" and passing.returncode == 0 else 1
 

@@ -1,4 +1,5 @@
-"""The daily integrity check's figures, straight from the app tables (same as the delivery_integrity model)."""
+"""The daily integrity check's figures, straight from the app tables
+(same as the delivery_integrity model)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,8 @@ def integrity_sql(schema: str) -> str:
         where d.user_id is not null
     ),
     total as (select count(*) as total from {schema}.message_deliveries)
-    select now(), total.total, unlinked.inconsistent, linked.consistent, unlinked.both_null, linked.conflicting,
+    select now(), total.total, unlinked.inconsistent, linked.consistent, unlinked.both_null,
+        linked.conflicting,
         round(100.0 * unlinked.inconsistent / nullif(total.total, 0), 2)
     from total, unlinked, linked
     """
@@ -75,7 +77,8 @@ def activity_sql(schema: str) -> str:
         count(*) filter (where table_name = 'message_deliveries'),
         count(*) filter (where table_name = 'message_deliveries' and outcome = 'linked'),
         count(*) filter (where table_name = 'message_deliveries_backfill' and outcome = 'linked'),
-        count(distinct matched_guest_id) filter (where table_name = 'message_deliveries_backfill' and outcome = 'linked')
+        count(distinct matched_guest_id)
+            filter (where table_name = 'message_deliveries_backfill' and outcome = 'linked')
     from {schema}.user_link_audit
     where created_at >= now() - interval '24 hours'
     """

@@ -19,7 +19,8 @@ class TrafficSummary:
 def send_announcement(conn, event_id, schema: str) -> int:
     """One message to every active guest of an event: one multi-row INSERT, as the app does."""
     message_id = conn.execute(
-        f"insert into {schema}.messages (event_id, body) values (%s, 'Announcement') returning id", (event_id,)
+        f"insert into {schema}.messages (event_id, body) values (%s, 'Announcement') returning id",
+        (event_id,),
     ).fetchone()[0]
     return conn.execute(
         f"""
@@ -61,7 +62,8 @@ def bulk_link_event(conn, event_id, schema: str) -> int:
         conn.execute(
             f"""
             insert into {schema}.users (id, phone)
-            select a.user_id, g.phone from demo_new_accounts as a join {schema}.event_guests as g on g.id = a.guest_id
+            select a.user_id, g.phone
+            from demo_new_accounts as a join {schema}.event_guests as g on g.id = a.guest_id
             """
         )
         return conn.execute(
