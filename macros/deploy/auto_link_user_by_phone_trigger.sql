@@ -4,8 +4,10 @@
     INSERT with user_id NULL: the guest record in one indexed lookup (the common case); a guest that
     exists but is not linkable yet is re-read FOR SHARE, so a concurrent transaction that is linking it
     either commits first (and is seen here) or waits for this insert (and its backfill sees it);
-    otherwise the phone rules of decide_delivery_links. The audit rows of an INSERT are written once per
-    statement by audit_inserted_delivery_links.
+    a delivery that names a guest can link no other way unless LINK_USER_BY_PHONE_FALLBACK_TO_USERS
+    is on (the guest phone rule only links deliveries that name no guest), so only deliveries naming
+    no guest, or any with the fallback on, go through the phone rules of decide_delivery_links.
+    The audit rows of an INSERT are written once per statement by audit_inserted_delivery_links.
     INSERT with user_id set by the app: left alone, and remembered so the audit leaves it out.
     UPDATE that changes guest_id, phone_number or user_id and leaves user_id NULL: decided and audited here.
     Never raises on bad data: every lookup is by key, every phone goes through normalize_phone.
@@ -19,6 +21,7 @@
     as $function$
     declare
         v_linking_enabled boolean;
+        v_fallback_enabled boolean;
         v_guest_exists boolean;
         v_guest_user_id uuid;
         v_guest_active boolean;
@@ -42,10 +45,12 @@
 
         select
             (select f.enabled from {{ s }}.feature_flags as f where f.flag_name = 'LINK_USER_BY_PHONE' limit 1),
+            (select f.enabled from {{ s }}.feature_flags as f
+             where f.flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS' limit 1),
             guest.id is not null,
             guest.user_id,
             guest.removed_at is null
-        into v_linking_enabled, v_guest_exists, v_guest_user_id, v_guest_active
+        into v_linking_enabled, v_fallback_enabled, v_guest_exists, v_guest_user_id, v_guest_active
         from (select 1) as one
         left join {{ s }}.event_guests as guest on guest.id = new.guest_id;
 
@@ -62,6 +67,11 @@
                 if tg_op = 'INSERT' then
                     return new;
                 end if;
+            end if;
+            -- a delivery naming a guest links by guest record only, unless the users fallback is on:
+            -- nothing else to decide per row; the statement's audit writes the reason
+            if tg_op = 'INSERT' and new.guest_id is not null and not coalesce(v_fallback_enabled, false) then
+                return new;
             end if;
         elsif tg_op = 'INSERT' then
             return new;

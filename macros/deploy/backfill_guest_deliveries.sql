@@ -42,7 +42,7 @@
             select
                 'message_deliveries_backfill', linked.id, linked.event_id,
                 {{ s }}.normalize_phone(linked.phone_number), linked.guest_id, linked.user_id,
-                'linked', p_reason, 1, {{ s }}.get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')
+                'linked', p_reason, 1, (select {{ s }}.get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS'))
             from linked
             returning 1
         )
