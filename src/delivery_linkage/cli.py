@@ -261,6 +261,33 @@ def report(out: Path = typer.Option(Path("linkage-report.html"), "--out", help="
     console.print(f"report written: {written.resolve()}")
 
 
+
+@app.command()
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="small sizes: a smoke run in seconds"),
+    experiment: list[str] = typer.Option(None, "--experiment", help="NAME=a.sql+b.sql: also measure a variant"),
+    workload: list[str] = typer.Option(None, "--workload", help="only these workloads (repeatable)"),
+    keep: bool = typer.Option(False, "--keep", help="keep the bench_* databases"),
+):
+    """Benchmark the linkage against the floor (no linkage) and the runbook's straightforward design."""
+    from . import bench as bench_module
+
+    overrides = {"keep_databases": keep}
+    if quick:  # a smoke run never replaces the published figures in bench/results/
+        overrides["output_dir"] = bench_module.PROJECT_DIR / "target" / "bench-quick"
+    if experiment:
+        overrides["experiments"] = tuple(experiment)
+    if workload:
+        overrides["workloads"] = tuple(workload)
+    options = (
+        bench_module.BenchOptions.quick_options(**overrides) if quick else bench_module.BenchOptions(**overrides)
+    )
+    try:
+        bench_module.run(console, options)
+    except connection.ConnectionError_ as error:
+        fail(str(error))
+
+
 def main() -> None:  # pragma: no cover
     app()
 
