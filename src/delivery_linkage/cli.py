@@ -288,6 +288,44 @@ def bench(
         fail(str(error))
 
 
+
+@app.command()
+def generate(
+    deliveries: int = typer.Option(..., "--deliveries", min=0, help="how many deliveries to write"),
+    late_link_share: float = typer.Option(0.15, help="share of linked guests linked after their deliveries"),
+    seed: int = typer.Option(42, help="same seed, same world"),
+    fresh: bool = typer.Option(False, "--fresh", help="(embedded server only) recreate the app database first"),
+):
+    """Write synthetic history into the app tables (set-based; 1M deliveries in about 20 s on 2 cores)."""
+    from . import app_fixture, synthetic
+
+    settings, conn = open_connection()
+    if fresh:
+        conn.close()
+        if not settings.embedded:
+            fail("--fresh recreates the database: only on the embedded server")
+        app_fixture.create_app_database(settings.with_database("postgres"), settings.dbname)
+        conn = connection.connect(settings)
+    with conn, progress_bar() as bar:
+        task = bar.add_task("generating", total=None)
+
+        def advance(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        try:
+            counts = synthetic.generate(
+                conn, synthetic.WorldShape(deliveries=deliveries, late_link_share=late_link_share, seed=seed), advance
+            )
+        except ValueError as error:
+            fail(str(error))
+    table = Table(title=f"Written to {settings.describe()}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    console.print(table)
+
+
 def main() -> None:  # pragma: no cover
     app()
 
