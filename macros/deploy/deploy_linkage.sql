@@ -68,6 +68,7 @@ declare
     v_deployed_hash text;
     v_table_rows bigint;
     v_trigger_enabled "char";
+    v_lock_deadline timestamptz;
 begin
     if pg_catalog.to_regclass('{{ s }}.linkage_deployments') is not null then
         select d.version_hash into v_deployed_hash

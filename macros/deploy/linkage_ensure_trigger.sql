@@ -15,9 +15,7 @@
             select t.tgenabled from pg_catalog.pg_trigger as t
             where t.tgrelid = '{{ s }}.{{ table_name }}'::regclass and t.tgname = '{{ trigger_name }}'
         );
-        -- both tables at once, in the order the app writes them (a guest, then its deliveries), so a
-        -- changed deploy cannot hold one while it waits for the other and deadlock an app transaction
-        lock table {{ s }}.event_guests, {{ s }}.message_deliveries in share row exclusive mode;
+        {{ linkage_lock_app_tables(s) }}
         drop trigger if exists {{ trigger_name }} on {{ s }}.{{ table_name }};
         create trigger {{ trigger_name }} {{ definition }};
         comment on trigger {{ trigger_name }} on {{ s }}.{{ table_name }} is 'delivery_linkage {{ definition_hash }}';

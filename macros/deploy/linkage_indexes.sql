@@ -18,6 +18,7 @@
             from pg_catalog.pg_class as c where c.oid = '{{ s }}.{{ index.table }}'::regclass
         );
         if v_table_rows <= {{ var('linkage_inline_index_max_rows', 200000) }} then
+            {{ linkage_lock_app_tables(s) }}
             drop index if exists {{ s }}.{{ index.name }};
             create index {{ index.name }} on {{ s }}.{{ index.table }} {{ index.definition }};
         else

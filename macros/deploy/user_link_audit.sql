@@ -21,9 +21,8 @@
     );
     if (select a.atttypid <> 'text'::regtype from pg_catalog.pg_attribute as a
         where a.attrelid = '{{ s }}.user_link_audit'::regclass and a.attname = 'outcome' and not a.attisdropped) then
-        -- writers insert a delivery, then its audit: take their tables first, in their order, so an
-        -- upgrade holding the audit cannot deadlock with them
-        lock table {{ s }}.event_guests, {{ s }}.message_deliveries in share row exclusive mode;
+        -- writers insert a delivery, then its audit: hold their tables before the audit's
+        {{ linkage_lock_app_tables(s) }}
         alter table {{ s }}.user_link_audit alter column outcome type text using outcome::text;
     end if;
     if (
@@ -31,9 +30,8 @@
         where a.attrelid = '{{ s }}.user_link_audit'::regclass and not a.attisdropped
           and a.attname in ('table_name', 'record_id', 'event_id', 'normalized_phone', 'matched_guest_id', 'linked_user_id', 'reason', 'candidate_count', 'created_at', 'phone_fallback_enabled', 'previous_user_id')
     ) < 11 then
-        -- writers insert a delivery, then its audit: take their tables first, in their order, so an
-        -- upgrade holding the audit cannot deadlock with them
-        lock table {{ s }}.event_guests, {{ s }}.message_deliveries in share row exclusive mode;
+        -- writers insert a delivery, then its audit: hold their tables before the audit's
+        {{ linkage_lock_app_tables(s) }}
         alter table {{ s }}.user_link_audit
             add column if not exists table_name text,
             add column if not exists record_id uuid,

@@ -225,17 +225,17 @@ def test_upgrade_in_place_under_write_load_fails_no_writer_and_keeps_every_audit
         rs.add("checks.linkable_null")
 
 
-def test_changed_deploy_never_deadlocks_an_app_transaction_that_updates_a_guest_then_sends(app_db, db):
-    event = w.event(db)
-    guest = w.guest(db, event, w.user(db), PHONE_FOR_DEADLOCK)
-    message = w.message(db, event)
+def changed_deploy_while_an_app_transaction_runs(app_db, db, first, then):
+    """The app runs `first` in a transaction; a changed deploy (a trigger on each app table) starts and
+    blocks on it; past the deploy's own deadlock check, the app runs `then` and commits. Neither may
+    fail: the app's write must not lose a deadlock, and the deploy completes once the app committed."""
     db.execute("update linkage_deployments set version_hash = 'older'")
     db.execute("comment on trigger trigger_message_deliveries_audit_links on message_deliveries is 'x'")
     db.execute("comment on trigger trigger_backfill_deliveries_on_guest_link on event_guests is 'x'")
     outcome = {}
     with rs.app_connection(app_db, deadlock_timeout="1s", lock_timeout="30s") as app:
         app.execute("begin")
-        app.execute("update event_guests set rsvp_status = 'yes' where id = %s", (guest,))
+        app.execute(*first)
         thread = threading.Thread(target=lambda: outcome.setdefault("deploy", deploy(app_db)), daemon=True)
         thread.start()
         deadline = time.monotonic() + 60
@@ -245,14 +245,38 @@ def test_changed_deploy_never_deadlocks_an_app_transaction_that_updates_a_guest_
         ).fetchone()[0]:
             assert time.monotonic() < deadline, "the deploy never started"
             time.sleep(0.02)
-        # the deploy now waits for event_guests while holding message_deliveries; past its deadlock check,
-        # the app's insert closes the cycle
+        # a deploy that waits for one table while holding the other would now be past its deadlock
+        # check: the app's next statement would close the cycle and lose
         time.sleep(1.5)
         try:
-            app.execute("insert into message_deliveries (message_id, guest_id) values (%s, %s)", (message, guest))
+            app.execute(*then)
             app.execute("commit")
         finally:
             if app.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 app.execute("rollback")
             thread.join(60)
     outcome["deploy"].check()
+
+
+def test_changed_deploy_never_deadlocks_an_app_transaction_that_updates_a_guest_then_sends(app_db, db):
+    event = w.event(db)
+    guest = w.guest(db, event, w.user(db), PHONE_FOR_DEADLOCK)
+    message = w.message(db, event)
+    changed_deploy_while_an_app_transaction_runs(
+        app_db,
+        db,
+        ("update event_guests set rsvp_status = 'yes' where id = %s", (guest,)),
+        ("insert into message_deliveries (message_id, guest_id) values (%s, %s)", (message, guest)),
+    )
+
+
+def test_changed_deploy_never_deadlocks_an_app_transaction_that_sends_then_updates_the_guest(app_db, db):
+    event = w.event(db)
+    guest = w.guest(db, event, w.user(db), PHONE_FOR_DEADLOCK)
+    message = w.message(db, event)
+    changed_deploy_while_an_app_transaction_runs(
+        app_db,
+        db,
+        ("insert into message_deliveries (message_id, guest_id) values (%s, %s)", (message, guest)),
+        ("update event_guests set rsvp_status = 'yes' where id = %s", (guest,)),
+    )

@@ -1,0 +1,28 @@
+{#
+    linkage_lock_app_tables: takes event_guests and message_deliveries (SHARE ROW EXCLUSIVE) before a
+    deploy changes a trigger, an index or the audit's shape — without ever waiting while it holds
+    one of them: both are requested NOWAIT in a subtransaction, and when either is busy the
+    subtransaction gives back what it got, the deploy sleeps 50 ms and tries again, until lock_timeout.
+    So a deploy cannot deadlock an app transaction (whatever order the app takes the tables in), and
+    writers never queue behind a deploy that is itself waiting.
+#}
+{% macro linkage_lock_app_tables(s) %}
+    v_lock_deadline := pg_catalog.clock_timestamp()
+        + coalesce(nullif(pg_catalog.current_setting('lock_timeout'), '0'), '5s')::interval;
+    loop
+        begin
+            lock table {{ s }}.event_guests, {{ s }}.message_deliveries, {{ s }}.users
+                in share row exclusive mode nowait;
+            exit;
+        exception when lock_not_available then
+            if pg_catalog.clock_timestamp() >= v_lock_deadline then
+                raise exception using
+                    errcode = 'lock_not_available',
+                    message = 'delivery_linkage: canceling deploy due to lock timeout',
+                    detail = 'event_guests or message_deliveries stayed busy for the whole lock_timeout.',
+                    hint = 'Nothing was deployed; run dbt again when the long transaction is done.';
+            end if;
+            perform pg_catalog.pg_sleep(0.05);
+        end;
+    end loop;
+{% endmacro %}
