@@ -1,5 +1,6 @@
 {#
-    linkage_lock_app_tables: takes event_guests and message_deliveries (SHARE ROW EXCLUSIVE) before a
+    linkage_lock_app_tables: takes event_guests and message_deliveries (ACCESS EXCLUSIVE, as DROP TRIGGER
+    needs) and users (SHARE) before a
     deploy changes a trigger, an index or the audit's shape — without ever waiting while it holds
     one of them: both are requested NOWAIT in a subtransaction, and when either is busy the
     subtransaction gives back what it got, the deploy sleeps 50 ms and tries again, until lock_timeout.
@@ -11,8 +12,9 @@
         + coalesce(nullif(pg_catalog.current_setting('lock_timeout'), '0'), '5s')::interval;
     loop
         begin
-            lock table {{ s }}.event_guests, {{ s }}.message_deliveries, {{ s }}.users
-                in share row exclusive mode nowait;
+            -- ACCESS EXCLUSIVE: DROP TRIGGER needs it, and a lock upgraded later would wait while holding
+            lock table {{ s }}.event_guests, {{ s }}.message_deliveries in access exclusive mode nowait;
+            lock table {{ s }}.users in share mode nowait;
             exit;
         exception when lock_not_available then
             if pg_catalog.clock_timestamp() >= v_lock_deadline then

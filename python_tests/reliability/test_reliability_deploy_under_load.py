@@ -280,3 +280,17 @@ def test_changed_deploy_never_deadlocks_an_app_transaction_that_sends_then_updat
         ("insert into message_deliveries (message_id, guest_id) values (%s, %s)", (message, guest)),
         ("update event_guests set rsvp_status = 'yes' where id = %s", (guest,)),
     )
+
+
+def test_changed_deploy_never_deadlocks_an_app_transaction_that_reads_then_sends(app_db, db):
+    """The deploy's trigger drop needs ACCESS EXCLUSIVE: taking a weaker lock first and upgrading it later
+    waits for the app's read while holding what blocks the app's write."""
+    event = w.event(db)
+    guest = w.guest(db, event, w.user(db), PHONE_FOR_DEADLOCK)
+    message = w.message(db, event)
+    changed_deploy_while_an_app_transaction_runs(
+        app_db,
+        db,
+        ("select count(*) from message_deliveries where guest_id = %s", (guest,)),
+        ("insert into message_deliveries (message_id, guest_id) values (%s, %s)", (message, guest)),
+    )
