@@ -225,13 +225,15 @@ def test_upgrade_in_place_under_write_load_fails_no_writer_and_keeps_every_audit
         rs.add("checks.linkable_null")
 
 
-def changed_deploy_while_an_app_transaction_runs(app_db, db, first, then):
-    """The app runs `first` in a transaction; a changed deploy (a trigger on each app table) starts and
-    blocks on it; past the deploy's own deadlock check, the app runs `then` and commits. Neither may
-    fail: the app's write must not lose a deadlock, and the deploy completes once the app committed."""
-    db.execute("update linkage_deployments set version_hash = 'older'")
-    db.execute("comment on trigger trigger_message_deliveries_audit_links on message_deliveries is 'x'")
-    db.execute("comment on trigger trigger_backfill_deliveries_on_guest_link on event_guests is 'x'")
+def changed_deploy_while_an_app_transaction_runs(app_db, db, first, then, upgrade=False):
+    """The app runs `first` in a transaction; a changed deploy (a trigger on each app table; or, with
+    upgrade, the upgrade of the older version already in db) starts and blocks on it; past the deploy's
+    own deadlock check, the app runs `then` and commits. Neither may fail: the app's write must not lose
+    a deadlock, and the deploy completes once the app committed."""
+    if not upgrade:
+        db.execute("update linkage_deployments set version_hash = 'older'")
+        db.execute("comment on trigger trigger_message_deliveries_audit_links on message_deliveries is 'x'")
+        db.execute("comment on trigger trigger_backfill_deliveries_on_guest_link on event_guests is 'x'")
     outcome = {}
     with rs.app_connection(app_db, deadlock_timeout="1s", lock_timeout="30s") as app:
         app.execute("begin")
@@ -294,3 +296,20 @@ def test_changed_deploy_never_deadlocks_an_app_transaction_that_reads_then_sends
         ("select count(*) from message_deliveries where guest_id = %s", (guest,)),
         ("insert into message_deliveries (message_id, guest_id) values (%s, %s)", (message, guest)),
     )
+
+
+def test_upgrade_in_place_never_deadlocks_an_app_transaction_that_updates_a_guest_then_sends(bare_app_db):
+    from importlib.resources import files
+
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        db.execute(files("delivery_linkage").joinpath("sql/legacy_linkage.sql").read_text())
+        event = w.event(db)
+        guest = w.guest(db, event, w.user(db), PHONE_FOR_DEADLOCK)
+        message = w.message(db, event)
+        changed_deploy_while_an_app_transaction_runs(
+            bare_app_db,
+            db,
+            ("update event_guests set rsvp_status = 'yes' where id = %s", (guest,)),
+            ("insert into message_deliveries (message_id, guest_id) values (%s, %s)", (message, guest)),
+            upgrade=True,
+        )
