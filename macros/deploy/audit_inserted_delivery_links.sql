@@ -20,11 +20,14 @@
         v_app_linked_ids uuid[];
         v_linking boolean;
         v_fallback boolean;
-        v_others integer;
+        v_other_ids uuid[];
+        v_xact_id xid8;
     begin
         if v_app_linked <> '' then
             perform pg_catalog.set_config('delivery_linkage.app_linked_ids', '', true);
-            if v_app_linked <> '*' then
+            if v_app_linked = '*' then
+                v_xact_id := pg_catalog.pg_current_xact_id();
+            else
                 v_app_linked_ids := pg_catalog.string_to_array(v_app_linked, ',')::uuid[];
             end if;
         end if;
@@ -40,7 +43,10 @@
                 from inserted_deliveries as inserted
                 left join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
                 where v_app_linked = ''
-                   or (v_app_linked = '*' and inserted.user_id is null)
+                   or (v_app_linked = '*' and not exists (
+                       select 1 from {{ s }}.app_linked_spill as spill
+                       where spill.xact_id = v_xact_id and spill.delivery_id = inserted.id
+                   ))
                    or (v_app_linked <> '*' and inserted.id <> all (v_app_linked_ids))
             ),
 
@@ -57,19 +63,16 @@
                 returning 1
             )
 
-            select (select pg_catalog.count(*) from attempts where not coalesce(attempts.by_guest_record, false))
-            into v_others;
+            -- the rest, exactly as classified here: a second look at the guests would see a newer snapshot
+            select pg_catalog.array_agg(attempts.id) into v_other_ids
+            from attempts where not coalesce(attempts.by_guest_record, false);
 
-            if v_others > 0 then
+            if v_other_ids is not null then
                 with attempts as (
                     select inserted.id, inserted.guest_id, inserted.message_id, inserted.phone_number::text as phone,
                            inserted.user_id
-                    from inserted_deliveries as inserted
-                    left join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
-                    where (v_app_linked = ''
-                           or (v_app_linked = '*' and inserted.user_id is null)
-                           or (v_app_linked <> '*' and inserted.id <> all (v_app_linked_ids)))
-                      and not coalesce(v_linking and guest.removed_at is null and guest.user_id = inserted.user_id, false)
+                    from pg_catalog.unnest(v_other_ids) as other (id)
+                    join inserted_deliveries as inserted on inserted.id = other.id
                 ),
 
                 decisions as (
@@ -112,12 +115,24 @@
                 from attempts
                 join decisions on decisions.record_id = attempts.id;
             end if;
+
+            -- deliveries left unlinked for an existing guest: a guest link that cannot see them fails instead
+            insert into {{ s }}.guest_link_fences as fence (guest_id)
+            select distinct inserted.guest_id
+            from inserted_deliveries as inserted
+            join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
+            where inserted.user_id is null
+            order by 1
+            on conflict (guest_id) do update set touched_at = excluded.touched_at;
         exception
             when serialization_failure or deadlock_detected or lock_not_available then
                 raise;
             when others then
                 raise warning 'delivery_linkage: audit of inserted deliveries failed: % (%)', sqlerrm, sqlstate;
         end;
+        if v_xact_id is not null then
+            delete from {{ s }}.app_linked_spill as spill where spill.xact_id = v_xact_id;
+        end if;
         return null;
     end
     $function$;

@@ -32,14 +32,38 @@
             v_app_linked := pg_catalog.current_setting('delivery_linkage.app_linked_ids', true);
             if v_app_linked is null or v_app_linked = '' then
                 v_app_linked := new.id::text;
-            elsif v_app_linked <> '*' then
-                v_app_linked := case when pg_catalog.length(v_app_linked) > 37000 then '*'
-                                     else v_app_linked || ',' || new.id::text end;
+            elsif v_app_linked = '*' then
+                insert into {{ s }}.app_linked_spill (xact_id, delivery_id)
+                values (pg_catalog.pg_current_xact_id(), new.id)
+                on conflict do nothing;
+            elsif pg_catalog.length(v_app_linked) > 37000 then
+                -- too many for the setting: these and the rest of the statement's go to app_linked_spill
+                insert into {{ s }}.app_linked_spill (xact_id, delivery_id)
+                select pg_catalog.pg_current_xact_id(), app.id
+                from pg_catalog.unnest(pg_catalog.string_to_array(v_app_linked || ',' || new.id::text, ',')::uuid[])
+                    as app (id)
+                on conflict do nothing;
+                v_app_linked := '*';
+            else
+                v_app_linked := v_app_linked || ',' || new.id::text;
             end if;
             perform pg_catalog.set_config('delivery_linkage.app_linked_ids', v_app_linked, true);
             return new;
         end if;
         if tg_op = 'UPDATE' and pg_catalog.current_setting('delivery_linkage.suppress', true) = 'on' then
+            return new;
+        end if;
+        if tg_op = 'UPDATE' and new.user_id is not null then
+            -- the app gave a linked delivery another user (its upsert writes excluded.user_id, which this
+            -- trigger decided for the proposed row from the guest's current user): kept, and recorded
+            -- under its own table_name, so neither the success rate nor rollback_links_since count it
+            insert into {{ s }}.user_link_audit (
+                table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
+                outcome, reason, candidate_count, previous_user_id
+            ) values (
+                'message_deliveries_app_update', new.id, null, {{ s }}.normalize_phone(new.phone_number), new.guest_id,
+                new.user_id, 'linked', 'app_update', 0, old.user_id
+            );
             return new;
         end if;
 
@@ -85,6 +109,10 @@
             new.user_id := v_decision.linked_user_id;
         end if;
         if tg_op = 'UPDATE' then
+            if new.user_id is null and v_guest_exists then
+                insert into {{ s }}.guest_link_fences as fence (guest_id) values (new.guest_id)
+                on conflict (guest_id) do update set touched_at = excluded.touched_at;
+            end if;
             insert into {{ s }}.user_link_audit (
                 table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
                 outcome, reason, candidate_count, phone_fallback_enabled

@@ -41,6 +41,8 @@
         get_feature_flag(s),
         normalize_phone(s),
         user_link_audit(s),
+        guest_link_fences(s),
+        app_linked_spill(s),
         decide_delivery_links(s),
         link_user_by_phone(s),
         backfill_guest_deliveries(s),

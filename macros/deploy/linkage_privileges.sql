@@ -34,6 +34,8 @@
             {%- endfor %}
             execute 'revoke all on table {{ s }}.user_link_audit from ' || v_grantee;
             execute 'revoke all on table {{ s }}.linkage_deployments from ' || v_grantee;
+            execute 'revoke all on table {{ s }}.guest_link_fences from ' || v_grantee;
+            execute 'revoke all on table {{ s }}.app_linked_spill from ' || v_grantee;
             execute 'revoke insert, update, delete, truncate on table {{ s }}.feature_flags from ' || v_grantee;
             if pg_catalog.pg_get_serial_sequence('{{ s }}.user_link_audit', 'id') is not null then
                 execute 'revoke all on sequence ' || pg_catalog.pg_get_serial_sequence('{{ s }}.user_link_audit', 'id')

@@ -37,6 +37,14 @@
         end if;
 
         begin
+            if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
+                -- this backfill reads the transaction snapshot: fail (the app retries) rather than miss a
+                -- delivery left unlinked for one of these guests by a transaction committed after it
+                insert into {{ s }}.guest_link_fences as fence (guest_id)
+                select requested.guest_id from pg_catalog.unnest(v_guest_ids) as requested (guest_id)
+                order by 1
+                on conflict (guest_id) do update set touched_at = excluded.touched_at;
+            end if;
             if {{ s }}.get_feature_flag('LINK_USER_BY_PHONE') then
                 perform {{ s }}.backfill_guest_deliveries(v_guest_ids, v_user_ids, 'guest_linked');
             else

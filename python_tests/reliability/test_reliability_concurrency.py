@@ -575,13 +575,6 @@ def test_random_interleavings_leave_nothing_linkable_null_and_only_retryable_err
         raise LinkableNullLeft(f"{linkable} deliveries linkable but NULL at quiescence ({summary})")
 
 
-@pytest.mark.xfail(
-    raises=LinkableNullLeft,
-    strict=False,
-    reason="known linkage bug: a guest link made in a REPEATABLE READ transaction whose snapshot predates a "
-    "concurrent delivery insert's commit leaves that delivery NULL (see "
-    "test_reliability_races.py::test_guest_link_in_repeatable_read_sees_a_delivery_committed_after_its_snapshot)",
-)
 def test_random_interleavings_under_repeatable_read_leave_nothing_linkable_null(app_db, scale):
     stats, linkable, summary = run_concurrency(app_db, "repeatable read", scale, SEED)
     rate = stats["serialization_failures"] / max(stats["transactions"], 1)

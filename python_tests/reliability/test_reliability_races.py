@@ -62,12 +62,6 @@ def insert_then_link(app_db, db, linker_isolation, sender_isolation="read commit
     return delivery, person, outcome["linker"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: under REPEATABLE READ (and SERIALIZABLE against a READ COMMITTED sender) the guest link's "
-    "backfill runs in the transaction snapshot and cannot see a delivery committed after it; nothing "
-    "raises a serialization failure either (the sender only locked the guest FOR SHARE)",
-)
 @pytest.mark.parametrize("linker_isolation", ["repeatable read", "serializable"])
 def test_guest_link_in_repeatable_read_sees_a_delivery_committed_after_its_snapshot(app_db, db, linker_isolation):
     delivery, person, _ = insert_then_link(app_db, db, linker_isolation)
@@ -83,12 +77,6 @@ def test_both_sides_serializable_the_race_ends_in_a_retry_and_the_delivery_is_li
     assert rs.linkable_null(db) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a multi-row INSERT carrying more than ~1000 app-set user_ids overflows the "
-    "delivery_linkage.app_linked_ids setting to '*', and the statement audit then skips every row "
-    "that has a user, including the rows the trigger linked: their audit row is lost",
-)
 def test_multi_row_insert_with_many_app_set_users_still_audits_the_rows_the_linkage_linked(db):
     event = w.event(db)
     message = w.message(db, event)
@@ -112,12 +100,6 @@ def test_multi_row_insert_with_many_app_set_users_still_audits_the_rows_the_link
     assert [r["reason"] for r in w.audit_rows(db, record_id=linked_by_trigger)] == ["guest_record"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the app's upsert (ON CONFLICT DO UPDATE SET user_id = excluded.user_id) gives an already linked "
-    "delivery the relinked guest's new user, decided by the linkage's BEFORE INSERT trigger on the proposed "
-    "row, and no audit row records it: the audit still names the old user",
-)
 def test_upsert_conflict_path_never_changes_a_linked_delivery_behind_the_audits_back(db):
     event = w.event(db)
     first, second = w.user(db), w.user(db)
@@ -131,12 +113,6 @@ def test_upsert_conflict_path_never_changes_a_linked_delivery_behind_the_audits_
     assert rs.latest_audit_disagreements(db, [delivery]) == [], (user == second, w.audit_rows(db, record_id=delivery))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the insert audit classifies rows linked by guest record twice, in two statements with two "
-    "snapshots; a guest unlinked in between gets its delivery audited twice (guest_record, then "
-    "concurrent_change), one relinked in between not at all",
-)
 def test_a_guest_unlinked_while_a_send_is_being_audited_leaves_exactly_one_audit_row(app_db, db):
     event = w.event(db)
     person = w.user(db)
