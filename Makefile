@@ -34,10 +34,10 @@ lint-sql: setup
 	@if [ -z "$$PGHOST$$PGPORT$$PGUSER$$PGPASSWORD$$PGDATABASE" ]; then \
 	    pgenv=$$($(BIN)/linkage db env --dbname postgres) || exit 1; eval "$$pgenv"; \
 	fi; \
-	DBT_PROFILES_DIR=$(CURDIR)/.dbt $(BIN)/sqlfluff lint models tests analyses macros
+	DBT_PROFILES_DIR=$(CURDIR)/.dbt $(BIN)/sqlfluff lint models data-tests analyses macros
 
 lint-python: setup
-	$(BIN)/ruff check src python_tests
+	$(BIN)/ruff check src tests
 
 # the reliability suite at ten times its default size
 stress: setup

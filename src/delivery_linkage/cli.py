@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import connection, embedded_server
+from delivery_linkage.database import connection, embedded_server
 
 app = typer.Typer(help="Keeps message_deliveries.user_id linked, and proves it.", no_args_is_help=True)
 db_app = typer.Typer(help="The embedded PostgreSQL server (data directory .pgdata/ in the project).")
@@ -83,7 +83,7 @@ def check(
     critical_pct: float = typer.Option(1.0, help="critical above this inconsistency percentage"),
 ):
     """Daily integrity check: exit 0 healthy, 1 warning, 2 critical (3: could not check)."""
-    from . import integrity
+    from delivery_linkage.operations import check as integrity
 
     settings, conn = open_connection()
     with conn:
@@ -126,8 +126,8 @@ def backfill(
     batch_size: int = typer.Option(5000, min=1, help="deliveries per batch (each batch commits on its own)"),
 ):
     """Historical backfill: link existing NULL-user deliveries by the insert trigger's rules, in batches."""
-    from . import backfill as backfill_module
-    from . import integrity
+    from delivery_linkage.operations import backfill as backfill_module
+    from delivery_linkage.operations import check as integrity
 
     _, conn = open_connection()
     with conn:
@@ -157,7 +157,7 @@ def rollback(
     dry_run: bool = typer.Option(False, "--dry-run"),
 ):
     """Undo the linkage's links since a time, from the audit trail (changed deliveries are left alone)."""
-    from .integrity import app_schema
+    from delivery_linkage.operations.check import app_schema
 
     _, conn = open_connection()
     with conn:
@@ -172,7 +172,7 @@ def rollback(
 @app.command()
 def indexes():
     """Build, CONCURRENTLY, the linkage indexes a deploy skipped on large tables."""
-    from .integrity import app_schema
+    from delivery_linkage.operations.check import app_schema
 
     schema = app_schema()
     definitions = [
@@ -204,7 +204,7 @@ def demo(
     deliveries: int = typer.Option(20000, help="size of the synthetic history"),
 ):
     """Build the demo database on the embedded server and tell the whole story."""
-    from . import demo as demo_module
+    from delivery_linkage.devtools import demo as demo_module
 
     try:
         code = demo_module.run(console, deliveries=deliveries)
@@ -220,7 +220,7 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
     """Great Expectations suites on the sources and the marts; writes Data Docs. Exit 0 all pass, 1 any fails."""
-    from . import validation
+    from delivery_linkage import validation
 
     settings, conn = open_connection()
     conn.close()
@@ -250,7 +250,7 @@ def validate(
 @app.command()
 def report(out: Path = typer.Option(Path("linkage-report.html"), "--out", help="HTML file to write")):
     """One self-contained HTML page: integrity, trends, attempts, backfills, ambiguity, conflicts, benchmark."""
-    from . import report as report_module
+    from delivery_linkage import report as report_module
 
     settings, conn = open_connection()
     conn.close()
@@ -270,7 +270,7 @@ def bench(
     keep: bool = typer.Option(False, "--keep", help="keep the bench_* databases"),
 ):
     """Benchmark the linkage against the floor (no linkage) and the runbook's straightforward design."""
-    from . import bench as bench_module
+    from delivery_linkage.devtools import bench as bench_module
 
     overrides = {"keep_databases": keep}
     if quick:  # a smoke run never replaces the published figures in bench/results/
@@ -297,7 +297,7 @@ def generate(
     fresh: bool = typer.Option(False, "--fresh", help="(embedded server only) recreate the app database first"),
 ):
     """Write synthetic history into the app tables (set-based; 1M deliveries in about 20 s on 2 cores)."""
-    from . import app_fixture, synthetic
+    from delivery_linkage.devtools import app_fixture, synthetic
 
     settings, conn = open_connection()
     if fresh:

@@ -23,8 +23,8 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from . import PROJECT_DIR
-from .connection import ConnectionSettings, connect
+from delivery_linkage import PROJECT_DIR
+from delivery_linkage.database.connection import ConnectionSettings, connect
 
 SUITES_DIR = PROJECT_DIR / "gx" / "expectations"
 DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "gx" / "uncommitted" / "data_docs"

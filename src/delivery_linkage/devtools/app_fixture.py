@@ -1,0 +1,48 @@
+"""The project's own app database fixture (contract tables, app trigger, RLS, hosted roles, RPC)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import psycopg
+from psycopg import sql
+
+from delivery_linkage.database.connection import ConnectionSettings, connect
+
+
+def fixture_sql() -> str:
+    return files("delivery_linkage.devtools").joinpath("sql/app_fixture.sql").read_text()
+
+
+def database_exists(settings: ConnectionSettings, dbname: str) -> bool:
+    with connect(settings.with_database("postgres")) as conn:
+        return conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone() is not None
+
+
+def drop_database(settings: ConnectionSettings, dbname: str) -> None:
+    with connect(settings.with_database("postgres")) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
+
+
+def create_database(settings: ConnectionSettings, dbname: str, template: str | None = None) -> None:
+    with connect(settings.with_database("postgres")) as conn:
+        statement = sql.SQL("create database {}").format(sql.Identifier(dbname))
+        if template:
+            statement = sql.SQL("create database {} template {}").format(
+                sql.Identifier(dbname), sql.Identifier(template)
+            )
+        conn.execute(statement)
+
+
+def create_app_database(settings: ConnectionSettings, dbname: str, replace: bool = True) -> None:
+    """A fresh database holding the app fixture (and nothing of the linkage yet)."""
+    if replace:
+        drop_database(settings, dbname)
+    create_database(settings, dbname)
+    with connect(settings.with_database(dbname)) as conn:
+        conn.execute(fixture_sql())
+
+
+def execute_script(settings: ConnectionSettings, script: str) -> None:
+    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        conn.execute(script)

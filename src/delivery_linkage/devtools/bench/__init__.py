@@ -1,0 +1,760 @@
+"""`linkage bench`: the linkage's cost on the app's writes and reads, measured side by side.
+
+One run, one server, identical copies of the same generated world (`CREATE DATABASE … TEMPLATE`):
+- floor: the app's tables with no linkage at all;
+- project: this project's linkage, deployed by dbt (`dbt run-operation deploy`);
+- baseline: bench/baseline_linkage.sql, the runbook's design built the straightforward way;
+- optional experiments: SQL files applied on top of the project's deploy (design changes under test).
+The workloads run alternately on the variants (the order rotates), repeated; each is summarised by
+median and interquartile range, and reported as a ratio to its reference (the floor, or the
+hand-written set-based statement where the issue compares with that). Correctness is checked along
+the way: the linking variants must agree row for row, the integrity figures must be identical.
+
+Worlds: a write world (default 1M deliveries) for the write path and the integrity check at 1M;
+a big world (default 10M deliveries, about 1M of them linkable but NULL) for the integrity check at
+10M and the historical backfill. Results: bench/results/latest.json and latest.png.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from delivery_linkage import PROJECT_DIR
+from delivery_linkage.database import connection, dbt_runner
+from delivery_linkage.devtools import app_fixture, synthetic
+from delivery_linkage.devtools.bench import results as bench_report
+from delivery_linkage.devtools.bench import workloads as bench_workloads
+from delivery_linkage.devtools.bench.results import Check, Target, Workload
+from delivery_linkage.devtools.bench.workloads import BASELINE, FLOOR, PROJECT
+
+BENCH_DIR = PROJECT_DIR / "bench"
+BASELINE_SQL = BENCH_DIR / "baseline_linkage.sql"
+RUNBOOK_QUERY_SQL = BENCH_DIR / "runbook_daily_query.sql"
+CRON_SCRIPT = PROJECT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
+FIGURES = (
+    "total_deliveries",
+    "inconsistent_deliveries",
+    "consistent_deliveries",
+    "both_null_deliveries",
+    "conflicting_deliveries",
+)
+DBT_SCHEMA = "linkage"
+
+TARGETS = {
+    "announcement_sends": Target(1.3, "≤ 1.3× floor"),
+    "single_inserts": Target(1.5, "≤ 1.5× floor"),
+    "status_updates": Target(1.05, "≤ 1.05× floor"),
+    "bulk_guest_link": Target(1.3, "≤ 1.3× hand-written"),
+    "integrity_big": Target(0.2, "≥ 5× faster"),
+    "historical_backfill": Target(2.0, "≤ 2× one UPDATE"),
+}
+MAX_BATCH_SECONDS = 1.0
+WORKLOADS = (
+    "integrity",
+    "announcement_sends",
+    "single_inserts",
+    "single_inserts_phone_only",
+    "status_updates",
+    "bulk_guest_link",
+    "single_guest_links",
+    "big_world",
+)
+
+
+@dataclass
+class BenchOptions:
+    """Sizes and repetitions. The defaults are `make bench` (about 20 minutes on 2 cores)."""
+
+    deliveries: int = 1_000_000  # the write world (write path; integrity at this size)
+    big_deliveries: int = 10_000_000  # the big world (integrity at this size; historical backfill)
+    seed: int = 42
+    rounds: int = 5  # measured rounds of the per-operation workloads (after `warmup` rounds)
+    warmup: int = 1
+    announcements: int = 8  # events sent to per round
+    announcement_guests: tuple[int, int] = (450, 500)
+    single_inserts: int = 100  # per round
+    phone_only_inserts: int = 40  # per round
+    status_updates: int = 200  # per round
+    bulk_link_guests: int = 10_000
+    bulk_link_rounds: int = 3
+    single_links: int = 60  # in total, per variant
+    integrity_rounds: int = 5
+    backfill_rounds: int = 1
+    backfill_batch_size: int = 5000
+    baseline_backfill: bool = True
+    # each "a.sql", "a.sql+b.sql" or "name=a.sql+b.sql": one more variant, the project with these applied
+    experiments: tuple[str | Path, ...] = ()
+    workloads: tuple[str, ...] | None = None  # None: all of WORKLOADS
+    output_dir: Path = BENCH_DIR / "results"
+    prefix: str = "bench"  # every database the run creates is named <prefix>_…
+    keep_databases: bool = False
+    reuse_templates: bool = False  # keep the generated worlds and reuse them next time (same shape and generator)
+    target_path: str = "target/bench"
+    chart: bool = True
+    quick: bool = False
+
+    @classmethod
+    def quick_options(cls, **overrides) -> BenchOptions:
+        """Small sizes for a smoke run (seconds, not minutes): every workload, every check."""
+        small = cls(
+            deliveries=20_000,
+            big_deliveries=40_000,
+            rounds=2,
+            warmup=1,
+            announcements=3,
+            announcement_guests=(100, 500),
+            single_inserts=10,
+            phone_only_inserts=10,
+            status_updates=10,
+            bulk_link_guests=200,
+            bulk_link_rounds=2,
+            single_links=10,
+            integrity_rounds=2,
+            backfill_rounds=1,
+            backfill_batch_size=500,
+            quick=True,
+        )
+        return replace(small, **overrides)
+
+
+@dataclass
+class Variant:
+    name: str
+    description: str
+    experiment: tuple[Path, ...] | None = None  # SQL files applied, in order, on top of the project's deploy
+
+
+@dataclass
+class Context:
+    console: Console
+    options: BenchOptions
+    server: connection.ConnectionSettings
+    progress: Progress
+    checks: list[Check] = field(default_factory=list)
+    workloads: list[Workload] = field(default_factory=list)
+    worlds: dict[str, dict] = field(default_factory=dict)
+    created: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def wanted(self, key: str) -> bool:
+        return self.options.workloads is None or key in self.options.workloads
+
+    def name(self, suffix: str) -> str:
+        return f"{self.options.prefix}_{suffix}"
+
+    def settings(self, dbname: str) -> connection.ConnectionSettings:
+        return self.server.with_database(dbname)
+
+
+def variants(options: BenchOptions) -> list[Variant]:
+    result = [
+        Variant(FLOOR, "no linkage"),
+        Variant(PROJECT, "this project, deployed by dbt run-operation deploy"),
+        Variant(BASELINE, "bench/baseline_linkage.sql: the runbook's design, straightforward"),
+    ]
+    for index, spec in enumerate(options.experiments, start=1):
+        name, _, files_spec = str(spec).rpartition("=")
+        files = [Path(part) for part in files_spec.split("+")]
+        if not name:
+            name = f"x{index}_" + "_".join(re.sub(r"[^a-z0-9]", "", f.stem.lower())[:12] for f in files)
+        name = re.sub(r"[^a-z0-9_]", "_", name.lower())[:40]
+        result.append(Variant(name, "project + " + " + ".join(map(str, files)), tuple(files)))
+    return result
+
+
+# --- databases -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def connect(ctx: Context, dbname: str) -> Iterator[psycopg.Connection]:
+    with connection.connect(ctx.settings(dbname)) as conn:
+        yield conn
+
+
+def drop(ctx: Context, dbname: str) -> None:
+    app_fixture.drop_database(ctx.server, dbname)
+    if dbname in ctx.created:
+        ctx.created.remove(dbname)
+
+
+def copy(ctx: Context, template: str, dbname: str) -> None:
+    app_fixture.drop_database(ctx.server, dbname)
+    app_fixture.create_database(ctx.server, dbname, template=template)
+    ctx.created.append(dbname)
+
+
+def world_signature(shape: synthetic.WorldShape) -> str:
+    generator = hashlib.md5(Path(synthetic.__file__).read_bytes()).hexdigest()[:12]
+    return f"delivery_linkage bench world {asdict(shape)} generator {generator}"
+
+
+def database_comment(ctx: Context, dbname: str) -> str | None:
+    with connect(ctx, "postgres") as conn:
+        row = conn.execute(
+            "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", (dbname,)
+        ).fetchone()
+    return row[0] if row else None
+
+
+def build_world(ctx: Context, dbname: str, deliveries: int) -> dict:
+    """A template database holding a generated world, vacuumed and analysed (reused when allowed)."""
+    shape = synthetic.WorldShape(deliveries=deliveries, seed=ctx.options.seed)
+    signature = world_signature(shape)
+    if ctx.options.reuse_templates and database_comment(ctx, dbname) == signature:
+        with connect(ctx, dbname) as conn:
+            counts = dict(
+                zip(
+                    ("message_deliveries", "event_guests", "users", "linkable_null"),
+                    conn.execute(
+                        """
+                select (select count(*) from public.message_deliveries), (select count(*) from public.event_guests),
+                       (select count(*) from public.users),
+                       (select count(*) from public.message_deliveries as d join public.event_guests as g
+                            on g.id = d.guest_id
+                        where d.user_id is null and g.user_id is not null and g.removed_at is null)
+                """
+                    ).fetchone(),
+                    strict=True,
+                )
+            )
+        ctx.console.print(f"reusing world {dbname} ({deliveries:,} deliveries)")
+        return counts | {"reused": True}
+    started = time.perf_counter()
+    app_fixture.create_app_database(ctx.server, dbname)
+    if not ctx.options.reuse_templates:
+        ctx.created.append(dbname)
+    task = ctx.progress.add_task(f"generate {deliveries:,} deliveries", total=deliveries)
+
+    def report(stage: str, done: int, total: int) -> None:
+        if stage == "deliveries":
+            ctx.progress.update(task, completed=done)
+
+    with connect(ctx, dbname) as conn:
+        counts = synthetic.generate(conn, shape, progress=report)
+        ctx.progress.update(task, description=f"vacuum {deliveries:,} deliveries")
+        conn.execute("vacuum analyze")
+        conn.execute(sql.SQL("comment on database {} is {}").format(sql.Identifier(dbname), sql.Literal(signature)))
+    ctx.progress.update(task, completed=deliveries, description=f"world {deliveries:,} deliveries")
+    ctx.timings[f"generate_{dbname}"] = time.perf_counter() - started
+    return counts
+
+
+def deploy_project(ctx: Context, dbname: str) -> None:
+    """The project's linkage as a user deploys it (indexes built inline, whatever the table size)."""
+    result = dbt_runner.run_dbt(
+        ["run-operation", "deploy"],
+        ctx.settings(dbname),
+        variables=dbt_variables(),
+        target_path=ctx.options.target_path,
+        extra_env={"DBT_SCHEMA": DBT_SCHEMA},
+    )
+    result.check()
+
+
+def dbt_variables() -> dict:
+    return {"linkage_inline_index_max_rows": 10**12}
+
+
+def build_integrity_models(ctx: Context, dbname: str) -> None:
+    result = dbt_runner.run_dbt(
+        ["run", "--select", "+delivery_integrity"],
+        ctx.settings(dbname),
+        variables=dbt_variables(),
+        target_path=ctx.options.target_path,
+        extra_env={"DBT_SCHEMA": DBT_SCHEMA},
+    )
+    result.check()
+
+
+def install(ctx: Context, dbname: str, variant: Variant) -> None:
+    if variant.name == FLOOR:
+        pass
+    elif variant.name == BASELINE:
+        app_fixture.execute_script(ctx.settings(dbname), BASELINE_SQL.read_text())
+    else:
+        deploy_project(ctx, dbname)
+        for path in variant.experiment or ():
+            app_fixture.execute_script(ctx.settings(dbname), path.read_text())
+    with connect(ctx, dbname) as conn:
+        conn.execute("analyze")
+
+
+# --- integrity -------------------------------------------------------------------------------------
+
+
+def cron_script_query() -> str | None:
+    """The query of scripts/daily-delivery-integrity-check.sql (psql variables filled in), if it is there."""
+    if not CRON_SCRIPT.exists():
+        return None
+    text = CRON_SCRIPT.read_text()
+    match = re.search(r"^with\b.*?(?=^\\gset)", text, flags=re.S | re.M)
+    if not match:
+        return None
+    return match.group(0).replace(":'critical_pct'", "'1.0'")
+
+
+def integrity_workload(ctx: Context, dbname: str, key: str, deliveries: int) -> Workload:
+    """The delivery_integrity model (its view) against the runbook's daily query, alternately."""
+    queries = {
+        "runbook": RUNBOOK_QUERY_SQL.read_text(),
+        PROJECT: f"select * from {DBT_SCHEMA}.delivery_integrity",
+    }
+    script = cron_script_query()
+    if script:
+        queries["cron_script"] = script
+    # not a check: the lower bound of any exact figure computed at query time
+    queries["count_only"] = "select count(*) as total_deliveries from public.message_deliveries"
+    label = f"delivery_integrity at {deliveries / 1e6:g}M deliveries"
+    workload = Workload(
+        key,
+        label,
+        "runbook",
+        "runbook's daily query (naive join)",
+        "check",
+        TARGETS.get(key),
+        {name: [] for name in queries},
+    )
+    figures: dict[str, dict] = {}
+    task = ctx.progress.add_task(label, total=ctx.options.integrity_rounds * len(queries))
+    with connect(ctx, dbname) as conn:
+        record = bench_workloads.Recorder(workload, {name: conn for name in queries})
+        for r in range(ctx.options.integrity_rounds + 1):  # round 0 warms the caches
+            for name in bench_workloads.rotate(list(queries), r):
+                with record(name, measured=r > 0):
+                    cursor = conn.execute(queries[name])
+                    row = cursor.fetchone()
+                columns = [c.name for c in cursor.description]
+                figures[name] = {f: int(row[columns.index(f)]) for f in FIGURES if f in columns}
+                if r:
+                    ctx.progress.advance(task)
+    reference = figures["runbook"]
+    same = all(f == {k: reference[k] for k in f} for f in figures.values())
+    ctx.checks.append(
+        Check(
+            f"{label}: identical figures ({', '.join(figures)})",
+            same,
+            ", ".join(f"{k}={v:,}" for k, v in reference.items()) if same else str(figures),
+        )
+    )
+    workload.extra["figures"] = reference
+    workload.extra["speedup"] = {
+        name: workload.summaries()["runbook"].median / workload.summaries()[name].median
+        for name in queries
+        if name != "runbook"
+    }
+    return workload
+
+
+# --- the write world -------------------------------------------------------------------------------
+
+
+def write_path(ctx: Context) -> None:
+    options = ctx.options
+    template = ctx.name("write_tpl")
+    ctx.worlds["write"] = build_world(ctx, template, options.deliveries)
+    databases = {v.name: ctx.name(f"write_{v.name}") for v in variants(options)}
+    task = ctx.progress.add_task("install variants", total=len(databases))
+    for variant in variants(options):
+        copy(ctx, template, databases[variant.name])
+        install(ctx, databases[variant.name], variant)
+        ctx.progress.advance(task)
+
+    if ctx.wanted("integrity"):
+        build_integrity_models(ctx, databases[PROJECT])
+        ctx.workloads.append(integrity_workload(ctx, databases[PROJECT], "integrity_write", options.deliveries))
+
+    conns = {name: connection.connect(ctx.settings(db)) for name, db in databases.items()}
+    try:
+        rounds, warmup = options.rounds, options.warmup
+        plan = bench_workloads.sample_plan(
+            conns[FLOOR],
+            options.seed,
+            options.announcements,
+            options.announcement_guests,
+            options.single_inserts,
+            options.status_updates * (rounds + warmup),
+            options.bulk_link_guests * options.bulk_link_rounds + options.single_links,
+        )
+        ctx.worlds["write"]["link_pool"] = len(plan.link_guests)
+
+        def measure(key: str, label: str, total: int, function, *args, **kwargs):
+            if not ctx.wanted(key):
+                return None
+            task = ctx.progress.add_task(label, total=total)
+            result = function(conns, plan, *args, tick=lambda n: ctx.progress.advance(task, n), **kwargs)
+            ctx.workloads.append(result[0])
+            ctx.checks.extend(result[1])
+            return result
+
+        workloads = bench_workloads
+        measure(
+            "announcement_sends",
+            "announcement sends",
+            len(plan.announcements) * (rounds + warmup),
+            workloads.announcement_sends,
+            rounds,
+            warmup,
+            target=TARGETS["announcement_sends"],
+        )
+        measure(
+            "single_inserts",
+            "single-row inserts",
+            len(plan.single_guests) * (rounds + warmup),
+            workloads.single_inserts,
+            rounds,
+            warmup,
+            target=TARGETS["single_inserts"],
+        )
+        phone_plan = replace(plan, single_guests=plan.single_guests[: options.phone_only_inserts])
+        if ctx.wanted("single_inserts_phone_only"):
+            task = ctx.progress.add_task("phone-only inserts", total=len(phone_plan.single_guests) * (rounds + warmup))
+            workload, checks = workloads.single_inserts(
+                conns,
+                phone_plan,
+                rounds,
+                warmup,
+                tick=lambda n: ctx.progress.advance(task, n),
+                target=None,
+                phone_only=True,
+            )
+            ctx.workloads.append(workload)
+            ctx.checks.extend(checks)
+        measure(
+            "status_updates",
+            "status updates",
+            len(plan.status_ids) // (rounds + warmup) * (rounds + warmup),
+            workloads.status_updates,
+            rounds,
+            warmup,
+            target=TARGETS["status_updates"],
+        )
+        bulk = measure(
+            "bulk_guest_link",
+            "bulk guest link",
+            options.bulk_link_rounds,
+            workloads.bulk_guest_link,
+            options.bulk_link_guests,
+            options.bulk_link_rounds,
+            target=TARGETS["bulk_guest_link"],
+        )
+        used = bulk[2] if bulk else options.bulk_link_guests * options.bulk_link_rounds
+        singles = max(0, min(options.single_links, len(plan.link_guests) - used))
+        measure("single_guest_links", "single guest links", singles, workloads.single_guest_links, used, singles, 1)
+    finally:
+        for conn in conns.values():
+            conn.close()
+    if not options.keep_databases:
+        for db in databases.values():
+            drop(ctx, db)
+
+
+# --- the big world: integrity at scale, historical backfill -----------------------------------------
+
+
+def unlinked_count(conn: psycopg.Connection) -> int:
+    return conn.execute("select count(*) from public.message_deliveries where user_id is null").fetchone()[0]
+
+
+def batched_backfill(ctx: Context, dbname: str, label: str) -> dict:
+    """The historical backfill as `linkage backfill` runs it: batches, one transaction each, until none is left.
+
+    backfill_deliveries_batch over delivery ids; where a variant also has backfill_linkable_guests_batch
+    (a guest-driven first phase, bench/experiments/backfill_by_guest.sql) that phase runs first."""
+    with connect(ctx, dbname) as conn:
+        total = unlinked_count(conn)
+        task = ctx.progress.add_task(label, total=total)
+        phases = ["backfill_deliveries_batch"]
+        if conn.execute("select to_regproc('public.backfill_linkable_guests_batch') is not null").fetchone()[0]:
+            phases.insert(0, "backfill_linkable_guests_batch")
+        batches: list[float] = []
+        linked = 0
+        started = time.perf_counter()
+        for phase in phases:
+            after = None
+            while True:
+                batch_started = time.perf_counter()
+                last_id, scanned, batch_linked, _ = conn.execute(
+                    f"select * from public.{phase}(%s, %s, false)", (after, ctx.options.backfill_batch_size)
+                ).fetchone()
+                batches.append(time.perf_counter() - batch_started)
+                if not scanned:
+                    break
+                linked += batch_linked
+                after = last_id
+                ctx.progress.advance(task, batch_linked if phase != "backfill_deliveries_batch" else scanned)
+        seconds = time.perf_counter() - started
+        inconsistent_after = conn.execute(
+            """
+            select count(*) from public.message_deliveries as d join public.event_guests as g on g.id = d.guest_id
+            where d.user_id is null and g.user_id is not null and g.removed_at is null
+            """
+        ).fetchone()[0]
+    return {
+        "seconds": seconds,
+        "linked": linked,
+        "batches": len(batches),
+        "batch_seconds": batches,
+        "longest_batch_seconds": max(batches),
+        "inconsistent_after": inconsistent_after,
+    }
+
+
+def set_based_update(ctx: Context, dbname: str) -> dict:
+    with connect(ctx, dbname) as conn:
+        started = time.perf_counter()
+        linked = conn.execute(
+            """
+            update public.message_deliveries as delivery
+            set user_id = guest.user_id
+            from public.event_guests as guest
+            where delivery.guest_id = guest.id
+              and delivery.user_id is null
+              and guest.user_id is not null
+              and guest.removed_at is null
+            """
+        ).rowcount
+        return {"seconds": time.perf_counter() - started, "linked": linked}
+
+
+def baseline_backfill(ctx: Context, dbname: str) -> dict:
+    """The straightforward historical backfill: the per-guest function for every linkable guest."""
+    with connect(ctx, dbname) as conn:
+        started = time.perf_counter()
+        linked = conn.execute(
+            """
+            select coalesce(sum(public.backfill_guest_deliveries(guest.id, guest.user_id)), 0)
+            from public.event_guests as guest
+            where guest.user_id is not null and guest.removed_at is null
+              and exists (select 1 from public.message_deliveries as delivery
+                          where delivery.guest_id = guest.id and delivery.user_id is null)
+            """
+        ).fetchone()[0]
+        return {"seconds": time.perf_counter() - started, "linked": int(linked)}
+
+
+def big_world(ctx: Context) -> None:
+    options = ctx.options
+    bare = ctx.name("big_tpl")
+    ctx.worlds["big"] = build_world(ctx, bare, options.big_deliveries)
+    project_template = ctx.name("big_project_tpl")
+    copy(ctx, bare, project_template)
+    install(ctx, project_template, Variant(PROJECT, ""))
+    build_integrity_models(ctx, project_template)
+    ctx.workloads.append(integrity_workload(ctx, project_template, "integrity_big", options.big_deliveries))
+
+    with connect(ctx, project_template) as conn:
+        linkable = conn.execute(
+            """
+            select count(*) from public.message_deliveries as d join public.event_guests as g on g.id = d.guest_id
+            where d.user_id is null and g.user_id is not null and g.removed_at is null
+            """
+        ).fetchone()[0]
+    workload = Workload(
+        "historical_backfill",
+        f"historical backfill ({linkable:,} linkable deliveries)",
+        "set_based",
+        "one set-based UPDATE, no audit",
+        "run",
+        TARGETS["historical_backfill"],
+        {"set_based": [], PROJECT: []},
+    )
+    runs: list[dict] = []
+    experiments = {v.name: v for v in variants(options) if v.experiment}
+    batched = [PROJECT, *experiments]
+    for r in range(options.backfill_rounds):
+        for name in bench_workloads.rotate(["set_based", *batched], r):
+            db = ctx.name("big_backfill")
+            copy(ctx, project_template, db)
+            if name in experiments:
+                for path in experiments[name].experiment:
+                    app_fixture.execute_script(ctx.settings(db), path.read_text())
+            if name in batched:
+                result = batched_backfill(ctx, db, f"historical backfill, {name}, round {r + 1}")
+            else:
+                with ctx.progress.console.status("one set-based UPDATE…"):
+                    result = set_based_update(ctx, db)
+            drop(ctx, db)
+            workload.samples.setdefault(name, []).append(result["seconds"])
+            runs.append({"variant": name, **{k: v for k, v in result.items() if k != "batch_seconds"}})
+            if name in batched:
+                runs[-1]["batch_summary"] = asdict(bench_report.Summary.of(result["batch_seconds"]))
+    if options.baseline_backfill:
+        db = ctx.name("big_backfill_baseline")
+        copy(ctx, bare, db)
+        install(ctx, db, Variant(BASELINE, ""))
+        with ctx.progress.console.status("baseline: per-guest backfill function for every linkable guest…"):
+            result = baseline_backfill(ctx, db)
+        drop(ctx, db)
+        workload.samples[BASELINE] = [result["seconds"]]
+        runs.append({"variant": BASELINE, **result})
+    project_runs = [run for run in runs if run["variant"] == PROJECT]
+    longest = max(run["longest_batch_seconds"] for run in project_runs)
+    workload.extra = {
+        "linkable": linkable,
+        "batch_size": options.backfill_batch_size,
+        "runs": runs,
+        "longest_batch_seconds": longest,
+        "longest_batch_seconds_by_variant": {
+            name: max(run["longest_batch_seconds"] for run in runs if run["variant"] == name) for name in batched
+        },
+        "throughput_per_second": {run["variant"]: run["linked"] / run["seconds"] for run in runs},
+    }
+    ctx.workloads.append(workload)
+    linked = {run["variant"]: run["linked"] for run in runs}
+    ctx.checks.append(
+        Check(
+            "historical backfill: same deliveries linked by the backfill and one UPDATE",
+            len(set(linked.values())) == 1 and linked[PROJECT] == linkable,
+            str(linked),
+        )
+    )
+    ctx.checks.append(
+        Check(
+            "historical backfill: nothing linkable left",
+            all(run["inconsistent_after"] == 0 for run in runs if run["variant"] in batched),
+            f"{linkable:,} linkable before",
+        )
+    )
+    ctx.worlds["big"]["linkable_null"] = linkable
+    if not options.keep_databases:
+        drop(ctx, project_template)
+
+
+# --- machine, report -------------------------------------------------------------------------------
+
+
+def machine(ctx: Context) -> dict:
+    with connect(ctx, "postgres") as conn:
+        version = conn.execute("select version()").fetchone()[0]
+        settings = dict(
+            conn.execute(
+                """
+            select name, setting || coalesce(' ' || unit, '') from pg_settings
+            where name in ('shared_buffers', 'work_mem', 'max_parallel_workers_per_gather', 'synchronous_commit',
+                           'fsync', 'max_wal_size', 'jit', 'track_functions')
+            """
+            ).fetchall()
+        )
+    memory = None
+    if Path("/proc/meminfo").exists():
+        match = re.search(r"MemTotal:\s+(\d+) kB", Path("/proc/meminfo").read_text())
+        memory = f"{int(match.group(1)) / 1024 / 1024:.1f} GiB" if match else None
+    cpu = None
+    if Path("/proc/cpuinfo").exists():
+        match = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        cpu = match.group(1).strip() if match else None
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": memory,
+        "platform": platform.platform(),
+        "postgres": version,
+        "server": ctx.server.describe(),
+        "settings": settings,
+        "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def document(ctx: Context, started: datetime, machine_info: dict, extras: list[str]) -> dict:
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(ctx.options).items()}
+    options["experiments"] = [str(p) for p in ctx.options.experiments]
+    return {
+        "generated_at": started.isoformat(timespec="seconds"),
+        "duration_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "machine": machine_info | {"load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+        "options": options,
+        "variants": {v.name: v.description for v in variants(ctx.options)},
+        "experiments": extras,
+        "worlds": ctx.worlds,
+        "workloads": [w.as_dict() for w in ctx.workloads],
+        "checks": [asdict(c) for c in ctx.checks],
+        "targets_met": {w.key: w.met() for w in ctx.workloads if w.target is not None},
+        "longest_backfill_batch_ok": next(
+            (
+                w.extra["longest_batch_seconds"] <= MAX_BATCH_SECONDS
+                for w in ctx.workloads
+                if w.key == "historical_backfill"
+            ),
+            None,
+        ),
+        "timings": ctx.timings,
+    }
+
+
+def run(console: Console, options: BenchOptions | None = None) -> dict:
+    """Run the benchmark; print the table; write JSON (and the chart). Returns the JSON document."""
+    options = options or BenchOptions()
+    started = datetime.now(UTC)
+    server = connection.resolve("postgres")
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    ctx = Context(console, options, server, progress)
+    machine_info = machine(ctx)
+    extras = [v.name for v in variants(options) if v.experiment is not None]
+    console.print(
+        f"benchmark on {server.describe()}: {machine_info['nproc']} CPUs, {machine_info['memory']}, "
+        f"{machine_info['postgres'].split(' on ')[0]}"
+    )
+    try:
+        with progress:
+            phase = time.perf_counter()
+            write_path(ctx)
+            ctx.timings["write_world"] = time.perf_counter() - phase
+            phase = time.perf_counter()
+            if ctx.wanted("big_world") and options.big_deliveries > 0:
+                big_world(ctx)
+            ctx.timings["big_world"] = time.perf_counter() - phase
+    finally:
+        if not options.keep_databases:
+            for dbname in list(ctx.created):
+                drop(ctx, dbname)
+    result = document(ctx, started, machine_info, extras)
+    console.print(bench_report.figure_table(ctx.workloads, extras))
+    backfill = next((w for w in ctx.workloads if w.key == "historical_backfill"), None)
+    if backfill is not None:
+        longest = backfill.extra["longest_batch_seconds"]
+        console.print(
+            f"historical backfill: longest batch (locks held) {longest:.2f} s at batch size "
+            f"{options.backfill_batch_size} — target ≤ {MAX_BATCH_SECONDS:g} s "
+            f"{'[green]met[/]' if longest <= MAX_BATCH_SECONDS else '[red]missed[/]'}; throughput "
+            + ", ".join(f"{k} {v:,.0f}/s" for k, v in backfill.extra["throughput_per_second"].items())
+        )
+    failed = [c for c in ctx.checks if not c.passed]
+    console.print(f"checks: {len(ctx.checks) - len(failed)} of {len(ctx.checks)} passed")
+    for check in failed:
+        console.print(f"  [red]FAILED[/] {check.name}: {check.detail}")
+    options.output_dir.mkdir(parents=True, exist_ok=True)
+    json_path = options.output_dir / "latest.json"
+    bench_report.write_json(json_path, result)
+    console.print(f"wrote {json_path}")
+    if options.chart:
+        png = options.output_dir / "latest.png"
+        title = (
+            f"delivery_linkage benchmark {started:%Y-%m-%d}: {machine_info['nproc']} CPUs, "
+            f"{machine_info['memory']}, {machine_info['postgres'].split(' on ')[0]}"
+        )
+        legend = {PROJECT: PROJECT, BASELINE: BASELINE} | {name: name for name in extras}
+        if bench_report.write_chart(png, bench_report.chart_rows(result), legend, title):
+            console.print(f"wrote {png}")
+        else:
+            console.print("[yellow]matplotlib is not installed: no chart[/]")
+    return result

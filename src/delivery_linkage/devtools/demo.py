@@ -1,0 +1,117 @@
+"""`make demo`: the runbook's story on the embedded server, start to finish.
+
+A demo database starts with the runbook's situation (deliveries created before their guests were
+linked), dbt deploys the linkage and builds the metric models, the check and `dbt test` flag the
+defect, a dry run shows what the historical backfill would change, the backfill fixes it, the check
+and the tests turn green, and live traffic keeps it green.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rich.console import Console
+from rich.table import Table
+
+from delivery_linkage.database import connection, dbt_runner
+from delivery_linkage.devtools import app_fixture, synthetic, traffic
+from delivery_linkage.operations import backfill
+from delivery_linkage.operations import check as integrity
+
+DEMO_DATABASE = connection.DEFAULT_DATABASE
+TARGET = "target/demo"
+
+
+def step(console: Console, text: str) -> None:
+    console.rule(f"[bold cyan]{text}")
+
+
+def dbt(console: Console, settings, args: list[str], expect_failure: bool = False) -> dbt_runner.DbtResult:
+    console.print(f"[dim]$ dbt {' '.join(args)}[/]")
+    result = dbt_runner.run_dbt(args, settings, target_path=TARGET)
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in result.stdout.splitlines()]
+    if args[0] == "run-operation":
+        shown = [line for line in lines[3:] if "Found " not in line and "Running with" not in line]
+    else:
+        shown = [line for line in lines if re.search(r"\b(WARN|ERROR|FAIL)\b|Done\.", line) and "START" not in line]
+    for line in shown[-14:]:
+        console.print("  " + re.sub(r"^\d\d:\d\d:\d\d\s+", "", line), soft_wrap=True)
+    if result.returncode != 0 and not expect_failure:
+        console.print(result.output[-4000:])
+        raise SystemExit(f"dbt {' '.join(args)} failed unexpectedly")
+    return result
+
+
+def run(console: Console, deliveries: int = 20000) -> int:
+    server = connection.resolve("postgres")
+    settings = server.with_database(DEMO_DATABASE)
+
+    step(console, f"1. The app database as the runbook found it ({settings.describe()})")
+    app_fixture.create_app_database(server, DEMO_DATABASE)
+    with connection.connect(settings) as conn:
+        with console.status("generating synthetic history…"):
+            counts = synthetic.generate(
+                conn, synthetic.WorldShape(deliveries=deliveries, late_link_share=0.06, seed=42)
+            )
+    console.print({k: v for k, v in counts.items()})
+
+    step(console, "2. dbt run: deploy the linkage (on-run-start) and build the metric models")
+    dbt(console, settings, ["run"])
+
+    step(console, "3. The daily check and dbt test see the defect")
+    with connection.connect(settings) as conn:
+        report = integrity.check(conn)
+    print_check(console, report)
+    failing = dbt(console, settings, ["test"], expect_failure=True)
+    console.print(f"dbt test exit status: [bold]{failing.returncode}[/] (non-zero: investigate immediately)")
+
+    step(console, "4. Historical backfill: dry run, then for real")
+    dbt(console, settings, ["run-operation", "backfill_deliveries", "--args", "{dry_run: true, batch_size: 5000}"])
+    dbt(console, settings, ["run-operation", "backfill_deliveries", "--args", "{batch_size: 5000}"])
+
+    step(console, "5. Green again")
+    with connection.connect(settings) as conn:
+        print_check(console, integrity.check(conn))
+    passing = dbt(console, settings, ["test"], expect_failure=True)
+    console.print(f"dbt test exit status: [bold]{passing.returncode}[/]")
+
+    step(console, "6. Live traffic: announcements, guests linking one by one, one bulk guest link")
+    with connection.connect(settings) as conn:
+        summary = traffic.play(conn)
+        console.print(summary)
+        final = integrity.check(conn)
+        print_check(console, final)
+        print_summary(console, conn)
+        leftover = backfill.unlinked_count(conn)
+    dbt(console, settings, ["run", "--select", "delivery_integrity_history"])
+    console.print(f"{leftover:,} deliveries have no user yet: their guests have no account to link to.")
+    console.print(
+        f"\nDemo database [bold]{DEMO_DATABASE}[/] is left on the embedded server: "
+        "`linkage check`, `linkage validate`, `linkage report` use it by default; "
+        '`eval "$(linkage db env)"` then psql or dbt.'
+    )
+    return 0 if final.health_status == "healthy" and passing.returncode == 0 else 1
+
+
+def print_check(console: Console, report) -> None:
+    colour = {"healthy": "green", "warning": "yellow", "critical": "red"}[report.health_status]
+    console.print(
+        f"total {report.total_deliveries:,}  inconsistent {report.inconsistent_deliveries:,} "
+        f"({report.inconsistency_percentage}%)  conflicting {report.conflicting_deliveries:,}  "
+        f"health [bold {colour}]{report.health_status}[/] (exit {report.exit_status})"
+    )
+
+
+def print_summary(console: Console, conn) -> None:
+    schema = integrity.app_schema()
+    table = Table(title="How deliveries were linked (user_link_audit)")
+    for column in ("table_name", "outcome", "reason", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for table_name, outcome, reason, count in conn.execute(
+        f"""
+        select table_name, outcome, reason, count(*) from {schema}.user_link_audit
+        group by 1, 2, 3 order by 1, 2, count(*) desc
+        """
+    ).fetchall():
+        table.add_row(table_name, outcome, reason, f"{count:,}")
+    console.print(table)

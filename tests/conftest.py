@@ -1,0 +1,68 @@
+"""Fixtures: one server per session, one app database per test cloned from a template.
+
+The template is the project's app fixture with the linkage deployed by dbt for real
+(`dbt run-operation deploy`, reading profiles.example.yml). Each test gets
+`CREATE DATABASE … TEMPLATE …`, so tests are isolated and fast. Databases are named
+`linkage_test_*` and dropped afterwards; nothing else on the server is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+
+from delivery_linkage.database import connection, dbt_runner
+from delivery_linkage.devtools import app_fixture
+
+TEMPLATE = f"linkage_test_template_{os.getpid()}"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--stress", action="store_true", help="run the reliability suite at ten times its default size"
+    )
+
+
+@pytest.fixture(scope="session")
+def server():
+    """Connection settings of the server under test (libpq variables, else the embedded server)."""
+    return connection.resolve("postgres")
+
+
+@pytest.fixture(scope="session")
+def template_database(server):
+    app_fixture.create_app_database(server, TEMPLATE)
+    result = dbt_runner.run_dbt(
+        ["run-operation", "deploy"], server.with_database(TEMPLATE), target_path="target/pytest_template"
+    )
+    result.check()
+    yield TEMPLATE
+    app_fixture.drop_database(server, TEMPLATE)
+
+
+@pytest.fixture
+def app_db(server, template_database):
+    """A fresh app database with the linkage deployed: ConnectionSettings for it."""
+    name = f"linkage_test_{uuid.uuid4().hex[:12]}"
+    app_fixture.create_database(server, name, template=template_database)
+    yield server.with_database(name)
+    app_fixture.drop_database(server, name)
+
+
+@pytest.fixture
+def bare_app_db(server):
+    """A fresh app database without the linkage (for deploy tests)."""
+    name = f"linkage_test_{uuid.uuid4().hex[:12]}"
+    app_fixture.create_app_database(server, name)
+    yield server.with_database(name)
+    app_fixture.drop_database(server, name)
+
+
+@pytest.fixture
+def db(app_db):
+    """An autocommit psycopg connection to the per-test app database."""
+    with psycopg.connect(app_db.conninfo(), autocommit=True) as conn:
+        yield conn

@@ -1,0 +1,125 @@
+"""Privileges under hosted-platform default grants (everything new in public granted to anon,
+authenticated and service_role): app writes made as those roles still link and audit, and no API
+role can run any function of the linkage that changes or reveals links, nor touch its tables.
+
+Extends tests/test_races_and_privileges.py (single-row insert as authenticated, the named
+private functions, RLS visibility, rights surviving a redeploy).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import reliability_support as rs
+
+import world as w
+
+pytestmark = pytest.mark.reliability
+API_ROLES = ("anon", "authenticated", "service_role")
+PUBLIC_FUNCTIONS = {"normalize_phone", "get_feature_flag"}
+
+
+def as_role(db, role, user_id=None):
+    db.execute(f"set role {role}")
+    db.execute("select set_config('app.user_id', %s, false)", (str(user_id) if user_id else "",))
+
+
+def visible_deliveries(db, user_id):
+    as_role(db, "authenticated", user_id)
+    rows = {r[0] for r in db.execute("select id from message_deliveries").fetchall()}
+    db.execute("reset role")
+    return rows
+
+
+def test_multi_row_insert_as_authenticated_links_and_audits_every_row(db):
+    event = w.event(db)
+    message = w.message(db, event)
+    people = [w.user(db) for _ in range(3)]
+    guests = [w.guest(db, event, person, f"+1555555010{i}") for i, person in enumerate(people)]
+    pending = w.guest(db, event, None, "+15555550109")
+    ids = [uuid.uuid4() for _ in range(4)]
+    as_role(db, "authenticated", people[0])
+    # no RETURNING: the app's RLS lets a guest read only their own deliveries
+    db.execute(
+        "insert into message_deliveries (id, message_id, guest_id, phone_number) "
+        "select i, %s, g, null from unnest(%s::uuid[], %s::uuid[]) as t(i, g)",
+        (message, ids, guests + [pending]),
+    )
+    db.execute("reset role")
+    assert [w.delivery_user(db, d) for d in ids] == people + [None]
+    for delivery in ids:
+        assert len(w.audit_rows(db, record_id=delivery)) == 1
+    assert rs.audit_disagreements(db) == []
+    assert visible_deliveries(db, people[0]) == {ids[0]}
+    rs.add("privileges.checks", len(ids))
+
+
+def test_guest_link_as_service_role_backfills_and_audits_and_each_guest_sees_only_their_own(db):
+    event = w.event(db)
+    messages = [w.message(db, event) for _ in range(2)]
+    guests = [w.guest(db, event, None, f"+1555555020{i}") for i in range(5)]
+    for message in messages:
+        for guest in guests:
+            w.deliver(db, message, guest, None)
+    people = [w.user(db) for _ in guests]
+    as_role(db, "service_role")
+    db.execute(
+        "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
+        (guests, people),
+    )
+    db.execute("update event_guests set removed_at = now() where id = %s", (guests[0],))
+    db.execute("reset role")
+    assert rs.linkable_null(db) == 0
+    backfilled = w.audit_rows(db, table_name="message_deliveries_backfill")
+    assert len(backfilled) == len(guests) * len(messages)
+    assert {r["reason"] for r in backfilled} == {"guest_linked"}
+    assert rs.audit_disagreements(db) == []
+    for guest, person in zip(guests, people, strict=True):
+        mine = {r[0] for r in db.execute("select id from message_deliveries where guest_id = %s", (guest,)).fetchall()}
+        assert visible_deliveries(db, person) == mine
+    rs.add("privileges.checks", len(guests) * len(messages))
+
+
+def test_multi_row_insert_as_service_role_links_and_audits(db):
+    event = w.event(db)
+    message = w.message(db, event)
+    people = [w.user(db) for _ in range(4)]
+    guests = [w.guest(db, event, person, None) for person in people]
+    as_role(db, "service_role")
+    ids = [
+        r[0]
+        for r in db.execute(
+            "insert into message_deliveries (message_id, guest_id) "
+            "select %s, g from unnest(%s::uuid[]) as g returning id",
+            (message, guests),
+        ).fetchall()
+    ]
+    db.execute("reset role")
+    assert [w.delivery_user(db, d) for d in ids] == people
+    assert rs.audit_disagreements(db) == []
+    rs.add("privileges.checks", len(ids))
+
+
+@pytest.mark.parametrize("role", API_ROLES)
+def test_no_api_role_can_execute_any_linkage_function_that_changes_or_reveals_links(db, role):
+    """Every function the deploy created (found by its comment), not only the ones named in the tests."""
+    functions = db.execute(
+        "select p.oid::regprocedure::text, p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
+        "where n.nspname = 'public' and obj_description(p.oid, 'pg_proc') like 'delivery_linkage%%'"
+    ).fetchall()
+    assert len(functions) >= 10
+    executable = {
+        name
+        for signature, name in functions
+        if db.execute("select has_function_privilege(%s, %s, 'execute')", (role, signature)).fetchone()[0]
+    }
+    assert executable <= PUBLIC_FUNCTIONS, executable
+    for table in ("user_link_audit", "linkage_deployments"):
+        for privilege in ("select", "insert", "update", "delete", "truncate"):
+            assert not db.execute("select has_table_privilege(%s, %s, %s)", (role, table, privilege)).fetchone()[0], (
+                table,
+                privilege,
+            )
+    for privilege in ("insert", "update", "delete", "truncate"):
+        assert not db.execute("select has_table_privilege(%s, 'feature_flags', %s)", (role, privilege)).fetchone()[0]

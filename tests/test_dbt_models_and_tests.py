@@ -1,0 +1,93 @@
+"""The data team's pipeline for real: dbt run / test / run-operation on the runbook's situation."""
+
+from __future__ import annotations
+
+import pytest
+
+import runbook_world
+import world as w
+from delivery_linkage.database import dbt_runner
+
+pytestmark = pytest.mark.dbt
+TARGET = "target/pytest_models"
+
+
+def dbt(settings, *args):
+    return dbt_runner.run_dbt(list(args), settings, target_path=TARGET)
+
+
+def integrity_row(db):
+    return db.execute(
+        "select total_deliveries, inconsistent_deliveries, inconsistency_percentage::float, health_status "
+        "from linkage.delivery_integrity"
+    ).fetchone()
+
+
+def test_runbook_situation_is_critical_until_the_backfill_fixes_it(app_db, db):
+    runbook_world.build(db, 71, 3)
+    dbt(app_db, "run").check()
+    assert integrity_row(db) == (71, 3, 4.23, "critical")
+    failing = dbt(app_db, "test")
+    assert failing.returncode != 0
+    assert "assert_inconsistency_below_critical" in failing.output
+    stored = db.execute(
+        "select count(*) from linkage_dbt_test__audit.assert_no_linkable_null_deliveries"
+    ).fetchone()[0]
+    assert stored == 3
+
+    audit_before = len(w.audit_rows(db))
+    dry = dbt(app_db, "run-operation", "backfill_deliveries", "--args", "{dry_run: true, batch_size: 5000}")
+    dry.check()
+    assert w.linkable_null_count(db) == 3 and len(w.audit_rows(db)) == audit_before
+
+    real = dbt(app_db, "run-operation", "backfill_deliveries", "--args", "{batch_size: 2}")
+    real.check()
+    assert "Before: 3 inconsistent deliveries (4.23%)  After: 0 (0.00%)" in real.output
+    assert integrity_row(db) == (71, 0, 0.0, "healthy")
+    dbt(app_db, "test").check()
+
+
+def test_one_defect_in_two_hundred_warns_but_does_not_fail(app_db, db):
+    runbook_world.build(db, 200, 1)
+    dbt(app_db, "run").check()
+    assert integrity_row(db) == (200, 1, 0.5, "warning")
+    result = dbt(app_db, "test")
+    assert result.returncode == 0, result.output[-3000:]
+    assert "WARN" in result.output and "assert_no_linkable_null_deliveries" in result.output
+
+
+def test_integrity_history_keeps_one_row_per_run(app_db, db):
+    dbt(app_db, "run").check()
+    dbt(app_db, "run", "--select", "delivery_integrity_history").check()
+    assert db.execute("select count(*) from linkage.delivery_integrity_history").fetchone()[0] == 2
+
+
+def test_rollback_and_trigger_switch_operations(app_db, db):
+    event = w.event(db)
+    person = w.user(db)
+    guest = w.guest(db, event, person, None)
+    since = db.execute("select now()").fetchone()[0]
+    delivery = w.deliver(db, w.message(db, event), guest, None)
+    dbt(app_db, "run-operation", "rollback_links", "--args", f"{{since: '{since.isoformat()}'}}").check()
+    assert w.delivery_user(db, delivery) is None
+    dbt(app_db, "run-operation", "disable_linkage_triggers").check()
+    assert w.delivery_user(db, w.deliver(db, w.message(db, event), guest, None)) is None
+    dbt(app_db, "run-operation", "enable_linkage_triggers").check()
+    dbt(
+        app_db,
+        "run-operation",
+        "set_feature_flag",
+        "--args",
+        "{flag_name: LINK_USER_BY_PHONE, enabled: false}",
+    ).check()
+    skipped = w.deliver(db, w.message(db, event), guest, None)
+    assert w.audit_rows(db, record_id=skipped)[0]["outcome"] == "skipped"
+    unknown = dbt(app_db, "run-operation", "set_feature_flag", "--args", "{flag_name: NOPE, enabled: true}")
+    assert unknown.returncode != 0
+
+
+def test_dbt_unit_tests_pass(app_db):
+    dbt(app_db, "run", "--empty").check()  # unit tests read their inputs' columns from the built relations
+    result = dbt(app_db, "test", "--select", "test_type:unit")
+    result.check()
+    assert "PASS=11" in result.output

@@ -1,0 +1,147 @@
+"""Deploy safety: idempotent, no lock when unchanged, all or nothing under a lock timeout,
+adopts what exists."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+
+import world as w
+from delivery_linkage.database import dbt_runner
+
+pytestmark = pytest.mark.dbt
+
+
+def deploy(settings, variables=None, target="target/pytest_deploy"):
+    return dbt_runner.run_dbt(["run-operation", "deploy"], settings, variables=variables, target_path=target)
+
+
+def deployments(db):
+    return db.execute("select count(*) from linkage_deployments").fetchone()[0]
+
+
+def test_redeploy_takes_no_lock_when_unchanged(app_db, db):
+    with psycopg.connect(app_db.conninfo(), autocommit=True) as holder:
+        holder.execute("begin")
+        holder.execute("lock table message_deliveries, event_guests, users in access exclusive mode")
+        started = time.monotonic()
+        result = deploy(app_db)
+        elapsed = time.monotonic() - started
+        holder.execute("rollback")
+    result.check()
+    assert "is current, nothing to do" in result.output or deployments(db) == 1
+    assert deployments(db) == 1
+    assert elapsed < 30
+
+
+def test_changed_deploy_against_a_locked_table_fails_fast_and_leaves_nothing_half_deployed(app_db, db):
+    db.execute("drop trigger trigger_message_deliveries_auto_link_user on message_deliveries")
+    db.execute(
+        "create or replace function get_feature_flag(p_flag_name text) returns boolean "
+        "language sql as 'select true'"
+    )
+    with psycopg.connect(app_db.conninfo(), autocommit=True) as holder:
+        holder.execute("begin")
+        holder.execute("lock table message_deliveries in access share mode")
+        holder.execute("lock table message_deliveries in share mode")
+        started = time.monotonic()
+        result = deploy(app_db, variables={"linkage_lock_timeout": "1s"})
+        elapsed = time.monotonic() - started
+        holder.execute("rollback")
+    assert result.returncode != 0
+    assert "lock timeout" in result.output
+    assert elapsed < 20
+    # nothing of the failed deploy stuck: the hand-made get_feature_flag is still there, no new version
+    assert db.execute("select get_feature_flag('NO_SUCH_FLAG')").fetchone()[0] is True
+    assert deployments(db) == 1
+    deploy(app_db).check()
+    assert db.execute("select get_feature_flag('NO_SUCH_FLAG')").fetchone()[0] is False
+    assert deployments(db) == 2
+    triggers = {r[0] for r in db.execute("select tgname from pg_trigger where not tgisinternal").fetchall()}
+    assert "trigger_message_deliveries_auto_link_user" in triggers
+
+
+def test_redeploy_keeps_a_disabled_trigger_disabled(app_db, db):
+    db.execute("select set_linkage_triggers_enabled(false)")
+    db.execute("drop function decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[]) cascade")
+    deploy(app_db).check()
+    states = dict(
+        db.execute("select tgname, tgenabled from pg_trigger where tgname like 'trigger_%'").fetchall()
+    )
+    assert states and set(states.values()) == {"D"}
+
+
+def test_operator_flag_values_are_never_overwritten(app_db, db):
+    w.set_flag(db, "LINK_USER_BY_PHONE", False)
+    w.set_flag(db, "LINK_USER_BY_PHONE_FALLBACK_TO_USERS", True)
+    db.execute("update linkage_deployments set version_hash = 'older'")
+    deploy(app_db).check()
+    flags = dict(db.execute("select flag_name, enabled from feature_flags").fetchall())
+    assert flags == {"LINK_USER_BY_PHONE": False, "LINK_USER_BY_PHONE_FALLBACK_TO_USERS": True}
+
+
+def test_existing_feature_flags_table_is_adopted(bare_app_db):
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        db.execute(
+            "create table feature_flags "
+            "(id serial primary key, flag_name varchar(100) unique, enabled boolean not null)"
+        )
+        db.execute(
+            "insert into feature_flags (flag_name, enabled) "
+            "values ('LINK_USER_BY_PHONE', false), ('OTHER', true)"
+        )
+        deploy(bare_app_db).check()
+        flags = dict(db.execute("select flag_name, enabled from feature_flags").fetchall())
+    assert flags == {
+        "LINK_USER_BY_PHONE": False,
+        "OTHER": True,
+        "LINK_USER_BY_PHONE_FALLBACK_TO_USERS": False,
+    }
+
+
+def test_feature_flags_table_of_another_shape_stops_the_deploy_with_a_clear_message(bare_app_db):
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        db.execute("create table feature_flags (name text primary key, value text)")
+        result = deploy(bare_app_db)
+        assert result.returncode != 0
+        assert "feature_flags exists but has another shape" in result.output
+        assert db.execute("select to_regclass('user_link_audit')").fetchone()[0] is None
+
+
+def test_deploy_never_changes_existing_deliveries(bare_app_db):
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        event = w.event(db)
+        guest = w.guest(db, event, w.user(db), "+15555550100")
+        delivery = w.deliver(db, w.message(db, event), guest, "+15555550100")
+        deploy(bare_app_db).check()
+        assert w.delivery_user(db, delivery) is None
+        assert w.linkable_null_count(db) == 1
+
+
+def test_linkage_deploy_false_deploys_nothing(bare_app_db):
+    deploy(bare_app_db, variables={"linkage_deploy": False}).check()
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        assert db.execute("select to_regprocedure('link_user_by_phone(uuid, text)')").fetchone()[0] is None
+
+
+def test_dbt_run_deploys_from_on_run_start_with_the_example_profile(bare_app_db):
+    result = dbt_runner.run_dbt(["run"], bare_app_db, target_path="target/pytest_run")
+    result.check()
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        triggers = {
+            r[0] for r in db.execute("select tgname from pg_trigger where not tgisinternal").fetchall()
+        }
+        assert {
+            "trigger_message_deliveries_auto_link_user",
+            "trigger_backfill_deliveries_on_guest_link",
+        } <= triggers
+        event = w.event(db)
+        person = w.user(db)
+        guest = w.guest(db, event, person, None)
+        assert w.delivery_user(db, w.deliver(db, w.message(db, event), guest, None)) == person
+    again = dbt_runner.run_dbt(["run"], bare_app_db, target_path="target/pytest_run")
+    again.check()
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        assert deployments(db) == 1

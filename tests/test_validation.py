@@ -1,0 +1,139 @@
+"""`linkage validate`: the Great Expectations suites in gx/expectations/ against a real database."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from delivery_linkage import validation
+from delivery_linkage.database import connection, dbt_runner
+from delivery_linkage.devtools import synthetic, traffic
+from delivery_linkage.operations import backfill
+
+pytestmark = pytest.mark.dbt
+
+
+def dbt_run(settings) -> None:
+    dbt_runner.run_dbt(["run"], settings, target_path="target/pytest_gx").check()
+
+
+def failed(summary: validation.ValidationSummary) -> set[tuple[str, str, str | None]]:
+    return {(f.suite, f.expectation_type, f.column) for f in summary.failures}
+
+
+def test_every_suite_file_names_its_data_asset_and_is_a_gx_suite():
+    suites = validation.load_suites()
+    assert {s.name for s in suites} == {p.stem for p in validation.SUITES_DIR.glob("*.json")}
+    assert [s.layer for s in suites] == sorted(
+        (s.layer for s in suites), key=lambda layer: layer != "sources"
+    )
+    for suite in suites:
+        assert suite.query().lstrip().startswith("select "), suite.name
+        assert suite.definition["expectations"], suite.name
+        for expectation in suite.definition["expectations"]:
+            assert expectation["type"].startswith("expect_"), (suite.name, expectation)
+
+
+def test_a_healthy_database_passes_every_suite_and_writes_data_docs(app_db, db, tmp_path):
+    synthetic.generate(db, synthetic.WorldShape(deliveries=3000))
+    backfill.run(db)  # the synthetic history holds linkable-but-NULL deliveries: repair them first
+    traffic.play(db)  # trigger attempts and guest-link backfills in the audit trail
+    dbt_run(app_db)
+    progress = []
+
+    summary = validation.run_validation(
+        app_db, tmp_path / "docs", progress=lambda *args: progress.append(args)
+    )
+
+    assert summary.exit_status == 0, "\n".join(summary.lines())
+    assert {s.name for s in summary.suites} == {s.name for s in validation.load_suites()}
+    assert all(s.evaluated >= 2 for s in summary.suites)
+    assert progress[-1] == ("data docs", len(summary.suites), len(summary.suites))
+    index = tmp_path / "docs" / "index.html"
+    assert summary.data_docs_index == index and index.exists()
+    html = index.read_text()
+    assert "delivery_linkage validation" in html and "all suites pass" in html
+    for suite in summary.suites:
+        assert suite.name in html
+        assert suite.docs_page is not None and suite.docs_page.exists(), suite.name
+    assert json.loads(json.dumps(summary.as_dict()))["exit_status"] == 0
+
+
+def test_the_runbook_situation_fails_the_marts_suite_on_the_critical_threshold(app_db, db, tmp_path):
+    synthetic.runbook_world(db, total=71, linkable_null=3)  # 4.23 %
+    dbt_run(app_db)
+
+    summary = validation.run_validation(app_db, tmp_path / "docs")
+
+    assert summary.exit_status == 1
+    assert failed(summary) == {
+        ("marts_delivery_integrity", "expect_column_values_to_be_between", "inconsistency_percentage")
+    }
+    assert "failures" in summary.data_docs_index.read_text()
+    assert any("FAIL  marts_delivery_integrity" in line for line in summary.lines())
+
+    relaxed = validation.run_validation(app_db, tmp_path / "docs", critical_pct=5.0)
+    assert relaxed.exit_status == 0, "\n".join(relaxed.lines())
+
+
+def test_bad_source_data_and_a_gap_in_the_history_fail_their_suites(app_db, db, tmp_path):
+    synthetic.runbook_world(db, total=71, linkable_null=0)
+    event = db.execute("select event_id from messages limit 1").fetchone()[0]
+    message = db.execute("select id from messages limit 1").fetchone()[0]
+    # five active guests of one event sharing a phone, five phones that do not normalize
+    db.execute(
+        "insert into event_guests (event_id, phone) select %s, '+14155550999' from generate_series(1, 5)",
+        (event,),
+    )
+    db.execute(
+        "insert into event_guests (event_id, phone) select %s, 'call me' from generate_series(1, 5)", (event,)
+    )
+    # deliveries naming guests that do not exist (well above 1 %), with phones that do not normalize
+    for _ in range(5):
+        db.execute(
+            "insert into message_deliveries (message_id, guest_id, phone_number) values (%s, %s, 'n/a')",
+            (message, uuid.uuid4()),
+        )
+    db.execute(
+        "insert into user_link_audit (table_name, outcome, reason) "
+        "values ('message_deliveries_rollback', 'linked', 'made_up'), "
+        "('message_deliveries', 'maybe', 'guest_record')"
+    )
+    dbt_run(app_db)
+    history = f"{validation.marts_schema()}.delivery_integrity_history"
+    db.execute(
+        f"insert into {history} "
+        "select check_timestamp - interval '3 days', total_deliveries, inconsistent_deliveries, "
+        "consistent_deliveries, both_null_deliveries, conflicting_deliveries, inconsistency_percentage, "
+        f"health_status, critical_pct from {history}"
+    )
+
+    summary = validation.run_validation(app_db, tmp_path / "docs")
+
+    assert summary.exit_status == 1
+    assert failed(summary) == {
+        ("app_guest_phones", "expect_column_values_to_not_be_null", "normalized_phone"),
+        ("app_guest_phones", "expect_compound_columns_to_be_unique", "event_id, normalized_phone"),
+        ("app_delivery_phones", "expect_column_values_to_not_be_null", "normalized_phone"),
+        ("app_delivery_references", "expect_column_values_to_be_in_set", "guest_reference"),
+        ("app_user_link_audit", "expect_column_values_to_be_in_set", "outcome"),
+        ("app_user_link_audit", "expect_column_values_to_be_in_set", "reason"),
+        ("app_user_link_audit", "expect_column_values_to_be_in_set", "table_and_outcome"),
+        ("marts_integrity_history", "expect_column_values_to_be_between", "hours_since_previous_check"),
+    }, "\n".join(summary.lines())
+    gap = next(f for f in summary.failures if f.suite == "marts_integrity_history")
+    assert "72" in gap.observed
+
+
+def test_missing_models_stop_the_validation_with_the_fix(app_db, tmp_path):
+    with pytest.raises(validation.ValidationSetupError, match="dbt run"):
+        validation.run_validation(app_db, tmp_path / "docs")
+    assert not (tmp_path / "docs").exists()
+
+
+def test_an_unreachable_database_names_the_cause(server, tmp_path):
+    settings = server.with_database(f"linkage_test_missing_{uuid.uuid4().hex[:8]}")
+    with pytest.raises(connection.ConnectionError_, match="cannot connect"):
+        validation.run_validation(settings, tmp_path / "docs")
