@@ -10,7 +10,7 @@ def build(conn, total: int, defects: int) -> list:
     event = w.event(conn)
     message = w.message(conn, event)
     defective = []
-    conn.execute("select set_linkage_triggers_enabled(false)")
+    conn.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     for i in range(total):
         if i < defects:
             guest = w.guest(conn, event, w.user(conn), None)
@@ -22,5 +22,5 @@ def build(conn, total: int, defects: int) -> list:
             person = w.user(conn)
             guest = w.guest(conn, event, person, None)
             w.deliver(conn, message, guest, None, user_id=person)
-    conn.execute("select set_linkage_triggers_enabled(true)")
+    conn.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     return defective

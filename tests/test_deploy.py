@@ -3,8 +3,6 @@ adopts what exists."""
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 
@@ -19,40 +17,36 @@ def deploy(settings, variables=None, target="target/pytest_deploy"):
 
 
 def deployments(db):
-    return db.execute("select count(*) from linkage_deployments").fetchone()[0]
+    return db.execute("select count(*) from delivery_linkage.linkage_deployments").fetchone()[0]
 
 
 def test_redeploy_takes_no_lock_when_unchanged(app_db, db):
     with psycopg.connect(app_db.conninfo(), autocommit=True) as holder:
         holder.execute("begin")
         holder.execute("lock table message_deliveries, event_guests, users in access exclusive mode")
-        started = time.monotonic()
+        # the holder keeps every app table until the deploy returns: a deploy that asked for any of
+        # them would fail on its lock_timeout instead of succeeding
         result = deploy(app_db)
-        elapsed = time.monotonic() - started
         holder.execute("rollback")
     result.check()
-    assert "is current, nothing to do" in result.output or deployments(db) == 1
     assert deployments(db) == 1
-    assert elapsed < 30
 
 
 def test_changed_deploy_against_a_locked_table_fails_fast_and_leaves_nothing_half_deployed(app_db, db):
     db.execute("drop trigger trigger_message_deliveries_auto_link_user on message_deliveries")
     db.execute(
-        "create or replace function get_feature_flag(p_flag_name text) returns boolean "
+        "create or replace function get_feature_flag(flag_name text) returns boolean "
         "language sql as 'select true'"
     )
     with psycopg.connect(app_db.conninfo(), autocommit=True) as holder:
         holder.execute("begin")
         holder.execute("lock table message_deliveries in access share mode")
         holder.execute("lock table message_deliveries in share mode")
-        started = time.monotonic()
+        # the holder keeps its lock until the deploy returns: only the deploy's own lock_timeout ends it
         result = deploy(app_db, variables={"linkage_lock_timeout": "1s"})
-        elapsed = time.monotonic() - started
         holder.execute("rollback")
     assert result.returncode != 0
     assert "lock timeout" in result.output
-    assert elapsed < 20
     # nothing of the failed deploy stuck: the hand-made get_feature_flag is still there, no new version
     assert db.execute("select get_feature_flag('NO_SUCH_FLAG')").fetchone()[0] is True
     assert deployments(db) == 1
@@ -64,11 +58,14 @@ def test_changed_deploy_against_a_locked_table_fails_fast_and_leaves_nothing_hal
 
 
 def test_redeploy_keeps_a_disabled_trigger_disabled(app_db, db):
-    db.execute("select set_linkage_triggers_enabled(false)")
-    db.execute("drop function decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[]) cascade")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
+    db.execute("drop function delivery_linkage.decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[]) cascade")
     deploy(app_db).check()
     states = dict(
-        db.execute("select tgname, tgenabled from pg_trigger where tgname like 'trigger_%'").fetchall()
+        db.execute(
+            "select tgname, tgenabled from pg_trigger where not tgisinternal "
+            "and tgrelid in ('message_deliveries'::regclass, 'event_guests'::regclass)"
+        ).fetchall()
     )
     assert states and set(states.values()) == {"D"}
 
@@ -76,7 +73,7 @@ def test_redeploy_keeps_a_disabled_trigger_disabled(app_db, db):
 def test_operator_flag_values_are_never_overwritten(app_db, db):
     w.set_flag(db, "LINK_USER_BY_PHONE", False)
     w.set_flag(db, "LINK_USER_BY_PHONE_FALLBACK_TO_USERS", True)
-    db.execute("update linkage_deployments set version_hash = 'older'")
+    db.execute("update delivery_linkage.linkage_deployments set version_hash = 'older'")
     deploy(app_db).check()
     flags = dict(db.execute("select flag_name, enabled from feature_flags").fetchall())
     assert flags == {"LINK_USER_BY_PHONE": False, "LINK_USER_BY_PHONE_FALLBACK_TO_USERS": True}

@@ -203,7 +203,7 @@ def test_status_update_does_no_linking_work_and_writes_no_audit(db):
     delivery = w.deliver(db, w.message(db, event), guest, PHONE)
     db.execute("update event_guests set user_id = null")  # nothing becomes linkable
     before = len(w.audit_rows(db))
-    db.execute("select public.set_linkage_triggers_enabled(true)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     db.execute("set track_functions = 'all'")
     with db.transaction():
         db.execute("update message_deliveries set sms_status = 'delivered' where id = %s", (delivery,))
@@ -385,9 +385,9 @@ def test_manual_backfill_links_only_for_the_guests_own_user(db):
     person = w.user(db)
     guest = w.guest(db, event, None, PHONE)
     delivery = w.deliver(db, w.message(db, event), guest, PHONE)
-    db.execute("select set_linkage_triggers_enabled(false)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     db.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-    db.execute("select set_linkage_triggers_enabled(true)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     assert db.execute("select backfill_guest_deliveries(%s, %s)", (guest, w.user(db))).fetchone()[0] == 0
     assert db.execute("select backfill_guest_deliveries(%s, %s)", (guest, person)).fetchone()[0] == 1
     assert w.delivery_user(db, delivery) == person

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import psycopg
 import pytest
 
@@ -23,45 +20,39 @@ def setup_unlinked_guest(db):
     return event, guest, w.message(db, event), w.user(db, PHONE)
 
 
-def test_delivery_inserted_while_guest_link_is_uncommitted_ends_up_linked(app_db, db):
-    """Guest link first (uncommitted), then the insert: the insert waits and sees the link."""
+@pytest.mark.parametrize("link_commits_first", [True, False], ids=["link-commits-first", "send-commits-first"])
+def test_delivery_inserted_while_guest_link_is_uncommitted_ends_up_linked(app_db, db, link_commits_first):
+    """Guest link first (uncommitted), then the insert: neither waits; whichever commits first, the
+    delivery ends up with the guest's user (the commit checks meet on their partition's lock)."""
     event, guest, message, person = setup_unlinked_guest(db)
     with connect(app_db) as linker, connect(app_db) as sender:
         linker.execute("begin")
         linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-        result = {}
-
-        def send():
-            result["id"] = w.deliver(sender, message, guest, PHONE)
-
-        thread = threading.Thread(target=send)
-        thread.start()
-        time.sleep(0.5)
-        assert thread.is_alive(), "the insert should wait for the uncommitted guest link"
-        linker.execute("commit")
-        thread.join(10)
-    assert w.delivery_user(db, result["id"]) == person
+        sender.execute("begin")
+        sender.execute("set local lock_timeout = '2s'")  # a wait would fail the insert
+        delivery = w.deliver(sender, message, guest, PHONE)
+        assert w.delivery_user(sender, delivery) is None  # the link is not visible yet
+        first, second = (linker, sender) if link_commits_first else (sender, linker)
+        first.execute("commit")
+        second.execute("commit")
+    assert w.delivery_user(db, delivery) == person
     assert w.linkable_null_count(db) == 0
 
 
-def test_guest_linked_while_delivery_insert_is_uncommitted_ends_up_linked(app_db, db):
-    """Insert first (uncommitted), then the guest link: the link waits and its backfill sees the delivery."""
+@pytest.mark.parametrize("link_commits_first", [True, False], ids=["link-commits-first", "send-commits-first"])
+def test_guest_linked_while_delivery_insert_is_uncommitted_ends_up_linked(app_db, db, link_commits_first):
+    """Insert first (uncommitted), then the guest link: neither waits; whichever commits first, the
+    delivery ends up with the guest's user."""
     event, guest, message, person = setup_unlinked_guest(db)
     with connect(app_db) as linker, connect(app_db) as sender:
         sender.execute("begin")
         delivery = w.deliver(sender, message, guest, PHONE)
-        done = threading.Event()
-
-        def link():
-            linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-            done.set()
-
-        thread = threading.Thread(target=link)
-        thread.start()
-        time.sleep(0.5)
-        assert not done.is_set(), "the guest link should wait for the uncommitted insert"
-        sender.execute("commit")
-        thread.join(10)
+        linker.execute("begin")
+        linker.execute("set local lock_timeout = '2s'")  # a wait would fail the guest update
+        linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
+        first, second = (linker, sender) if link_commits_first else (sender, linker)
+        first.execute("commit")
+        second.execute("commit")
     assert w.delivery_user(db, delivery) == person
     assert w.linkable_null_count(db) == 0
 
@@ -77,12 +68,13 @@ def test_app_roles_cannot_execute_functions_that_change_or_reveal_links(db, role
     private = [
         "select link_user_by_phone(gen_random_uuid(), '+15555550100')",
         "select backfill_guest_deliveries(gen_random_uuid(), gen_random_uuid())",
-        "select backfill_deliveries_batch(null, 10, true)",
-        "select rollback_links_since(now(), true)",
-        "select set_linkage_triggers_enabled(false)",
-        "select * from decide_delivery_links('{}', '{}', '{}', '{}', '{}')",
+        "select delivery_linkage.backfill_deliveries_batch(null, 10, true)",
+        "select delivery_linkage.rollback_links_since(now(), true)",
+        "select delivery_linkage.set_linkage_triggers_enabled(false)",
+        "select * from delivery_linkage.decide_delivery_links('{}', '{}', '{}', '{}', '{}')",
+        "select delivery_linkage.purge_link_audit(0)",
+        "select * from delivery_linkage.link_attempts",
         "select * from user_link_audit",
-        "insert into user_link_audit (table_name, outcome) values ('x', 'linked')",
         "update feature_flags set enabled = false",
     ]
     for statement in private:
@@ -90,6 +82,11 @@ def test_app_roles_cannot_execute_functions_that_change_or_reveal_links(db, role
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             db.execute(statement)
         db.execute("reset role")
+    # the audit is a view over the linkage's own table: nobody writes it directly, app roles least of all
+    as_role(db, role)
+    with pytest.raises((psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectNotInPrerequisiteState)):
+        db.execute("insert into user_link_audit (table_name, outcome) values ('x', 'linked')")
+    db.execute("reset role")
     as_role(db, role)
     assert db.execute("select normalize_phone('555 555 0100')").fetchone()[0] == PHONE
 
@@ -134,9 +131,9 @@ def test_revoked_rights_survive_a_redeploy(app_db, db):
     db.execute(
         "revoke execute on function get_feature_flag(text) from public, anon, authenticated, service_role"
     )
-    db.execute("update linkage_deployments set version_hash = 'older'")
+    db.execute("update delivery_linkage.linkage_deployments set version_hash = 'older'")
     dbt_runner.run_dbt(["run-operation", "deploy"], app_db, target_path="target/pytest_redeploy").check()
-    assert db.execute("select count(*) from linkage_deployments").fetchone()[0] == 2
+    assert db.execute("select count(*) from delivery_linkage.linkage_deployments").fetchone()[0] == 2
 
     def can_execute(role, function):
         return db.execute("select has_function_privilege(%s, %s, 'execute')", (role, function)).fetchone()[0]

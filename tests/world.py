@@ -39,6 +39,13 @@ def delivery_user(conn, delivery_id) -> uuid.UUID | None:
     return conn.execute("select user_id from message_deliveries where id = %s", (delivery_id,)).fetchone()[0]
 
 
+# the audit view's rows in the order they were written: created_at, then the group and the row in it
+AUDIT_ORDER = (
+    "created_at, case when audit_source = 'linkage' then split_part(id, '.', 1)::bigint end, "
+    "case when audit_source = 'linkage' then split_part(id, '.', 2)::integer end, id"
+)
+
+
 def audit_rows(conn, record_id=None, table_name=None) -> list[dict]:
     conditions, params = [], []
     if record_id is not None:
@@ -49,7 +56,7 @@ def audit_rows(conn, record_id=None, table_name=None) -> list[dict]:
         params.append(table_name)
     where = ("where " + " and ".join(conditions)) if conditions else ""
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
-        return cursor.execute(f"select * from user_link_audit {where} order by id", params).fetchall()
+        return cursor.execute(f"select * from user_link_audit {where} order by {AUDIT_ORDER}", params).fetchall()
 
 
 def set_flag(conn, name: str, enabled: bool) -> None:

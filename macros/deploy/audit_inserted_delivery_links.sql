@@ -1,141 +1,128 @@
 {#
-    audit_inserted_delivery_links: statement-level AFTER INSERT trigger function on message_deliveries.
-    Writes the audit rows of a whole INSERT (one row per attempt) in one statement, from the transition
-    table: the decision comes from decide_delivery_links, the outcome from what the row trigger did.
-    Rows that arrived with a user_id from the app are not attempts and are left out. An error here is
-    reported as a WARNING and never fails the app's insert.
-    Rows the row trigger linked by guest record (the common case) are audited straight from a join of
-    the transition table with their guests; decide_delivery_links runs only when some row is not.
-    Flags are read with one query (get_feature_flag is a SQL function call per use).
+    audit_inserted_delivery_links: statement-level AFTER INSERT trigger function on message_deliveries
+    (trigger_message_deliveries_audit_links). From the statement's transition table, in a few
+    set-based statements:
+    - the attempts' audit, grouped (link_attempts): rows the row trigger linked by guest record (their
+      ids and users), rows left alone while linking was off (skipped), rows the phone rules decided
+      (their notes); rows whose user_id came from the app are not attempts and are left out;
+    - the commit check of the rows left for a guest that is not linkable yet (commit_checks), whose
+      attempt is audited at commit, when it is known whether the guest became linkable meanwhile.
+    Without notes (the common case) it reads no other table than messages, for the groups' event.
+    An audit write that fails keeps the groups in audit_write_failures (linkage_write_attempts); the
+    app's insert never fails because of the audit.
 #}
-{% macro audit_inserted_delivery_links(s) %}
-    create or replace function {{ s }}.audit_inserted_delivery_links()
+{% macro linkage_unnoted_attempt_groups(ctx, unnoted_filter) -%}
+    select
+        'message_deliveries'::text,
+        case when row_attempt.linked then 'linked' else 'skipped' end,
+        case when row_attempt.linked then 'guest_record' else 'feature_disabled' end,
+        row_attempt.event_id,
+        row_attempt.message_id,
+        v_fallback,
+        case when row_attempt.linked then 1 else 0 end,
+        pg_catalog.array_agg(row_attempt.id),
+        case when row_attempt.linked then pg_catalog.array_agg(row_attempt.user_id) end,
+        null::uuid[],
+        null::text[],
+        null::integer[],
+        null::uuid[]
+    from (
+        select
+            inserted.id,
+            inserted.user_id,
+            inserted.message_id,
+            inserted.user_id is not null as linked,
+            coalesce(
+                message.event_id,
+                (select guest.event_id from {{ ctx.s }}.event_guests as guest where guest.id = inserted.guest_id)
+            ) as event_id
+        from inserted_deliveries as inserted
+        left join {{ ctx.s }}.messages as message on message.id = inserted.message_id
+        where (inserted.user_id is not null or v_linking_off)
+          and {{ unnoted_filter }}
+    ) as row_attempt
+    group by row_attempt.linked, row_attempt.event_id, row_attempt.message_id
+{%- endmacro %}
+
+
+{% macro audit_inserted_delivery_links(ctx) %}
+    {%- set p = ctx.p -%}
+    {%- set noted = "exists (select 1 from " ~ p ~ ".insert_notes as note where note.transaction_id = v_transaction_id and note.record_id = inserted.id)" -%}
+    create or replace function {{ p }}.audit_inserted_delivery_links()
     returns trigger
     language plpgsql
     security definer
     set search_path = ''
     as $function$
     declare
-        v_app_linked text := coalesce(pg_catalog.current_setting('delivery_linkage.app_linked_ids', true), '');
-        v_app_linked_ids uuid[];
-        v_linking boolean;
-        v_fallback boolean;
-        v_other_ids uuid[];
-        v_xact_id xid8;
+        v_notes boolean := pg_catalog.current_setting('delivery_linkage.insert_notes', true) is not distinct from 'on';
+        v_linking_off boolean := pg_catalog.current_setting('delivery_linkage.linking_off', true) is not distinct from 'on';
+        v_fallback boolean := {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }};
+        v_transaction_id xid8;
+        v_attempt_group record;
     begin
-        if v_app_linked <> '' then
-            perform pg_catalog.set_config('delivery_linkage.app_linked_ids', '', true);
-            if v_app_linked = '*' then
-                v_xact_id := pg_catalog.pg_current_xact_id();
-            else
-                v_app_linked_ids := pg_catalog.string_to_array(v_app_linked, ',')::uuid[];
-            end if;
+        if v_linking_off then
+            perform pg_catalog.set_config('delivery_linkage.linking_off', 'off', true);
         end if;
-        select coalesce(pg_catalog.bool_or(f.enabled) filter (where f.flag_name = 'LINK_USER_BY_PHONE'), false),
-               coalesce(pg_catalog.bool_or(f.enabled) filter (where f.flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'), false)
-        into v_linking, v_fallback
-        from {{ s }}.feature_flags as f
-        where f.flag_name in ('LINK_USER_BY_PHONE', 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS');
-        begin
-            with attempts as (
-                select inserted.id, inserted.guest_id, inserted.phone_number, inserted.user_id, guest.event_id,
-                       (v_linking and guest.removed_at is null and guest.user_id = inserted.user_id) as by_guest_record
+        -- the runbook's rollback plan disables trigger_message_deliveries_auto_link_user: then no row
+        -- of this insert was an attempt (nothing linked, nothing to audit or check)
+        if not exists (
+            select 1 from pg_catalog.pg_trigger as t
+            where t.tgrelid = tg_relid and t.tgname = 'trigger_message_deliveries_auto_link_user' and t.tgenabled <> 'D'
+        ) then
+            if v_notes then
+                delete from {{ p }}.insert_notes as note where note.transaction_id = pg_catalog.pg_current_xact_id();
+                perform pg_catalog.set_config('delivery_linkage.insert_notes', 'off', true);
+            end if;
+            return null;
+        end if;
+
+        if not v_notes then
+            -- the common case: every row was linked by its guest record, or left for its guest
+            if not v_linking_off then
+                insert into {{ p }}.commit_checks (kind, record_ids, guest_ids)
+                select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id)
                 from inserted_deliveries as inserted
-                left join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
-                where v_app_linked = ''
-                   or (v_app_linked = '*' and not exists (
-                       select 1 from {{ s }}.app_linked_spill as spill
-                       where spill.xact_id = v_xact_id and spill.delivery_id = inserted.id
-                   ))
-                   or (v_app_linked <> '*' and inserted.id <> all (v_app_linked_ids))
-            ),
-
-            audited as (
-                insert into {{ s }}.user_link_audit (
-                    table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
-                    outcome, reason, candidate_count, phone_fallback_enabled
-                )
-                select
-                    'message_deliveries', attempts.id, attempts.event_id, {{ s }}.normalize_phone(attempts.phone_number),
-                    attempts.guest_id, attempts.user_id, 'linked', 'guest_record', 1, v_fallback
-                from attempts
-                where attempts.by_guest_record
-                returning 1
-            )
-
-            -- the rest, exactly as classified here: a second look at the guests would see a newer snapshot
-            select pg_catalog.array_agg(attempts.id) into v_other_ids
-            from attempts where not coalesce(attempts.by_guest_record, false);
-
-            if v_other_ids is not null then
-                with attempts as (
-                    select inserted.id, inserted.guest_id, inserted.message_id, inserted.phone_number::text as phone,
-                           inserted.user_id
-                    from pg_catalog.unnest(v_other_ids) as other (id)
-                    join inserted_deliveries as inserted on inserted.id = other.id
-                ),
-
-                decisions as (
-                    select d.*
-                    from {{ s }}.decide_delivery_links(
-                        (select pg_catalog.array_agg(attempts.id) from attempts),
-                        (select pg_catalog.array_agg(attempts.guest_id) from attempts),
-                        (select pg_catalog.array_agg(attempts.message_id) from attempts),
-                        (select pg_catalog.array_fill(null::uuid, array[pg_catalog.count(*)::integer]) from attempts),
-                        (select pg_catalog.array_agg(attempts.phone) from attempts)
-                    ) as d
-                )
-
-                insert into {{ s }}.user_link_audit (
-                    table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
-                    outcome, reason, candidate_count, phone_fallback_enabled
-                )
-                select
-                    'message_deliveries',
-                    attempts.id,
-                    decisions.event_id,
-                    decisions.normalized_phone,
-                    decisions.matched_guest_id,
-                    attempts.user_id,
-                    case
-                        when attempts.user_id is not null then 'linked'
-                        when decisions.outcome = 'linked' then 'no_match'
-                        else decisions.outcome
-                    end,
-                    case
-                        when attempts.user_id is not null and decisions.outcome <> 'linked' then 'concurrent_change'
-                        when attempts.user_id is null and decisions.outcome = 'linked' then 'concurrent_change'
-                        else decisions.reason
-                    end,
-                    case
-                        when attempts.user_id is not null and decisions.outcome <> 'linked' then 1
-                        else decisions.candidate_count
-                    end,
-                    decisions.phone_fallback_enabled
-                from attempts
-                join decisions on decisions.record_id = attempts.id;
+                where inserted.user_id is null
+                having pg_catalog.count(*) > 0;
             end if;
-
-            -- deliveries left unlinked for an existing guest: a guest link that cannot see them fails instead
-            insert into {{ s }}.guest_link_fences as fence (guest_id)
-            select distinct inserted.guest_id
-            from inserted_deliveries as inserted
-            join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
-            where inserted.user_id is null
-            order by 1
-            on conflict (guest_id) do update set touched_at = excluded.touched_at;
-        exception
-            when serialization_failure or deadlock_detected or lock_not_available then
-                raise;
-            when others then
-                raise warning 'delivery_linkage: audit of inserted deliveries failed: % (%)', sqlerrm, sqlstate;
-        end;
-        if v_xact_id is not null then
-            delete from {{ s }}.app_linked_spill as spill where spill.xact_id = v_xact_id;
+            {{ linkage_write_attempts(ctx, linkage_unnoted_attempt_groups(ctx, 'true')) }}
+            return null;
         end if;
+
+        perform pg_catalog.set_config('delivery_linkage.insert_notes', 'off', true);
+        v_transaction_id := pg_catalog.pg_current_xact_id();
+
+        insert into {{ p }}.commit_checks (kind, record_ids, guest_ids, audited)
+        select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
+               note.record_id is not null
+        from inserted_deliveries as inserted
+        left join {{ p }}.insert_notes as note
+            on note.transaction_id = v_transaction_id and note.record_id = inserted.id and note.kind = 'decided'
+        where inserted.user_id is null
+          and ((note.record_id is null and not v_linking_off) or note.pending)
+        group by note.record_id is not null;
+
+        {{ linkage_write_attempts(ctx,
+            linkage_unnoted_attempt_groups(ctx, "not " ~ noted)
+            ~ "
+            union all
+            select
+                'message_deliveries'::text, note.outcome, note.reason, note.event_id, inserted.message_id,
+                note.phone_fallback_enabled, null::integer,
+                pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(note.linked_user_id),
+                pg_catalog.array_agg(note.matched_guest_id), pg_catalog.array_agg(note.normalized_phone),
+                pg_catalog.array_agg(note.candidate_count), null::uuid[]
+            from inserted_deliveries as inserted
+            join " ~ p ~ ".insert_notes as note
+                on note.transaction_id = v_transaction_id and note.record_id = inserted.id and note.kind = 'decided'
+            group by note.outcome, note.reason, note.event_id, inserted.message_id, note.phone_fallback_enabled") }}
+
+        -- proposals of an upsert that updated instead leave notes too: all of this transaction's go
+        delete from {{ p }}.insert_notes as note where note.transaction_id = v_transaction_id;
         return null;
     end
     $function$;
-    comment on function {{ s }}.audit_inserted_delivery_links() is
-        'delivery_linkage: AFTER INSERT statement trigger function; one audit INSERT per statement.';
+    comment on function {{ p }}.audit_inserted_delivery_links() is
+        'delivery_linkage: AFTER INSERT statement trigger function: the audit of a whole INSERT in one write, and the commit checks of its unlinked rows.';
 {% endmacro %}

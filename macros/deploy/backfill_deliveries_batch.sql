@@ -9,8 +9,9 @@
     delivery that names a guest links by guest record only, so rows naming a guest that is not
     linkable are skipped without a lock (they cannot link; nothing was ever audited for them).
 #}
-{% macro backfill_deliveries_batch(s) %}
-    create or replace function {{ s }}.backfill_deliveries_batch(
+{% macro backfill_deliveries_batch(ctx) %}
+    {%- set s = ctx.s -%}
+    create or replace function {{ ctx.p }}.backfill_deliveries_batch(
         p_after_id uuid, p_batch_size integer, p_dry_run boolean
     )
     returns table (last_id uuid, scanned integer, linked integer, by_reason jsonb)
@@ -22,11 +23,21 @@
     declare
         v_window uuid[];
         v_scanned integer;
-        v_fallback boolean := {{ s }}.get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS');
+        v_fallback boolean := {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }};
         v_ids uuid[];
         v_guest_ids uuid[];
         v_message_ids uuid[];
         v_phones text[];
+        v_linked_ids uuid[];
+        v_linked_messages uuid[];
+        v_linked_events uuid[];
+        v_linked_phones text[];
+        v_linked_guests uuid[];
+        v_linked_users uuid[];
+        v_linked_reasons text[];
+        v_linked_counts integer[];
+        v_linked_fallbacks boolean[];
+        v_attempt_group record;
     begin
         select pg_catalog.array_agg(w.id order by w.id) into v_window
         from (
@@ -43,98 +54,100 @@
             return;
         end if;
 
-        if p_dry_run then
-            select pg_catalog.array_agg(c.id order by c.id), pg_catalog.array_agg(c.guest_id order by c.id),
-                   pg_catalog.array_agg(c.message_id order by c.id), pg_catalog.array_agg(c.phone order by c.id)
-            into v_ids, v_guest_ids, v_message_ids, v_phones
-            from (
-                select delivery.id, delivery.guest_id, delivery.message_id, delivery.phone_number::text as phone
-                from {{ s }}.message_deliveries as delivery
-                left join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
-                where delivery.id = any(v_window)
-                  and delivery.user_id is null
-                  and (v_fallback or delivery.guest_id is null or (guest.removed_at is null and guest.user_id is not null))
-            ) as c;
-        else
-            select pg_catalog.array_agg(c.id order by c.id), pg_catalog.array_agg(c.guest_id order by c.id),
-                   pg_catalog.array_agg(c.message_id order by c.id), pg_catalog.array_agg(c.phone order by c.id)
-            into v_ids, v_guest_ids, v_message_ids, v_phones
-            from (
-                select delivery.id, delivery.guest_id, delivery.message_id, delivery.phone_number::text as phone
-                from {{ s }}.message_deliveries as delivery
-                left join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
-                where delivery.id = any(v_window)
-                  and delivery.user_id is null
-                  and (v_fallback or delivery.guest_id is null or (guest.removed_at is null and guest.user_id is not null))
-                order by delivery.id
-                for no key update of delivery skip locked
-            ) as c;
-        end if;
+        -- the rows of the window that can link (with the users fallback off, a delivery naming a guest
+        -- links by guest record only); a real run locks them, skipping rows another transaction holds
+        select pg_catalog.array_agg(c.id order by c.id), pg_catalog.array_agg(c.guest_id order by c.id),
+               pg_catalog.array_agg(c.message_id order by c.id), pg_catalog.array_agg(c.phone order by c.id)
+        into v_ids, v_guest_ids, v_message_ids, v_phones
+        from {{ ctx.p }}.backfill_candidates(v_window, v_fallback, not p_dry_run) as c;
 
         if v_ids is null then
             return query select v_window[v_scanned], v_scanned, 0, '{}'::jsonb;
             return;
         end if;
 
-        if p_dry_run then
-            return query
-            with decisions as (
-                select decision.reason
-                from {{ s }}.decide_delivery_links(
-                    v_ids, v_guest_ids, v_message_ids,
-                    pg_catalog.array_fill(null::uuid, array[pg_catalog.array_length(v_ids, 1)]), v_phones
-                ) as decision
-                where decision.outcome = 'linked'
+        -- the decisions, once; a dry run reports them, a real run applies them
+        select pg_catalog.array_agg(decision.record_id), pg_catalog.array_agg(decision.event_id),
+               pg_catalog.array_agg(decision.normalized_phone), pg_catalog.array_agg(decision.matched_guest_id),
+               pg_catalog.array_agg(decision.linked_user_id), pg_catalog.array_agg('historical_' || decision.reason),
+               pg_catalog.array_agg(decision.candidate_count), pg_catalog.array_agg(decision.phone_fallback_enabled)
+        into v_linked_ids, v_linked_events, v_linked_phones, v_linked_guests, v_linked_users,
+             v_linked_reasons, v_linked_counts, v_linked_fallbacks
+        from {{ ctx.p }}.decide_delivery_links(
+            v_ids, v_guest_ids, v_message_ids,
+            pg_catalog.array_fill(null::uuid, array[pg_catalog.array_length(v_ids, 1)]), v_phones
+        ) as decision
+        where decision.outcome = 'linked';
+
+        if not p_dry_run and v_linked_ids is not null then
+            perform pg_catalog.set_config('delivery_linkage.writing', 'on', true);
+            with applied as (
+                update {{ s }}.message_deliveries as delivery
+                set user_id = decided.user_id
+                from unnest(v_linked_ids, v_linked_users) as decided (id, user_id)
+                where delivery.id = decided.id
+                  and delivery.user_id is null
+                returning delivery.id, delivery.message_id
             )
 
-            select v_window[v_scanned],
-                   v_scanned,
-                   (select pg_catalog.count(*)::integer from decisions),
-                   (select coalesce(pg_catalog.jsonb_object_agg('historical_' || counted.reason, counted.n), '{}'::jsonb)
-                    from (select decisions.reason, pg_catalog.count(*) as n from decisions group by decisions.reason) as counted);
-            return;
+            -- keep only what was applied (a row linked meanwhile by someone else is not ours)
+            select pg_catalog.array_agg(l.id), pg_catalog.array_agg(applied.message_id), pg_catalog.array_agg(l.event_id),
+                   pg_catalog.array_agg(l.phone), pg_catalog.array_agg(l.guest_id), pg_catalog.array_agg(l.user_id),
+                   pg_catalog.array_agg(l.reason), pg_catalog.array_agg(l.candidates), pg_catalog.array_agg(l.fallback)
+            into v_linked_ids, v_linked_messages, v_linked_events, v_linked_phones, v_linked_guests, v_linked_users,
+                 v_linked_reasons, v_linked_counts, v_linked_fallbacks
+            from unnest(v_linked_ids, v_linked_events, v_linked_phones, v_linked_guests, v_linked_users,
+                                   v_linked_reasons, v_linked_counts, v_linked_fallbacks)
+                as l (id, event_id, phone, guest_id, user_id, reason, candidates, fallback)
+            join applied on applied.id = l.id;
+            perform pg_catalog.set_config('delivery_linkage.writing', 'off', true);
+        end if;
+
+        if not p_dry_run and v_linked_ids is not null then
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries_backfill'::text, 'linked'::text, l.reason, l.event_id, l.message_id, l.fallback, null::integer, "
+                ~ "pg_catalog.array_agg(l.id), pg_catalog.array_agg(l.user_id), pg_catalog.array_agg(l.guest_id), "
+                ~ "pg_catalog.array_agg(l.phone), pg_catalog.array_agg(l.candidates), null::uuid[] "
+                ~ "from unnest(v_linked_ids, v_linked_messages, v_linked_events, v_linked_phones, v_linked_guests, "
+                ~ "v_linked_users, v_linked_reasons, v_linked_counts, v_linked_fallbacks) "
+                ~ "as l (id, message_id, event_id, phone, guest_id, user_id, reason, candidates, fallback) "
+                ~ "group by l.reason, l.event_id, l.message_id, l.fallback") }}
         end if;
 
         return query
-        with decisions as (
-            select decision.*
-            from {{ s }}.decide_delivery_links(
-                v_ids, v_guest_ids, v_message_ids,
-                pg_catalog.array_fill(null::uuid, array[pg_catalog.array_length(v_ids, 1)]), v_phones
-            ) as decision
-            where decision.outcome = 'linked'
-        ),
-
-        applied as (
-            update {{ s }}.message_deliveries as delivery
-            set user_id = decisions.linked_user_id
-            from decisions
-            where delivery.id = decisions.record_id
-              and delivery.user_id is null
-            returning delivery.id
-        ),
-
-        audited as (
-            insert into {{ s }}.user_link_audit (
-                table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
-                outcome, reason, candidate_count, phone_fallback_enabled
-            )
-            select
-                'message_deliveries_backfill', decisions.record_id, decisions.event_id, decisions.normalized_phone,
-                decisions.matched_guest_id, decisions.linked_user_id, 'linked', 'historical_' || decisions.reason,
-                decisions.candidate_count, decisions.phone_fallback_enabled
-            from decisions
-            join applied on applied.id = decisions.record_id
-            returning reason
-        )
-
         select v_window[v_scanned],
                v_scanned,
-               (select pg_catalog.count(*)::integer from audited),
+               coalesce(pg_catalog.cardinality(v_linked_ids), 0),
                (select coalesce(pg_catalog.jsonb_object_agg(counted.reason, counted.n), '{}'::jsonb)
-                from (select audited.reason, pg_catalog.count(*) as n from audited group by audited.reason) as counted);
+                from (select r.reason, pg_catalog.count(*) as n from unnest(v_linked_reasons) as r (reason)
+                      group by r.reason) as counted);
     end
     $function$;
-    comment on function {{ s }}.backfill_deliveries_batch(uuid, integer, boolean) is
+    comment on function {{ ctx.p }}.backfill_deliveries_batch(uuid, integer, boolean) is
         'delivery_linkage: one batch of the historical backfill; returns the last id scanned, rows scanned, rows linked.';
+
+    create or replace function {{ ctx.p }}.backfill_candidates(p_window uuid[], p_fallback boolean, p_lock boolean)
+    returns table (id uuid, guest_id uuid, message_id uuid, phone text)
+    language plpgsql
+    volatile
+    security definer
+    set search_path = ''
+    as $function$
+    begin
+        -- one candidate query: a real run locks the rows (skipping rows others hold), a dry run does not
+        return query execute
+            $candidates$
+            select delivery.id, delivery.guest_id, delivery.message_id, delivery.phone_number::text
+            from {{ s }}.message_deliveries as delivery
+            left join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
+            where delivery.id = any($1)
+              and delivery.user_id is null
+              and ($2 or delivery.guest_id is null or coalesce({{ linkage_guest_is_linkable('guest') }}, false))
+            order by delivery.id
+            $candidates$ || case when p_lock then ' for no key update of delivery skip locked' else '' end
+            using p_window, p_fallback;
+    end
+    $function$;
+    comment on function {{ ctx.p }}.backfill_candidates(uuid[], boolean, boolean) is
+        'delivery_linkage: the deliveries of a historical backfill window that can link (locked for a real run).';
 {% endmacro %}

@@ -1,21 +1,34 @@
 {#
     backfill_guest_deliveries: gives the deliveries of guests their guest's user.
-    - (guest_ids uuid[], user_ids uuid[], reason text): set-based, one UPDATE and one audit INSERT
-      for any number of guests; used by trigger_backfill_guest_deliveries.
-    - (guest_id uuid, user_id uuid): the runbook's manual backfill for one guest.
-    Only deliveries whose user_id is NULL are touched, and only for guests that are active and
-    currently linked to that very user. Returns how many deliveries were linked.
+    - private (guest_ids uuid[], user_ids uuid[], reason text): set-based, one UPDATE (rows locked in
+      id order) and one audit write for any number of guests; only deliveries whose user_id is NULL,
+      only for guests that are active and linked to that very user. Used by the guest-link trigger,
+      the commit checks and the manual backfill. Returns how many deliveries it linked.
+    - {{ s }}.backfill_guest_deliveries(guest_id, user_id): the runbook's manual backfill for one
+      guest. It links, or says why not in a NOTICE (no such guest; guest removed; guest not linked;
+      guest linked to another user; nothing left to link), and returns how many it linked.
 #}
-{% macro backfill_guest_deliveries(s) %}
-    create or replace function {{ s }}.backfill_guest_deliveries(
+{% macro backfill_guest_deliveries(ctx) %}
+    {%- set s = ctx.s -%}
+    {%- set p = ctx.p -%}
+    create or replace function {{ p }}.backfill_guest_deliveries(
         p_guest_ids uuid[], p_user_ids uuid[], p_reason text
     )
     returns integer
-    language sql
+    language plpgsql
     volatile
     security definer
     set search_path = ''
     as $function$
+    declare
+        v_ids uuid[];
+        v_users uuid[];
+        v_events uuid[];
+        v_messages uuid[];
+        v_attempt_group record;
+    begin
+        -- these updates are the linkage's own: the delivery update trigger leaves them alone
+        perform pg_catalog.set_config('delivery_linkage.writing', 'on', true);
         with targets as (
             select guest.id as guest_id, guest.user_id, guest.event_id
             from unnest(p_guest_ids, p_user_ids) as requested (guest_id, user_id)
@@ -25,42 +38,79 @@
                 and guest.removed_at is null
         ),
 
-        linked as (
-            update {{ s }}.message_deliveries as delivery
-            set user_id = targets.user_id
+        candidates as (
+            select delivery.id, targets.user_id, targets.event_id, delivery.message_id
             from targets
-            where delivery.guest_id = targets.guest_id
-              and delivery.user_id is null
-            returning delivery.id, delivery.phone_number, targets.guest_id, targets.user_id, targets.event_id
+            join {{ s }}.message_deliveries as delivery
+                on delivery.guest_id = targets.guest_id and delivery.user_id is null
+            order by delivery.id
+            for no key update of delivery
         ),
 
-        audited as (
-            insert into {{ s }}.user_link_audit (
-                table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
-                outcome, reason, candidate_count, phone_fallback_enabled
-            )
-            select
-                'message_deliveries_backfill', linked.id, linked.event_id,
-                {{ s }}.normalize_phone(linked.phone_number), linked.guest_id, linked.user_id,
-                'linked', p_reason, 1, (select {{ s }}.get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS'))
-            from linked
-            returning 1
+        linked as (
+            update {{ s }}.message_deliveries as delivery
+            set user_id = candidates.user_id
+            from candidates
+            where delivery.id = candidates.id
+              and delivery.user_id is null
+            returning delivery.id, candidates.user_id, candidates.event_id, candidates.message_id
         )
 
-        select pg_catalog.count(*)::integer from audited
+        select pg_catalog.array_agg(linked.id), pg_catalog.array_agg(linked.user_id),
+               pg_catalog.array_agg(linked.event_id), pg_catalog.array_agg(linked.message_id)
+        into v_ids, v_users, v_events, v_messages
+        from linked;
+        perform pg_catalog.set_config('delivery_linkage.writing', 'off', true);
+
+        if v_ids is not null then
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries_backfill'::text, 'linked'::text, p_reason, l.event_id, l.message_id, "
+                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
+                ~ "pg_catalog.array_agg(l.id), pg_catalog.array_agg(l.user_id), null::uuid[], null::text[], null::integer[], null::uuid[] "
+                ~ "from unnest(v_ids, v_users, v_events, v_messages) as l (id, user_id, event_id, message_id) "
+                ~ "group by l.event_id, l.message_id") }}
+        end if;
+        return coalesce(pg_catalog.cardinality(v_ids), 0);
+    end
     $function$;
+    comment on function {{ p }}.backfill_guest_deliveries(uuid[], uuid[], text) is
+        'delivery_linkage: set-based backfill of many guests'' NULL-user deliveries, audited with the given reason; returns how many.';
 
     create or replace function {{ s }}.backfill_guest_deliveries(p_guest_id uuid, p_user_id uuid)
     returns integer
-    language sql
+    language plpgsql
     volatile
     security definer
     set search_path = ''
     as $function$
-        select {{ s }}.backfill_guest_deliveries(array[p_guest_id], array[p_user_id], 'manual_backfill')
+    declare
+        v_guest record;
+        v_linked integer;
+    begin
+        select guest.id, guest.user_id, guest.removed_at into v_guest
+        from {{ s }}.event_guests as guest where guest.id = p_guest_id;
+        if not found then
+            raise notice 'delivery_linkage: no guest % — nothing linked', p_guest_id;
+            return 0;
+        elsif v_guest.removed_at is not null then
+            raise notice 'delivery_linkage: guest % was removed (at %) — its deliveries are not linked', p_guest_id, v_guest.removed_at;
+            return 0;
+        elsif v_guest.user_id is null then
+            raise notice 'delivery_linkage: guest % is not linked to a user — link the guest (event_guests.user_id) and its deliveries follow', p_guest_id;
+            return 0;
+        elsif v_guest.user_id is distinct from p_user_id then
+            raise notice 'delivery_linkage: guest % is linked to user %, not % — nothing linked', p_guest_id, v_guest.user_id, p_user_id;
+            return 0;
+        end if;
+        v_linked := {{ p }}.backfill_guest_deliveries(array[p_guest_id], array[p_user_id], 'manual_backfill');
+        if v_linked = 0 then
+            raise notice 'delivery_linkage: guest % has no delivery with a NULL user_id — nothing to link', p_guest_id;
+        else
+            raise notice 'delivery_linkage: linked % deliveries of guest % to user %', v_linked, p_guest_id, p_user_id;
+        end if;
+        return v_linked;
+    end
     $function$;
     comment on function {{ s }}.backfill_guest_deliveries(uuid, uuid) is
-        'delivery_linkage: links the NULL-user deliveries of one active guest to that guest''s user (which must be p_user_id); returns how many.';
-    comment on function {{ s }}.backfill_guest_deliveries(uuid[], uuid[], text) is
-        'delivery_linkage: set-based backfill of many guests'' deliveries, audited with the given reason; returns how many.';
+        'delivery_linkage: the runbook''s manual backfill: links the NULL-user deliveries of one active guest to that guest''s user (which must be p_user_id), or says why not; returns how many.';
 {% endmacro %}

@@ -16,8 +16,9 @@
     5. Otherwise no_match, with the most telling reason (guest_not_linked when the named guest, or
        the one guest with that phone, has no account yet).
 #}
-{% macro decide_delivery_links(s) %}
-    create or replace function {{ s }}.decide_delivery_links(
+{% macro decide_delivery_links(ctx) %}
+    {%- set s = ctx.s -%}
+    create or replace function {{ ctx.p }}.decide_delivery_links(
         p_record_ids uuid[],
         p_guest_ids uuid[],
         p_message_ids uuid[],
@@ -45,14 +46,9 @@
     begin
         return query
         with flags as (
-            -- one read of the flags (get_feature_flag's rule: a missing flag is off)
             select
-                coalesce(pg_catalog.bool_or(f.enabled) filter (where f.flag_name = 'LINK_USER_BY_PHONE'), false)
-                    as linking_enabled,
-                coalesce(pg_catalog.bool_or(f.enabled)
-                    filter (where f.flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'), false) as fallback_enabled
-            from {{ s }}.feature_flags as f
-            where f.flag_name in ('LINK_USER_BY_PHONE', 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS')
+                {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} as linking_enabled,
+                {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }} as fallback_enabled
         ),
 
         requested as (
@@ -72,6 +68,7 @@
                 requested.*,
                 guest.id is not null as guest_exists,
                 guest.removed_at is null and guest.id is not null as guest_active,
+                coalesce({{ linkage_guest_is_linkable('guest') }}, false) as guest_linkable,
                 guest.user_id as guest_user_id,
                 coalesce(guest.event_id, requested.given_event_id, message.event_id) as event_id,
                 {{ s }}.normalize_phone(requested.phone) as normalized_phone
@@ -85,7 +82,7 @@
             select resolved.*
             from resolved cross join flags
             where flags.linking_enabled
-              and not (resolved.guest_active and resolved.guest_user_id is not null)
+              and not resolved.guest_linkable
               and resolved.normalized_phone is not null
               and resolved.event_id is not null
         ),
@@ -115,12 +112,14 @@
             join {{ s }}.users as app_user
                 on {{ s }}.normalize_phone(app_user.phone) = needs_phone.normalized_phone
             where flags.fallback_enabled
+              -- no match at the guest-phone step is NULL here, not "no": every test is coalesced
               and coalesce(guest_phone_matches.candidates, 0) <= 1
-              and not (guest_phone_matches.candidates = 1 and guest_phone_matches.user_id is not null)
-              and not (
+              and not coalesce(guest_phone_matches.candidates = 1 and guest_phone_matches.user_id is not null, false)
+              and not coalesce(
                   guest_phone_matches.candidates = 1
                   and needs_phone.guest_id is not null
-                  and guest_phone_matches.guest_id <> needs_phone.guest_id
+                  and guest_phone_matches.guest_id <> needs_phone.guest_id,
+                  false
               )
             group by needs_phone.ordinality
         ),
@@ -141,7 +140,7 @@
                 flags.fallback_enabled,
                 case
                     when not flags.linking_enabled then 'feature_disabled'
-                    when resolved.guest_active and resolved.guest_user_id is not null then 'guest_record'
+                    when resolved.guest_linkable then 'guest_record'
                     when guest_phone.candidates > 1 then 'ambiguous_guests'
                     when guest_phone.candidates = 1 and guest_phone.user_id is not null
                         and resolved.guest_id is null then 'guest_phone'
@@ -199,6 +198,6 @@
         order by decided.ordinality;
     end
     $function$;
-    comment on function {{ s }}.decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[]) is
+    comment on function {{ ctx.p }}.decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[]) is
         'delivery_linkage: the linkage rules, set-based; one decision per input row. Changes nothing.';
 {% endmacro %}

@@ -4,21 +4,21 @@
     are US numbers; anything that is not E.164 after that is NULL. Only ASCII digits count.
     A single SELECT without SET clauses, so the planner can inline it.
 #}
-{% macro normalize_phone(s) %}
-    create or replace function {{ s }}.normalize_phone(phone text)
+{% macro normalize_phone(ctx) %}
+    create or replace function {{ ctx.s }}.normalize_phone(phone_input text)
     returns text
     language sql
     immutable
     parallel safe
     as $function$
         select case
-            when pg_catalog.translate(phone, ' .()-', '') ~ '^\+[1-9][0-9]{6,14}$'
-                then pg_catalog.translate(phone, ' .()-', '')
-            when pg_catalog.translate(phone, ' .()-', '') ~ '^[0-9]{10}$'
-                then '+1' || pg_catalog.translate(phone, ' .()-', '')
-            when pg_catalog.translate(phone, ' .()-', '') ~ '^1[0-9]{10}$'
-                then '+' || pg_catalog.translate(phone, ' .()-', '')
+            when pg_catalog.translate(phone_input, ' .()-', '') ~ '^\+[1-9][0-9]{6,14}$'
+                then pg_catalog.translate(phone_input, ' .()-', '')
+            when pg_catalog.translate(phone_input, ' .()-', '') ~ '^[0-9]{10}$'
+                then '+1' || pg_catalog.translate(phone_input, ' .()-', '')
+            when pg_catalog.translate(phone_input, ' .()-', '') ~ '^1[0-9]{10}$'
+                then '+' || pg_catalog.translate(phone_input, ' .()-', '')
         end
     $function$;
-    comment on function {{ s }}.normalize_phone(text) is 'delivery_linkage: phone number as E.164, or NULL when it is not one.';
+    comment on function {{ ctx.s }}.normalize_phone(text) is 'delivery_linkage: phone number as E.164, or NULL when it is not one.';
 {% endmacro %}

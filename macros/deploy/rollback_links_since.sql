@@ -1,11 +1,14 @@
 {#
-    rollback_links_since: undoes the links the linkage made since a time, from the audit trail.
-    A delivery whose user_id is no longer the one the linkage gave it (the app or an operator changed
-    it since) is left alone. Each undone link is audited (message_deliveries_rollback, outcome
-    unlinked, previous_user_id). The auto-link trigger is told not to relink these rows at once.
+    rollback_links_since: undoes the links the linkage made since a time, from the audit trail
+    (user_link_audit: this project's rows and an adopted table's). A delivery whose user_id is no
+    longer the one the audit says it got (the app or an operator changed it since) is left alone.
+    Each undone link is audited (message_deliveries_rollback, outcome unlinked, previous_user_id).
+    The linkage's update trigger does not relink these rows at once (delivery_linkage.writing).
 #}
-{% macro rollback_links_since(s) %}
-    create or replace function {{ s }}.rollback_links_since(p_since timestamptz, p_dry_run boolean)
+{% macro rollback_links_since(ctx) %}
+    {%- set s = ctx.s -%}
+    {%- set p = ctx.p -%}
+    create or replace function {{ p }}.rollback_links_since(p_since timestamptz, p_dry_run boolean)
     returns table (links_found integer, unlinked integer, left_alone integer)
     language plpgsql
     volatile
@@ -13,56 +16,71 @@
     set search_path = ''
     as $function$
     declare
+        v_ids uuid[];
+        v_users uuid[];
+        v_events uuid[];
+        v_guests uuid[];
+        v_undone_ids uuid[];
+        v_undone_messages uuid[];
+        v_undone_users uuid[];
+        v_undone_events uuid[];
+        v_undone_guests uuid[];
         v_found integer;
-        v_unlinked integer;
+        v_attempt_group record;
     begin
-        create temporary table if not exists linkage_rollback_candidates (
-            record_id uuid primary key, linked_user_id uuid, event_id uuid, matched_guest_id uuid
-        ) on commit drop;
-        truncate linkage_rollback_candidates;
-        insert into linkage_rollback_candidates
-        select distinct on (audit.record_id) audit.record_id, audit.linked_user_id, audit.event_id, audit.matched_guest_id
-        from {{ s }}.user_link_audit as audit
-        where audit.created_at >= p_since
-          and audit.outcome = 'linked'
-          and audit.table_name in ('message_deliveries', 'message_deliveries_backfill')
-          and audit.record_id is not null
-        order by audit.record_id, audit.created_at desc, audit.id desc;
-        get diagnostics v_found = row_count;
+        -- each delivery's latest link since p_since
+        select pg_catalog.array_agg(latest.record_id), pg_catalog.array_agg(latest.linked_user_id),
+               pg_catalog.array_agg(latest.event_id), pg_catalog.array_agg(latest.matched_guest_id)
+        into v_ids, v_users, v_events, v_guests
+        from (
+            select distinct on (audit.record_id) audit.record_id, audit.linked_user_id, audit.event_id, audit.matched_guest_id
+            from {{ s }}.user_link_audit as audit
+            where audit.created_at >= p_since
+              and audit.outcome = 'linked'
+              and audit.table_name in ('message_deliveries', 'message_deliveries_backfill')
+              and audit.record_id is not null
+              and audit.linked_user_id is not null
+            order by audit.record_id, audit.created_at desc, audit.id desc
+        ) as latest;
+        v_found := coalesce(pg_catalog.cardinality(v_ids), 0);
 
-        if p_dry_run then
+        if p_dry_run or v_found = 0 then
             return query
-            select v_found,
-                   pg_catalog.count(*)::integer,
-                   v_found - pg_catalog.count(*)::integer
-            from linkage_rollback_candidates as candidate
+            select v_found, pg_catalog.count(*)::integer, v_found - pg_catalog.count(*)::integer
+            from unnest(v_ids, v_users) as candidate (record_id, linked_user_id)
             join {{ s }}.message_deliveries as delivery
                 on delivery.id = candidate.record_id and delivery.user_id = candidate.linked_user_id;
             return;
         end if;
 
-        perform pg_catalog.set_config('delivery_linkage.suppress', 'on', true);
+        perform pg_catalog.set_config('delivery_linkage.writing', 'on', true);
         with undone as (
             update {{ s }}.message_deliveries as delivery
             set user_id = null
-            from linkage_rollback_candidates as candidate
+            from unnest(v_ids, v_users, v_events, v_guests) as candidate (record_id, linked_user_id, event_id, guest_id)
             where delivery.id = candidate.record_id
               and delivery.user_id = candidate.linked_user_id
-            returning delivery.id, delivery.phone_number, candidate.linked_user_id, candidate.event_id,
-                      candidate.matched_guest_id
+            returning delivery.id, delivery.message_id, candidate.linked_user_id, candidate.event_id, candidate.guest_id
         )
-        insert into {{ s }}.user_link_audit (
-            table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
-            outcome, reason, candidate_count, previous_user_id
-        )
-        select 'message_deliveries_rollback', undone.id, undone.event_id, {{ s }}.normalize_phone(undone.phone_number),
-               undone.matched_guest_id, null, 'unlinked', 'rollback', 0, undone.linked_user_id
+
+        select pg_catalog.array_agg(undone.id), pg_catalog.array_agg(undone.message_id), pg_catalog.array_agg(undone.linked_user_id),
+               pg_catalog.array_agg(undone.event_id), pg_catalog.array_agg(undone.guest_id)
+        into v_undone_ids, v_undone_messages, v_undone_users, v_undone_events, v_undone_guests
         from undone;
-        get diagnostics v_unlinked = row_count;
-        perform pg_catalog.set_config('delivery_linkage.suppress', 'off', true);
-        return query select v_found, v_unlinked, v_found - v_unlinked;
+        perform pg_catalog.set_config('delivery_linkage.writing', 'off', true);
+
+        if v_undone_ids is not null then
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries_rollback'::text, 'unlinked'::text, 'rollback'::text, u.event_id, u.message_id, null::boolean, 0, "
+                ~ "pg_catalog.array_agg(u.id), null::uuid[], pg_catalog.array_agg(u.guest_id), null::text[], null::integer[], "
+                ~ "pg_catalog.array_agg(u.previous_user_id) "
+                ~ "from unnest(v_undone_ids, v_undone_messages, v_undone_users, v_undone_events, v_undone_guests) "
+                ~ "as u (id, message_id, previous_user_id, event_id, guest_id) "
+                ~ "group by u.event_id, u.message_id") }}
+        end if;
+        return query select v_found, coalesce(pg_catalog.cardinality(v_undone_ids), 0), v_found - coalesce(pg_catalog.cardinality(v_undone_ids), 0);
     end
     $function$;
-    comment on function {{ s }}.rollback_links_since(timestamptz, boolean) is
+    comment on function {{ p }}.rollback_links_since(timestamptz, boolean) is
         'delivery_linkage: unlinks deliveries linked since a time (from the audit), leaving changed ones alone.';
 {% endmacro %}

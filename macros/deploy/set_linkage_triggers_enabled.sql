@@ -2,8 +2,9 @@
     set_linkage_triggers_enabled(enabled): the runbook's rollback plan, as one function:
     ALTER TABLE … DISABLE/ENABLE TRIGGER for the linkage's triggers on both tables.
 #}
-{% macro set_linkage_triggers_enabled(s) %}
-    create or replace function {{ s }}.set_linkage_triggers_enabled(p_enabled boolean)
+{% macro set_linkage_triggers_enabled(ctx) %}
+    {%- set s = ctx.s -%}
+    create or replace function {{ ctx.p }}.set_linkage_triggers_enabled(p_enabled boolean)
     returns void
     language plpgsql
     volatile
@@ -29,6 +30,6 @@
         end loop;
     end
     $function$;
-    comment on function {{ s }}.set_linkage_triggers_enabled(boolean) is
+    comment on function {{ ctx.p }}.set_linkage_triggers_enabled(boolean) is
         'delivery_linkage: enables or disables the linkage triggers (the runbook''s rollback plan).';
 {% endmacro %}

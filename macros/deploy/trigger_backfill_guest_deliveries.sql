@@ -1,12 +1,21 @@
 {#
-    trigger_backfill_guest_deliveries: statement-level AFTER trigger function on event_guests.
-    Finds the guests of the statement that became linkable (user_id set while active, restored while
-    linked, relinked to another user, or inserted active and linked) and backfills all their NULL-user
-    deliveries with one set-based call of backfill_guest_deliveries. With LINK_USER_BY_PHONE off it
-    links nothing and audits the deliveries it skipped. Errors other than concurrency ones become a
-    WARNING: the guest update itself never fails because of the linkage.
+    trigger_backfill_guest_deliveries: the runbook's statement-level AFTER trigger function on
+    event_guests (trigger_backfill_deliveries_on_guest_link on UPDATE,
+    trigger_backfill_deliveries_on_guest_insert on INSERT). Finds the statement's guests that became
+    linkable (linked while active, restored while linked, relinked to another user, inserted active and
+    linked) and gives all their NULL-user deliveries their user in one set-based call of
+    backfill_guest_deliveries, now, so the app sees the links in its own transaction.
+    It takes no lock: it notes, for the commit check (run_commit_checks), the lock partitions of the
+    guests' events, the send clocks of those partitions as they were before the backfill's snapshot,
+    whether a send was committing there at that moment, and that snapshot. At commit, a send that
+    committed meanwhile with a delivery for one of these guests is caught and linked (READ COMMITTED),
+    or the transaction gets a serialization failure to retry (REPEATABLE READ, SERIALIZABLE: its
+    snapshot cannot see the delivery).
+    With LINK_USER_BY_PHONE off it links nothing and audits the deliveries it skipped.
 #}
-{% macro trigger_backfill_guest_deliveries(s) %}
+{% macro trigger_backfill_guest_deliveries(ctx) %}
+    {%- set s = ctx.s -%}
+    {%- set p = ctx.p -%}
     create or replace function {{ s }}.trigger_backfill_guest_deliveries()
     returns trigger
     language plpgsql
@@ -16,58 +25,66 @@
     declare
         v_guest_ids uuid[];
         v_user_ids uuid[];
+        v_partitions integer[];
+        v_clocks bigint[];
+        v_attempt_group record;
     begin
         if tg_op = 'UPDATE' then
-            select pg_catalog.array_agg(new_guest.id), pg_catalog.array_agg(new_guest.user_id)
-            into v_guest_ids, v_user_ids
+            select pg_catalog.array_agg(new_guest.id order by new_guest.id),
+                   pg_catalog.array_agg(new_guest.user_id order by new_guest.id),
+                   pg_catalog.array_agg({{ linkage_partition('new_guest.event_id') }} order by new_guest.id)
+            into v_guest_ids, v_user_ids, v_partitions
             from new_guests as new_guest
             join old_guests as old_guest on old_guest.id = new_guest.id
-            where new_guest.user_id is not null
-              and new_guest.removed_at is null
-              and (old_guest.user_id is distinct from new_guest.user_id or old_guest.removed_at is not null);
+            where {{ linkage_guest_is_linkable('new_guest') }}
+              and not ({{ linkage_guest_is_linkable('old_guest') }} and old_guest.user_id = new_guest.user_id);
         else
-            select pg_catalog.array_agg(new_guest.id), pg_catalog.array_agg(new_guest.user_id)
-            into v_guest_ids, v_user_ids
+            select pg_catalog.array_agg(new_guest.id order by new_guest.id),
+                   pg_catalog.array_agg(new_guest.user_id order by new_guest.id),
+                   pg_catalog.array_agg({{ linkage_partition('new_guest.event_id') }} order by new_guest.id)
+            into v_guest_ids, v_user_ids, v_partitions
             from new_guests as new_guest
-            where new_guest.user_id is not null
-              and new_guest.removed_at is null;
+            where {{ linkage_guest_is_linkable('new_guest') }};
         end if;
         if v_guest_ids is null then
             return null;
         end if;
 
-        begin
-            if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
-                -- this backfill reads the transaction snapshot: fail (the app retries) rather than miss a
-                -- delivery left unlinked for one of these guests by a transaction committed after it
-                insert into {{ s }}.guest_link_fences as fence (guest_id)
-                select requested.guest_id from pg_catalog.unnest(v_guest_ids) as requested (guest_id)
-                order by 1
-                on conflict (guest_id) do update set touched_at = excluded.touched_at;
-            end if;
-            if {{ s }}.get_feature_flag('LINK_USER_BY_PHONE') then
-                perform {{ s }}.backfill_guest_deliveries(v_guest_ids, v_user_ids, 'guest_linked');
-            else
-                insert into {{ s }}.user_link_audit (
-                    table_name, record_id, event_id, normalized_phone, matched_guest_id, linked_user_id,
-                    outcome, reason, candidate_count, phone_fallback_enabled
-                )
-                select
-                    'message_deliveries_backfill', delivery.id, guest.event_id,
-                    {{ s }}.normalize_phone(delivery.phone_number), guest.id, null,
-                    'skipped', 'feature_disabled', 0,
-                    {{ s }}.get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')
-                from unnest(v_guest_ids) as requested (guest_id)
-                join {{ s }}.event_guests as guest on guest.id = requested.guest_id
-                join {{ s }}.message_deliveries as delivery
-                    on delivery.guest_id = guest.id and delivery.user_id is null;
-            end if;
-        exception
-            when serialization_failure or deadlock_detected or lock_not_available then
-                raise;
-            when others then
-                raise warning 'delivery_linkage: backfill on guest link failed: % (%)', sqlerrm, sqlstate;
-        end;
+        if not {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries_backfill'::text, 'skipped'::text, 'feature_disabled'::text, guest.event_id, delivery.message_id, "
+                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 0, "
+                ~ "pg_catalog.array_agg(delivery.id), null::uuid[], null::uuid[], null::text[], null::integer[], null::uuid[] "
+                ~ "from unnest(v_guest_ids) as requested (guest_id) "
+                ~ "join " ~ s ~ ".event_guests as guest on guest.id = requested.guest_id "
+                ~ "join " ~ s ~ ".message_deliveries as delivery on delivery.guest_id = guest.id and delivery.user_id is null "
+                ~ "group by guest.event_id, delivery.message_id") }}
+            return null;
+        end if;
+
+        -- the send clocks of the partitions, before the snapshot below; -1 where a send is committing
+        -- there right now (it holds its partition's lock shared until its commit is complete)
+        with committing as (
+            select pg_catalog.array_agg(held.objid::integer) as partitions
+            from pg_catalog.pg_locks as held
+            where held.locktype = 'advisory' and held.classid = {{ linkage_lock_namespace() }}::oid
+              and held.objsubid = 2 and held.granted and held.pid <> pg_catalog.pg_backend_pid()
+        )
+        select pg_catalog.array_agg(
+            case
+                when not (part.number = any(v_partitions)) then null
+                when part.number = any(coalesce(committing.partitions, '{}')) then -1
+                else coalesce(pg_catalog.pg_sequence_last_value({{ linkage_send_clock(ctx, 'part.number') }}), 0)
+            end
+            order by part.number)
+        into v_clocks
+        from pg_catalog.generate_series(0, {{ linkage_partition_count() }} - 1) as part (number)
+        cross join committing;
+
+        insert into {{ p }}.commit_checks (kind, guest_ids, user_ids, partitions, send_clocks, link_snapshot)
+        values ('linked_guests', v_guest_ids, v_user_ids, v_partitions, v_clocks, pg_catalog.pg_current_snapshot());
+
+        perform {{ p }}.backfill_guest_deliveries(v_guest_ids, v_user_ids, 'guest_linked');
         return null;
     end
     $function$;

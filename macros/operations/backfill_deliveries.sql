@@ -1,6 +1,6 @@
 {#
     dbt run-operation backfill_deliveries --args '{dry_run: true, batch_size: 5000}'
-    The historical backfill: loops public.backfill_deliveries_batch over the NULL-user deliveries
+    The historical backfill: loops the private backfill_deliveries_batch over the NULL-user deliveries
     (keyset on id) and commits after every batch, so no batch holds its row locks for long and an
     interrupted run is resumed by running it again. A dry run changes nothing and writes no audit.
 #}
@@ -23,7 +23,7 @@
             {%- set after_sql = "null::uuid" if state.after is none else "'" ~ state.after ~ "'::uuid" -%}
             {%- set result = linkage_run_committed(
                 "select last_id::text as last_id, scanned, linked, by_reason::text as by_reason from "
-                ~ s ~ ".backfill_deliveries_batch(" ~ after_sql ~ ", " ~ batch_size ~ ", " ~ dry_run ~ ")"
+                ~ linkage_private_schema() ~ ".backfill_deliveries_batch(" ~ after_sql ~ ", " ~ batch_size ~ ", " ~ dry_run ~ ")"
             ) -%}
             {%- set row = result.rows[0] -%}
             {%- if row['scanned'] == 0 -%}

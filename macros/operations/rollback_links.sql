@@ -1,6 +1,6 @@
 {#
     dbt run-operation rollback_links --args '{since: "2026-11-24 10:00", dry_run: true}'
-    Undoes the links the linkage made since a time (public.rollback_links_since), leaving alone
+    Undoes the links the linkage made since a time (the private rollback_links_since), leaving alone
     deliveries whose user was changed since. One transaction, committed at the end.
 #}
 {% macro rollback_links(since=none, dry_run=false) %}
@@ -12,7 +12,7 @@
     {%- set since_literal = "'" ~ (since | string | trim | replace("'", "''")) ~ "'::timestamptz" -%}
     {%- set result = linkage_run_committed(
         "select " ~ since_literal ~ "::text as since, links_found, unlinked, left_alone from "
-        ~ s ~ ".rollback_links_since(" ~ since_literal ~ ", " ~ dry_run ~ ")"
+        ~ linkage_private_schema() ~ ".rollback_links_since(" ~ since_literal ~ ", " ~ dry_run ~ ")"
     ) -%}
     {%- set row = result.rows[0] -%}
     {{ log('Rollback of links since ' ~ row['since'] ~ (' (dry run: nothing changed)' if dry_run else '') ~ ': '

@@ -124,7 +124,7 @@ def build_world(db, rng: random.Random) -> World:
     )
     # history, as the linkage would have left it (loaded with its triggers off; linked deliveries audited)
     db.execute("analyze")
-    db.execute("select set_linkage_triggers_enabled(false)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     db.execute(
         "with m as (insert into messages (event_id) select e.id from events e,"
         "  generate_series(1, case when e.title = 'Other event' then %s else %s end) returning id, event_id),"
@@ -139,7 +139,7 @@ def build_world(db, rng: random.Random) -> World:
         " from d join event_guests g on g.id = d.guest_id",
         (FILLER_SENDS_PER_EVENT, HISTORY_SENDS_PER_EVENT),
     )
-    db.execute("select set_linkage_triggers_enabled(true)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     db.execute(
         "insert into messages (event_id) select e.id from events e, generate_series(1, %s)",
         (HISTORY_MESSAGES_PER_EVENT,),
@@ -376,7 +376,7 @@ class Worker(threading.Thread):
             for attempt in range(200):
                 try:
                     last_id, scanned, _linked, _ = conn.execute(
-                        "select * from backfill_deliveries_batch(%s, %s, false)", (after, 25)
+                        "select * from delivery_linkage.backfill_deliveries_batch(%s, %s, false)", (after, 25)
                     ).fetchone()
                     break
                 except rs.RETRIED as error:

@@ -82,7 +82,7 @@ def test_redeploys_under_write_load_never_fail_a_writer_and_stall_it_less_than_t
             windows["unchanged"] = _widest(writers, windows.get("unchanged"), window)
 
             # changed: an older version recorded, and a trigger on each table differs
-            db.execute("update linkage_deployments set version_hash = 'older'")
+            db.execute("update delivery_linkage.linkage_deployments set version_hash = 'older'")
             db.execute("comment on trigger trigger_message_deliveries_audit_links on message_deliveries is 'x'")
             db.execute("comment on trigger trigger_backfill_deliveries_on_guest_link on event_guests is 'x'")
             result, window = timed(lambda: deploy_retrying_deadlocks(app_db))
@@ -99,7 +99,7 @@ def test_redeploys_under_write_load_never_fail_a_writer_and_stall_it_less_than_t
             windows["changed"] = _widest(writers, windows.get("changed"), window)
 
             # changed, while an app transaction holds the table: the deploy gives up after its lock timeout
-            db.execute("update linkage_deployments set version_hash = 'older'")
+            db.execute("update delivery_linkage.linkage_deployments set version_hash = 'older'")
             db.execute("comment on trigger trigger_message_deliveries_audit_links on message_deliveries is 'x'")
             functions_before = _function_definitions(db)
             with psycopg.connect(app_db.conninfo(), autocommit=True) as holder:
@@ -116,7 +116,7 @@ def test_redeploys_under_write_load_never_fail_a_writer_and_stall_it_less_than_t
             rs.add("faults.deploy_lock_timeout")
             assert (
                 db.execute(
-                    "select version_hash from linkage_deployments order by deployed_at desc, id desc limit 1"
+                    "select version_hash from delivery_linkage.linkage_deployments order by deployed_at desc, id desc limit 1"
                 ).fetchone()[0]
                 == "older"
             ), "nothing of the failed deploy may stick"
@@ -172,7 +172,7 @@ def _function_definitions(db):
 
 
 def _deployments(db):
-    return db.execute("select count(*) from linkage_deployments").fetchone()[0]
+    return db.execute("select count(*) from delivery_linkage.linkage_deployments").fetchone()[0]
 
 
 def test_upgrade_in_place_under_write_load_fails_no_writer_and_keeps_every_audit_row(bare_app_db):
@@ -231,7 +231,7 @@ def changed_deploy_while_an_app_transaction_runs(app_db, db, first, then, upgrad
     own deadlock check, the app runs `then` and commits. Neither may fail: the app's write must not lose
     a deadlock, and the deploy completes once the app committed."""
     if not upgrade:
-        db.execute("update linkage_deployments set version_hash = 'older'")
+        db.execute("update delivery_linkage.linkage_deployments set version_hash = 'older'")
         db.execute("comment on trigger trigger_message_deliveries_audit_links on message_deliveries is 'x'")
         db.execute("comment on trigger trigger_backfill_deliveries_on_guest_link on event_guests is 'x'")
     outcome = {}

@@ -87,7 +87,7 @@ def crash_while(private_server, settings, pattern, delay):
 
 def linkable_null_population(db, guests, deliveries_per_guest):
     """Guests already linked whose deliveries were created while the linkage was off: the runbook's defect."""
-    db.execute("select set_linkage_triggers_enabled(false)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     db.execute(
         """
         with e as (insert into events default values returning id),
@@ -103,7 +103,7 @@ def linkable_null_population(db, guests, deliveries_per_guest):
         """,
         {"n": guests, "k": deliveries_per_guest},
     )
-    db.execute("select set_linkage_triggers_enabled(true)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     db.execute("analyze")
 
 
@@ -114,7 +114,7 @@ def run_backfill(settings, committed, failure):
             after = None
             while True:
                 last_id, scanned, linked, _ = conn.execute(
-                    "select * from backfill_deliveries_batch(%s, %s, false)", (after, BATCH_SIZE)
+                    "select * from delivery_linkage.backfill_deliveries_batch(%s, %s, false)", (after, BATCH_SIZE)
                 ).fetchone()
                 if not scanned:
                     return

@@ -2,18 +2,18 @@
     linkage_lock_app_tables: takes event_guests and message_deliveries (ACCESS EXCLUSIVE, as DROP TRIGGER
     needs) and users (SHARE) before a
     deploy changes a trigger, an index or the audit's shape — without ever waiting while it holds
-    one of them: both are requested NOWAIT in a subtransaction, and when either is busy the
+    one of them (also: further relations the caller must change, e.g. an adopted audit table): all are requested NOWAIT in a subtransaction, and when either is busy the
     subtransaction gives back what it got, the deploy sleeps 50 ms and tries again, until lock_timeout.
     So a deploy cannot deadlock an app transaction (whatever order the app takes the tables in), and
     writers never queue behind a deploy that is itself waiting.
 #}
-{% macro linkage_lock_app_tables(s) %}
+{% macro linkage_lock_app_tables(s, also=[]) %}
     v_lock_deadline := pg_catalog.clock_timestamp()
         + coalesce(nullif(pg_catalog.current_setting('lock_timeout'), '0'), '5s')::interval;
     loop
         begin
             -- ACCESS EXCLUSIVE: DROP TRIGGER needs it, and a lock upgraded later would wait while holding
-            lock table {{ s }}.event_guests, {{ s }}.message_deliveries in access exclusive mode nowait;
+            lock table {{ s }}.event_guests, {{ s }}.message_deliveries{% for relation in also %}, {{ relation }}{% endfor %} in access exclusive mode nowait;
             lock table {{ s }}.users in share mode nowait;
             exit;
         exception when lock_not_available then

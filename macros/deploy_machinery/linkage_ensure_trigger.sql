@@ -26,12 +26,17 @@
 {% endmacro %}
 
 
+{#
+    The linkage's triggers on the app's tables (the runbook's two first, then the helpers); the
+    rollback plan's switch (set_linkage_triggers_enabled) and the operations' logs use this list.
+#}
 {% macro linkage_trigger_names() %}
     {{ return([
         'trigger_message_deliveries_auto_link_user',
+        'trigger_backfill_deliveries_on_guest_link',
+        'trigger_message_deliveries_app_linked',
         'trigger_message_deliveries_auto_link_user_on_update',
         'trigger_message_deliveries_audit_links',
-        'trigger_backfill_deliveries_on_guest_link',
         'trigger_backfill_deliveries_on_guest_insert',
     ]) }}
 {% endmacro %}

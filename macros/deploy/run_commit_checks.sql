@@ -1,0 +1,188 @@
+{#
+    run_commit_checks: the race guard between sends and guest links, run at commit by the deferred
+    constraint trigger trigger_commit_checks_at_commit (the first of a transaction's events does all of
+    that transaction's queued work; the others find nothing).
+
+    The race (issue 2): a delivery inserted while its guest is being linked by another transaction.
+    Neither side can see the other's uncommitted row, so each leaves its work to its commit, where the
+    two meet on an advisory lock per partition of events (linkage_partition; 16 partitions):
+    - a transaction that made guests linkable takes its partitions EXCLUSIVE;
+    - a transaction that left deliveries for guests that were not linkable takes its partitions SHARED
+      (sends never wait on sends).
+    All partitions are taken in one pass in ascending order, and only at commit, when no statement of
+    the app is left to run: nobody waits on a lock while the app might be waiting on them, so the
+    protocol adds no deadlock; a send waits only while a guest link of its partition is committing.
+    Then:
+    - guest links: a send that left a delivery for one of these guests and committed after the link's
+      backfill looked shows in the partition's send clock (changed, or still holding its lock when the
+      link looked, or not visible in the snapshot the backfill used). READ COMMITTED: those guests are
+      backfilled again with a fresh snapshot. REPEATABLE READ / SERIALIZABLE: a serialization failure
+      (40001), which the app retries — its snapshot cannot see the delivery.
+    - sends: the guests are read again (READ COMMITTED: fresh, so a link committed meanwhile is seen
+      and the delivery is linked now, as a backfill; REPEATABLE READ / SERIALIZABLE: the guest rows are
+      locked FOR KEY SHARE, which fails with 40001 if a guest changed after the snapshot); the attempts
+      not yet audited are audited (no_match, with the guest's state as reason); the partitions that
+      still hold deliveries waiting for a guest get this transaction's id in their send clock.
+#}
+{% macro run_commit_checks(ctx) %}
+    {%- set s = ctx.s -%}
+    {%- set p = ctx.p -%}
+    create or replace function {{ p }}.run_commit_checks()
+    returns trigger
+    language plpgsql
+    security definer
+    set search_path = ''
+    as $function$
+    declare
+        v_transaction_id xid8 := pg_catalog.pg_current_xact_id();
+        v_snapshot_isolation boolean := pg_catalog.current_setting('transaction_isolation') <> 'read committed';
+        v_sender_mask integer := coalesce(nullif(pg_catalog.current_setting('delivery_linkage.pending_partitions', true), '')::integer, 0);
+        v_links jsonb;
+        v_pending_ids uuid[];
+        v_pending_guests uuid[];
+        v_pending_audited boolean[];
+        v_linker_partitions integer[];
+        v_partition integer;
+        v_recheck_guests uuid[];
+        v_recheck_users uuid[];
+        v_waiting_partitions integer[];
+        v_attempt_group record;
+    begin
+        with taken as (
+            delete from {{ p }}.commit_checks as queued
+            where queued.transaction_id = v_transaction_id
+            returning queued.*
+        ),
+
+        links as (
+            select pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                'guest_ids', taken.guest_ids, 'user_ids', taken.user_ids, 'partitions', taken.partitions,
+                'send_clocks', taken.send_clocks, 'link_snapshot', taken.link_snapshot::text
+            )) as checks
+            from taken where taken.kind = 'linked_guests'
+        ),
+
+        pending as (
+            select pg_catalog.array_agg(entry.record_id) as record_ids,
+                   pg_catalog.array_agg(entry.guest_id) as guest_ids,
+                   pg_catalog.array_agg(taken.audited) as audited
+            from taken
+            cross join lateral unnest(taken.record_ids, taken.guest_ids) as entry (record_id, guest_id)
+            where taken.kind = 'unlinked_deliveries'
+        )
+
+        select links.checks, pending.record_ids, pending.guest_ids, pending.audited
+        into v_links, v_pending_ids, v_pending_guests, v_pending_audited
+        from links cross join pending;
+
+        if v_links is null and v_pending_ids is null then
+            return null;
+        end if;
+
+        -- 1. the partition locks, in one ascending pass: exclusive where this transaction linked guests
+        select coalesce(pg_catalog.array_agg(distinct part.number::integer), '{}') into v_linker_partitions
+        from pg_catalog.jsonb_array_elements(coalesce(v_links, '[]')) as link_check
+        cross join lateral pg_catalog.jsonb_array_elements_text(link_check -> 'partitions') as part (number);
+        if v_pending_ids is null then
+            v_sender_mask := 0;
+        end if;
+        for v_partition in 0 .. {{ linkage_partition_count() }} - 1 loop
+            if v_partition = any(v_linker_partitions) then
+                perform pg_catalog.pg_advisory_xact_lock({{ linkage_lock_namespace() }}, v_partition);
+            elsif v_sender_mask & (1 << v_partition) <> 0 then
+                perform pg_catalog.pg_advisory_xact_lock_shared({{ linkage_lock_namespace() }}, v_partition);
+            end if;
+        end loop;
+
+        -- 2. guest links: sends committed since the backfill looked
+        if v_links is not null then
+            select pg_catalog.array_agg(guest.guest_id), pg_catalog.array_agg(guest.user_id)
+            into v_recheck_guests, v_recheck_users
+            from pg_catalog.jsonb_array_elements(v_links) as link_check
+            cross join lateral (
+                select seen.partition
+                from pg_catalog.jsonb_array_elements_text(link_check -> 'send_clocks') with ordinality as clock (value, position)
+                cross join lateral (select (clock.position - 1)::integer as partition, clock.value::bigint as at_link) as seen
+                where clock.value is not null
+                  and (
+                      seen.at_link = -1
+                      or seen.at_link <> coalesce(pg_catalog.pg_sequence_last_value({{ linkage_send_clock(ctx, 'seen.partition') }}), 0)
+                      or (
+                          seen.at_link > 0
+                          and not pg_catalog.pg_visible_in_snapshot(seen.at_link::text::xid8, (link_check ->> 'link_snapshot')::pg_snapshot)
+                          and pg_catalog.pg_xact_status(seen.at_link::text::xid8) is distinct from 'aborted'
+                      )
+                  )
+            ) as changed
+            cross join lateral unnest(
+                array(select pg_catalog.jsonb_array_elements_text(link_check -> 'guest_ids'))::uuid[],
+                array(select pg_catalog.jsonb_array_elements_text(link_check -> 'user_ids'))::uuid[],
+                array(select pg_catalog.jsonb_array_elements_text(link_check -> 'partitions'))::integer[]
+            ) as guest (guest_id, user_id, partition)
+            where guest.partition = changed.partition;
+
+            if v_recheck_guests is not null then
+                if v_snapshot_isolation then
+                    raise exception using
+                        errcode = 'serialization_failure',
+                        message = 'delivery_linkage: could not serialize a guest link with a concurrent send',
+                        detail = 'A delivery for a guest this transaction linked was committed by another transaction that its snapshot cannot see.',
+                        hint = 'Retry the transaction.';
+                end if;
+                perform {{ p }}.backfill_guest_deliveries(v_recheck_guests, v_recheck_users, 'guest_linked');
+            end if;
+        end if;
+
+        -- 3. sends: look again at the guests the deliveries were waiting for
+        if v_pending_ids is not null then
+            if v_snapshot_isolation then
+                -- 40001 if one of these guests changed after this transaction's snapshot
+                perform 1 from {{ s }}.event_guests as guest
+                where guest.id = any(v_pending_guests)
+                order by guest.id
+                for key share;
+            end if;
+
+            select pg_catalog.array_agg(guest.id), pg_catalog.array_agg(guest.user_id)
+            into v_recheck_guests, v_recheck_users
+            from {{ s }}.event_guests as guest
+            where guest.id = any(v_pending_guests)
+              and {{ linkage_guest_is_linkable('guest') }};
+            if v_recheck_guests is not null and {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+                -- linked meanwhile: the deliveries get the guest's user now, as any guest-link backfill
+                perform {{ p }}.backfill_guest_deliveries(v_recheck_guests, v_recheck_users, 'guest_linked');
+            end if;
+
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries'::text, 'no_match'::text, attempt.reason, attempt.event_id, attempt.message_id, "
+                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", "
+                ~ "case when attempt.reason = 'guest_not_linked' then 1 else 0 end, "
+                ~ "pg_catalog.array_agg(attempt.record_id), null::uuid[], null::uuid[], null::text[], null::integer[], null::uuid[] "
+                ~ "from ("
+                ~ "    select waiting.record_id, delivery.message_id, guest.event_id, "
+                ~ "           case when guest.id is null then 'no_candidate' when guest.removed_at is not null then 'guest_removed' else 'guest_not_linked' end as reason "
+                ~ "    from unnest(v_pending_ids, v_pending_guests, v_pending_audited) as waiting (record_id, guest_id, audited) "
+                ~ "    join " ~ s ~ ".message_deliveries as delivery on delivery.id = waiting.record_id "
+                ~ "    left join " ~ s ~ ".event_guests as guest on guest.id = waiting.guest_id "
+                ~ "    where not waiting.audited "
+                ~ ") as attempt "
+                ~ "group by attempt.reason, attempt.event_id, attempt.message_id") }}
+
+            -- partitions where deliveries still wait for their guest: this transaction's id in the send clock
+            select pg_catalog.array_agg(distinct {{ linkage_partition('guest.event_id') }})
+            into v_waiting_partitions
+            from unnest(v_pending_ids, v_pending_guests) as waiting (record_id, guest_id)
+            join {{ s }}.message_deliveries as delivery on delivery.id = waiting.record_id and delivery.user_id is null
+            join {{ s }}.event_guests as guest on guest.id = waiting.guest_id;
+            if v_waiting_partitions is not null then
+                foreach v_partition in array v_waiting_partitions loop
+                    perform pg_catalog.setval({{ linkage_send_clock(ctx, 'v_partition') }}, v_transaction_id::text::bigint, true);
+                end loop;
+            end if;
+        end if;
+        return null;
+    end
+    $function$;
+    comment on function {{ p }}.run_commit_checks() is
+        'delivery_linkage: at commit, closes the race between sends and guest links (see the deploy docs); never waits while the app could wait on it.';
+{% endmacro %}

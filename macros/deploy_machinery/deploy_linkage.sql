@@ -1,0 +1,189 @@
+{#
+    Entry point of the deploy, called once from on-run-start (and by `dbt run-operation deploy`).
+
+    Renders every database object of the linkage (macros/deploy/, one file per object) into one DO
+    block, so the deploy is a single statement: all or nothing, under a lock_timeout, whatever
+    transaction mode the caller uses. The block first takes a transaction-scoped advisory lock (two
+    deploys at once: the second waits, then finds the version current), then compares the version
+    hash of what it would deploy with the one recorded in linkage_deployments; when they match, the
+    main triggers exist and both flag rows are there, it returns having read only that table, the
+    flags and the catalogs: no lock on any app table.
+
+    Before rendering, it checks that the app's tables exist and stops with one line naming the
+    schema and database it looked in (dbt then skips the models: flags.skip_nodes_if_on_run_start_fails).
+#}
+{% macro deploy_linkage() %}
+    {%- if not execute or not var('linkage_deploy', true) | as_bool -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- if flags.WHICH not in ['run', 'test', 'build', 'seed', 'snapshot', 'run-operation'] -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set in_recovery = run_query('select pg_catalog.pg_is_in_recovery()').columns[0].values()[0] -%}
+    {%- if in_recovery -%}
+        {{ log('delivery_linkage: hot standby (pg_is_in_recovery), deploy skipped', info=True) }}
+        {{ return('') }}
+    {%- endif -%}
+    {{ return(linkage_deploy_sql(linkage_context())) }}
+{% endmacro %}
+
+
+{% macro linkage_schema() %}
+    {%- set schema = var('linkage_app_schema', 'public') -%}
+    {%- if not modules.re.match('^[a-z_][a-z0-9_]*$', schema) -%}
+        {{ exceptions.raise_compiler_error("linkage_app_schema must be a plain lower-case identifier, got '" ~ schema ~ "'") }}
+    {%- endif -%}
+    {{ return(schema) }}
+{% endmacro %}
+
+
+{% macro linkage_private_schema() %}
+    {%- set schema = var('linkage_private_schema', 'delivery_linkage') -%}
+    {%- if not modules.re.match('^[a-z_][a-z0-9_]*$', schema) or schema == linkage_schema() -%}
+        {{ exceptions.raise_compiler_error("linkage_private_schema must be a plain lower-case identifier other than the app schema, got '" ~ schema ~ "'") }}
+    {%- endif -%}
+    {{ return(schema) }}
+{% endmacro %}
+
+
+{#
+    linkage_context(): what every object macro needs, resolved once against the database:
+    s (app schema), p (private schema), flags (the feature_flags relation the linkage reads: an app
+    table named feature_flags in the app schema is adopted, otherwise the linkage's own table in the
+    private schema, shown in the app schema as a view). Stops with one line when an app table is missing.
+#}
+{% macro linkage_context() %}
+    {%- set s = linkage_schema() -%}
+    {%- set p = linkage_private_schema() -%}
+    {%- set found = run_query(
+        "select t.name, pg_catalog.to_regclass(pg_catalog.format('%I.%I', '" ~ s ~ "', t.name)) is not null as present,"
+        ~ " (select c.relkind::text from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(pg_catalog.format('%I.%I', '" ~ s ~ "', t.name))) as kind,"
+        ~ " pg_catalog.current_database() as database_name"
+        ~ " from (values ('users'), ('events'), ('event_guests'), ('messages'), ('message_deliveries'), ('feature_flags')) as t (name)"
+    ) -%}
+    {%- set kinds = {} -%}
+    {%- for row in found.rows -%}
+        {%- if not row['present'] and row['name'] != 'feature_flags' -%}
+            {{ exceptions.raise_compiler_error("delivery_linkage: app table " ~ s ~ "." ~ row['name'] ~ " not found in database " ~ row['database_name'] ~ " (set var linkage_app_schema, or point the profile at the app's database)") }}
+        {%- endif -%}
+        {%- do kinds.update({row['name']: row['kind']}) -%}
+    {%- endfor -%}
+    {%- set flags_adopted = kinds['feature_flags'] in ['r', 'p'] -%}
+    {%- set compatibility = run_query(
+        "select distinct p.proname from pg_catalog.pg_proc as p where p.pronamespace = '" ~ s ~ "'::regnamespace"
+        ~ " and p.proname in ('backfill_user_links', 'rollback_user_links', 'purge_user_link_audit', 'run_user_link_audit_purge')"
+    ).columns[0].values() | list -%}
+    {{ return({
+        's': s,
+        'p': p,
+        'flags': (s if flags_adopted else p) ~ '.feature_flags',
+        'flags_adopted': flags_adopted,
+        'compatibility': compatibility,
+    }) }}
+{% endmacro %}
+
+
+{% macro linkage_deploy_statements(ctx) %}
+    {{ return([
+        linkage_drop_superseded(ctx),
+        linkage_deployments(ctx),
+        feature_flags(ctx),
+        linkage_send_clocks(ctx),
+        get_feature_flag(ctx),
+        normalize_phone(ctx),
+        link_attempts(ctx),
+        audit_write_failures(ctx),
+        insert_notes(ctx),
+        commit_checks(ctx),
+        link_audit_purge_runs(ctx),
+        linkage_adopt_audit_table(ctx),
+        user_link_audit(ctx),
+        linkage_mirror_audit_readers(ctx),
+        decide_delivery_links(ctx),
+        link_user_by_phone(ctx),
+        backfill_guest_deliveries(ctx),
+        note_app_linked_delivery(ctx),
+        auto_link_user_by_phone_trigger(ctx),
+        relink_updated_delivery(ctx),
+        audit_inserted_delivery_links(ctx),
+        trigger_backfill_guest_deliveries(ctx),
+        run_commit_checks(ctx),
+        backfill_deliveries_batch(ctx),
+        rollback_links_since(ctx),
+        purge_link_audit(ctx),
+        set_linkage_triggers_enabled(ctx),
+        linkage_compatibility_functions(ctx),
+        trigger_commit_checks_at_commit(ctx),
+        trigger_message_deliveries_app_linked(ctx),
+        trigger_message_deliveries_auto_link_user(ctx),
+        trigger_message_deliveries_auto_link_user_on_update(ctx),
+        trigger_message_deliveries_audit_links(ctx),
+        trigger_backfill_deliveries_on_guest_link(ctx),
+        trigger_backfill_deliveries_on_guest_insert(ctx),
+        linkage_indexes(ctx),
+        linkage_privileges(ctx),
+    ]) }}
+{% endmacro %}
+
+
+{% macro linkage_deploy_sql(ctx) %}
+    {%- set s = ctx.s -%}
+    {%- set p = ctx.p -%}
+    {%- set lock_timeout = var('linkage_lock_timeout', '5s') | string -%}
+    {%- if not modules.re.match('^[0-9]+(ms|s|min)?$', lock_timeout) -%}
+        {{ exceptions.raise_compiler_error("var linkage_lock_timeout must look like 5s, 500ms or 1min, got '" ~ lock_timeout ~ "'") }}
+    {%- endif -%}
+    {%- set statements = linkage_deploy_statements(ctx) -%}
+    {%- set body = statements | join('\n') -%}
+    {%- set version_hash = local_md5(body ~ lock_timeout) -%}
+do $linkage_deploy$
+declare
+    v_deployed_hash text;
+    v_trigger_enabled "char";
+    v_lock_deadline timestamptz;
+    v_table_rows bigint;
+    v_attempt_group record;
+    v_flag_rows bigint;
+begin
+    perform pg_catalog.set_config('lock_timeout', '{{ lock_timeout }}', true);
+    -- one deploy at a time (a concurrent first deploy would collide on the catalogs); the second
+    -- one waits here, bounded by lock_timeout, and then finds the version current
+    perform pg_catalog.pg_advisory_xact_lock({{ linkage_lock_namespace() }}, -1);
+
+    if pg_catalog.to_regclass('{{ p }}.linkage_deployments') is not null then
+        select d.version_hash into v_deployed_hash
+        from {{ p }}.linkage_deployments as d
+        order by d.deployed_at desc, d.id desc
+        limit 1;
+    end if;
+    if v_deployed_hash = '{{ version_hash }}'
+        and (
+            select pg_catalog.count(*) from pg_catalog.pg_trigger as t
+            where t.tgrelid in ('{{ s }}.message_deliveries'::regclass, '{{ s }}.event_guests'::regclass)
+              and t.tgname in ('trigger_message_deliveries_auto_link_user', 'trigger_backfill_deliveries_on_guest_link')
+        ) = 2
+        and pg_catalog.to_regclass('{{ ctx.flags }}') is not null
+    then
+        -- a deleted flag row is restored by a full deploy
+        execute $flags$
+            select pg_catalog.count(distinct flag.flag_name) from {{ ctx.flags }} as flag
+            where flag.flag_name in ('LINK_USER_BY_PHONE', 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS')
+        $flags$ into v_flag_rows;
+        if v_flag_rows = 2 then
+            raise notice 'delivery_linkage: deployed version {{ version_hash }} is current, nothing to do';
+            return;
+        end if;
+    end if;
+
+    create schema if not exists {{ p }};
+    comment on schema {{ p }} is
+        'delivery_linkage: the linkage''s own tables and machinery (not exposed by the data API); the runbook''s functions and views are in {{ s }}.';
+
+{{ body }}
+
+    insert into {{ p }}.linkage_deployments (version_hash, deployed_by)
+    values ('{{ version_hash }}', current_user);
+    raise notice 'delivery_linkage: deployed version {{ version_hash }}';
+end
+$linkage_deploy$;
+{% endmacro %}

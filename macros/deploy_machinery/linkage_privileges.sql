@@ -1,0 +1,114 @@
+{#
+    Privileges. The functions that change or reveal links, the audit and the linkage's own tables are
+    for their owner only. Hosted platforms' default privileges grant EXECUTE on every new function (and
+    everything on new tables and views) to their API roles by name, so revoking from PUBLIC is not
+    enough: each role in var linkage_api_roles that exists is revoked explicitly. normalize_phone and
+    get_feature_flag stay callable: they reveal no link. Nothing is ever granted here (an adopted audit
+    table's readers are carried over by linkage_adopt_audit_table), so rights an operator revoked stay
+    revoked, and rights the app granted on its own objects are left alone.
+    Every change is printed (a NOTICE per object and grantee whose ACL the revoke actually changed).
+#}
+{% macro linkage_privileges(ctx) %}
+    {%- set s = ctx.s -%}
+    {%- set p = ctx.p -%}
+    {%- set private_functions = [
+        s ~ '.link_user_by_phone(uuid, text)',
+        s ~ '.backfill_guest_deliveries(uuid, uuid)',
+        s ~ '.auto_link_user_by_phone_trigger()',
+        s ~ '.trigger_backfill_guest_deliveries()',
+        p ~ '.decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[])',
+        p ~ '.backfill_guest_deliveries(uuid[], uuid[], text)',
+        p ~ '.note_app_linked_delivery()',
+        p ~ '.relink_updated_delivery()',
+        p ~ '.audit_inserted_delivery_links()',
+        p ~ '.run_commit_checks()',
+        p ~ '.backfill_deliveries_batch(uuid, integer, boolean)',
+        p ~ '.backfill_candidates(uuid[], boolean, boolean)',
+        p ~ '.rollback_links_since(timestamptz, boolean)',
+        p ~ '.purge_link_audit(integer)',
+        p ~ '.set_linkage_triggers_enabled(boolean)',
+    ] -%}
+    {%- set compatibility_functions = [
+        s ~ '.backfill_user_links(text, integer, boolean)',
+        s ~ '.rollback_user_links(timestamptz, text, boolean)',
+        s ~ '.purge_user_link_audit(integer)',
+        s ~ '.run_user_link_audit_purge(integer)',
+    ] -%}
+    {%- set private_tables = [
+        p ~ '.linkage_deployments', p ~ '.link_attempts', p ~ '.audit_write_failures', p ~ '.insert_notes',
+        p ~ '.commit_checks', p ~ '.link_audit_purge_runs', p ~ '.linkage_deferred_indexes',
+    ] -%}
+    {%- set roles = var('linkage_api_roles', ['anon', 'authenticated', 'service_role']) -%}
+    declare
+        v_grantee text;
+        v_object record;
+        v_before text;
+        v_after text;
+    begin
+        for v_object in
+            select t.kind, t.name, t.privileges
+            from (values
+                {%- for function in private_functions + compatibility_functions %}
+                ('function', '{{ function }}', 'all'),
+                {%- endfor %}
+                {%- for table in private_tables %}
+                ('table', '{{ table }}', 'all'),
+                {%- endfor %}
+                ('table', '{{ p }}.feature_flags', 'all'),
+                ('table', '{{ s }}.feature_flags', 'insert, update, delete, truncate'),
+                ('table', '{{ s }}.user_link_audit', 'all')
+            ) as t (kind, name, privileges)
+            where case t.kind
+                when 'function' then pg_catalog.to_regprocedure(t.name) is not null
+                else pg_catalog.to_regclass(t.name) is not null
+            end
+        loop
+            -- the audit view of an adopted audit table keeps the readers the app gave it
+            continue when v_object.name = '{{ s }}.user_link_audit'
+                and pg_catalog.to_regclass('{{ p }}.user_link_audit_legacy') is not null;
+            -- an adopted feature_flags table is the app's: left alone
+            continue when v_object.name = '{{ s }}.feature_flags'
+                and (select c.relkind from pg_catalog.pg_class as c where c.oid = '{{ s }}.feature_flags'::regclass) <> 'v';
+            for v_grantee in
+                select 'public'
+                union all
+                select pg_catalog.quote_ident(r.rolname) from pg_catalog.pg_roles as r
+                where r.rolname in ({% for role in roles %}'{{ role }}'{{ ', ' if not loop.last }}{% endfor %})
+                  and r.rolname <> current_user
+            loop
+                if v_object.kind = 'function' then
+                    select p.proacl::text into v_before from pg_catalog.pg_proc as p where p.oid = pg_catalog.to_regprocedure(v_object.name);
+                    execute 'revoke all on function ' || v_object.name || ' from ' || v_grantee;
+                    select p.proacl::text into v_after from pg_catalog.pg_proc as p where p.oid = pg_catalog.to_regprocedure(v_object.name);
+                else
+                    select c.relacl::text into v_before from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(v_object.name);
+                    execute 'revoke ' || v_object.privileges || ' on table ' || v_object.name || ' from ' || v_grantee;
+                    select c.relacl::text into v_after from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(v_object.name);
+                end if;
+                if v_before is distinct from v_after then
+                    raise notice 'delivery_linkage: privileges: revoked % on % % from %',
+                        v_object.privileges, v_object.kind, v_object.name, v_grantee;
+                end if;
+            end loop;
+        end loop;
+        -- the linkage's sequences (identity columns, send clocks)
+        for v_object in
+            select c.oid::regclass::text as name, c.relacl::text as acl
+            from pg_catalog.pg_class as c
+            where c.relnamespace = '{{ p }}'::regnamespace and c.relkind = 'S'
+        loop
+            for v_grantee in
+                select 'public'
+                union all
+                select pg_catalog.quote_ident(r.rolname) from pg_catalog.pg_roles as r
+                where r.rolname in ({% for role in roles %}'{{ role }}'{{ ', ' if not loop.last }}{% endfor %})
+                  and r.rolname <> current_user
+            loop
+                execute 'revoke all on sequence ' || v_object.name || ' from ' || v_grantee;
+            end loop;
+            if v_object.acl is distinct from (select c.relacl::text from pg_catalog.pg_class as c where c.oid = v_object.name::regclass) then
+                raise notice 'delivery_linkage: privileges: revoked all on sequence % from PUBLIC and the API roles', v_object.name;
+            end if;
+        end loop;
+    end;
+{% endmacro %}

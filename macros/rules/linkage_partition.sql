@@ -1,0 +1,18 @@
+{#
+    linkage_partition(event_id): the lock partition (0..15) of an event: the low four bits of the
+    uuid's last byte. Sends and guest links of one event always meet in the same partition; see
+    run_commit_checks for the protocol. linkage_lock_namespace(): the first key of every advisory lock
+    the linkage takes (partition locks: second key 0..15; the deploy: second key -1).
+#}
+{% macro linkage_partition(event_id) -%}
+    (pg_catalog.get_byte(pg_catalog.uuid_send({{ event_id }}), 15) & 15)
+{%- endmacro %}
+
+{% macro linkage_partition_count() -%}16{%- endmacro %}
+
+{% macro linkage_lock_namespace() -%}1819175783{%- endmacro %}
+
+{# The send clock of a partition: a sequence, read and written outside MVCC (see linkage_send_clocks). #}
+{% macro linkage_send_clock(ctx, partition) -%}
+    pg_catalog.format('%I.%I', '{{ ctx.p }}', 'send_clock_' || pg_catalog.lpad(({{ partition }})::text, 2, '0'))::regclass
+{%- endmacro %}
