@@ -142,3 +142,77 @@ def test_dbt_run_deploys_from_on_run_start_with_the_example_profile(bare_app_db)
     again.check()
     with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
         assert deployments(db) == 1
+
+
+def test_two_first_deploys_at_once_serialize_and_the_second_does_nothing(bare_app_db):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda n: deploy(bare_app_db, target=f"target/pytest_deploy_twice_{n}"), range(2))
+        )
+    for result in results:
+        result.check()
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        assert deployments(db) == 1
+
+
+def test_a_missing_app_table_stops_the_deploy_with_one_line_naming_schema_and_database(bare_app_db):
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        db.execute("drop table message_deliveries")
+    result = deploy(bare_app_db)
+    assert result.returncode != 0
+    expected = f"delivery_linkage: app table public.message_deliveries not found in database {bare_app_db.dbname}"
+    assert expected in result.output
+
+
+def test_a_deleted_flag_row_is_restored_by_the_next_unchanged_deploy(app_db, db):
+    db.execute("delete from feature_flags where flag_name = 'LINK_USER_BY_PHONE'")
+    assert db.execute("select get_feature_flag('LINK_USER_BY_PHONE')").fetchone()[0] is False
+    deploy(app_db).check()
+    assert db.execute("select get_feature_flag('LINK_USER_BY_PHONE')").fetchone()[0] is True
+
+
+def test_indexes_on_large_tables_are_deferred_and_linkage_indexes_builds_exactly_those(bare_app_db):
+    from delivery_linkage.operations import indexes
+
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        # the app already has an equivalent of one of them under its own name
+        db.execute("create index app_own_unlinked_idx on message_deliveries (id) where user_id is null")
+        deploy(bare_app_db, variables={"linkage_inline_index_max_rows": -1}).check()
+        deferred = {r[0] for r in db.execute("select index_name from delivery_linkage.linkage_deferred_indexes")}
+        assert "message_deliveries_unlinked_id_idx" not in deferred  # the app's equivalent counts
+        assert "message_deliveries_unlinked_guest_id_idx" in deferred
+        assert indexes.build_deferred(db, report=lambda _: None) == len(deferred)
+        names = {r[0] for r in db.execute("select indexname from pg_indexes where schemaname = 'public'")}
+        assert deferred <= names and "message_deliveries_unlinked_id_idx" not in names
+        assert db.execute("select count(*) from delivery_linkage.linkage_deferred_indexes").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("deploy_changes", [True, False], ids=["deploy-fails", "deploy-current"])
+def test_dbt_run_never_hangs_on_an_app_table_the_app_holds_locked(app_db, db, deploy_changes):
+    if deploy_changes:
+        db.execute("update delivery_linkage.linkage_deployments set version_hash = 'older'")
+    quick = {"linkage_lock_timeout": "1s", "linkage_model_lock_timeout": "1s"}
+    with psycopg.connect(app_db.conninfo(), autocommit=True) as holder:
+        holder.execute("begin")
+        holder.execute("lock table message_deliveries in access exclusive mode")
+        # run_dbt's own timeout turns a hang into a failure of this test
+        result = dbt_runner.run_dbt(
+            ["run"], app_db, variables=quick, target_path="target/pytest_locked_run", timeout=600
+        )
+        holder.execute("rollback")
+    assert result.returncode != 0
+    assert "lock timeout" in result.output
+    if deploy_changes:
+        # a failed deploy stops the run: nothing is built on top of it
+        assert "PASS=0" in result.output and "SKIP=" in result.output
+
+
+def test_dbt_run_against_a_database_without_the_app_stops_with_one_line(bare_app_db):
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        db.execute("drop table message_deliveries, messages, event_guests, events, users cascade")
+    result = dbt_runner.run_dbt(["run"], bare_app_db, target_path="target/pytest_no_app_run")
+    assert result.returncode != 0
+    assert f"app table public.users not found in database {bare_app_db.dbname}" in result.output
+    assert " OK created " not in result.output  # no model was built

@@ -190,7 +190,9 @@
                 when 'user_phone' then 1
                 when 'ambiguous_guests' then decided.guest_candidates
                 when 'ambiguous_users' then decided.user_candidates
-                when 'guest_not_linked' then coalesce(decided.guest_candidates, 0)
+                -- the one guest named (or found by phone) that is not linkable
+                when 'guest_not_linked' then 1
+                when 'guest_removed' then 1
                 else 0
             end as candidate_count,
             decided.fallback_enabled as phone_fallback_enabled

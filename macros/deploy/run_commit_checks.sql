@@ -156,7 +156,7 @@
             {{ linkage_write_attempts(ctx,
                 "select 'message_deliveries'::text, 'no_match'::text, attempt.reason, attempt.event_id, attempt.message_id, "
                 ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", "
-                ~ "case when attempt.reason = 'guest_not_linked' then 1 else 0 end, "
+                ~ "case when attempt.reason in ('guest_not_linked', 'guest_removed') then 1 else 0 end, "
                 ~ "pg_catalog.array_agg(attempt.record_id), null::uuid[], null::uuid[], null::text[], null::integer[], null::uuid[] "
                 ~ "from ("
                 ~ "    select waiting.record_id, delivery.message_id, guest.event_id, "

@@ -157,46 +157,25 @@ def rollback(
     dry_run: bool = typer.Option(False, "--dry-run"),
 ):
     """Undo the linkage's links since a time, from the audit trail (changed deliveries are left alone)."""
-    from delivery_linkage.operations.check import app_schema
+    from delivery_linkage.operations import rollback as rollback_module
 
     _, conn = open_connection()
     with conn:
-        found, unlinked, left = conn.execute(
-            f"select * from {app_schema()}.rollback_links_since(%s, %s)", (since, dry_run)
-        ).fetchone()
+        result = rollback_module.run(conn, since, dry_run)
     console.print(
-        f"{found:,} links since {since}: {unlinked:,} {'would be ' if dry_run else ''}unlinked, {left:,} left alone"
+        f"{result.links_found:,} links since {since}: {result.unlinked:,} {'would be ' if dry_run else ''}unlinked, "
+        f"{result.left_alone:,} left alone"
     )
 
 
 @app.command()
 def indexes():
     """Build, CONCURRENTLY, the linkage indexes a deploy skipped on large tables."""
-    from delivery_linkage.operations.check import app_schema
+    from delivery_linkage.operations import indexes as indexes_module
 
-    schema = app_schema()
-    definitions = [
-        ("message_deliveries_unlinked_id_idx", "message_deliveries", "(id) where user_id is null"),
-        ("message_deliveries_unlinked_guest_id_idx", "message_deliveries", "(guest_id) where user_id is null"),
-        (
-            "event_guests_event_id_normalized_phone_idx",
-            "event_guests",
-            f"(event_id, {schema}.normalize_phone(phone)) where removed_at is null",
-        ),
-        ("users_normalized_phone_idx", "users", f"({schema}.normalize_phone(phone))"),
-    ]
     _, conn = open_connection()
     with conn:
-        for name, table, definition in definitions:
-            valid = conn.execute(
-                "select i.indisvalid from pg_index i where i.indexrelid = to_regclass(%s)", (f"{schema}.{name}",)
-            ).fetchone()
-            if valid and valid[0]:
-                console.print(f"{name}: present")
-                continue
-            conn.execute(f"drop index concurrently if exists {schema}.{name}")
-            conn.execute(f"create index concurrently {name} on {schema}.{table} {definition}")
-            console.print(f"{name}: built")
+        indexes_module.build_deferred(conn, report=console.print)
 
 
 @app.command()

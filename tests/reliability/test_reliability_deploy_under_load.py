@@ -116,7 +116,8 @@ def test_redeploys_under_write_load_never_fail_a_writer_and_stall_it_less_than_t
             rs.add("faults.deploy_lock_timeout")
             assert (
                 db.execute(
-                    "select version_hash from delivery_linkage.linkage_deployments order by deployed_at desc, id desc limit 1"
+                    "select version_hash from delivery_linkage.linkage_deployments"
+                    " order by deployed_at desc, id desc limit 1"
                 ).fetchone()[0]
                 == "older"
             ), "nothing of the failed deploy may stick"

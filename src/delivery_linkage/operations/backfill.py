@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from delivery_linkage.operations.check import app_schema
+from delivery_linkage.database.schemas import app_schema, private_schema
 
 
 @dataclass
@@ -40,13 +40,13 @@ def run(
 
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    schema = schema or app_schema()
+    private = private_schema()
     result = BackfillResult(dry_run=dry_run)
     after = None
     while True:
         started = time.perf_counter()
         last_id, scanned, linked, by_reason = conn.execute(
-            f"select * from {schema}.backfill_deliveries_batch(%s, %s, %s)", (after, batch_size, dry_run)
+            f"select * from {private}.backfill_deliveries_batch(%s, %s, %s)", (after, batch_size, dry_run)
         ).fetchone()
         result.longest_batch_seconds = max(result.longest_batch_seconds, time.perf_counter() - started)
         if not scanned:
