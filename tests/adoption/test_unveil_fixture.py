@@ -13,9 +13,8 @@ U, E, G, M = uf.USERS, uf.EVENTS, uf.GUESTS, uf.MESSAGES
 
 def deliver(conn, message_id, guest, phone):
     """A delivery as the app writes it (upsert_message_delivery); its id."""
-    return conn.execute("select public.upsert_message_delivery(%s, %s, %s)", (message_id, G[guest], phone)).fetchone()[
-        0
-    ]
+    query = "select public.upsert_message_delivery(%s, %s, %s)"
+    return conn.execute(query, (message_id, G[guest], phone)).fetchone()[0]
 
 
 def delivery(conn, delivery_id) -> dict:
@@ -71,12 +70,15 @@ def test_the_app_belongs_to_an_owner_role_that_is_not_a_superuser(owner_conn):
 
 
 def test_the_platform_grants_everything_the_owner_creates_in_public_to_every_api_role(owner_conn):
-    privileges = "select, insert, update, delete, truncate, references, trigger"
+    # has_table_privilege answers for any of a list: ask for each privilege alone
+    privileges = ("select", "insert", "update", "delete", "truncate", "references", "trigger")
     for api_role in ("anon", "authenticated", "service_role"):
         for table in ("user_link_audit", "message_deliveries", "user_link_audit_purge_runs"):
-            assert owner_conn.execute(
-                "select has_table_privilege(%s, %s, %s)", (api_role, f"public.{table}", privileges)
+            held = owner_conn.execute(
+                "select array_agg(p order by p) from unnest(%s::text[]) as p where has_table_privilege(%s, %s, p)",
+                (list(privileges), api_role, f"public.{table}"),
             ).fetchone()[0]
+            assert held == sorted(privileges), (api_role, table)
     owner_conn.execute("create function public.fixture_probe() returns int language sql as 'select 1'")
     owner_conn.execute("create schema private_probe")
     owner_conn.execute("create function private_probe.fixture_probe() returns int language sql as 'select 1'")
