@@ -353,18 +353,22 @@ def validate(
 
 
 @app.command()
-def report(out: Path = typer.Option(Path("linkage-report.html"), "--out", help="HTML file to write")):
-    """One self-contained HTML page: integrity, trends, attempts, backfills, ambiguity, conflicts, benchmark."""
+def report(
+    out: Path = typer.Option(Path("linkage-report.html"), "--out", help="HTML file to write."),
+    show_pii: bool = typer.Option(
+        False, "--show-pii", help="Include guests' phone numbers and names (redacted by default)."
+    ),
+):
+    """One self-contained HTML page to share: integrity, trends, attempts, backfills, ambiguity, conflicts."""
     from delivery_linkage import report as report_module
 
     settings, conn = open_connection()
     conn.close()
     try:
-        written = report_module.write_report(settings, out)
+        written = report_module.write_report(settings, out, show_pii=show_pii)
     except (connection.ConnectionError_, report_module.ReportError) as error:
         fail(str(error))
-    console.print(f"report written: {written.resolve()}")
-
+    console.print(f"report written: {written.resolve()}" + (" (with phone numbers and names)" if show_pii else ""))
 
 
 @app.command()
@@ -391,7 +395,6 @@ def bench(
         bench_module.run(console, options)
     except connection.ConnectionError_ as error:
         fail(str(error))
-
 
 
 @app.command()
