@@ -134,6 +134,14 @@ def test_could_not_check_prints_one_json_error_object(app_db):
     assert error["error"].startswith("cannot connect") and "PGHOST" in error["fix"]
 
 
+def test_a_malformed_libpq_variable_is_could_not_check_not_a_warning(app_db):
+    result = linkage(app_db, "check", "--json", extra_env={"PGPORT": "54x32"})
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    error = one_json_object(result.stdout)
+    assert (error["status"], error["exit_code"]) == ("error", 3)
+    assert "PGPORT" in error["error"] and "export PGPORT" in error["fix"]
+
+
 def test_missing_app_tables_name_the_cause_and_the_fix(server):
     result = linkage(server.with_database("postgres"), "check")
     assert result.returncode == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import typer
@@ -33,13 +34,20 @@ class LinkageApp(typer.Typer):
 
     def __call__(self, args: list[str] | None = None, prog_name: str = "linkage") -> None:
         args = sys.argv[1:] if args is None else list(args)
+        wants_json = "--json" in args[: args.index("--") if "--" in args else None]
         try:
             code = super().__call__(args=args, prog_name=prog_name, standalone_mode=False)
         except UsageError as error:
-            code = usage_error(error, wants_json="--json" in args[: args.index("--") if "--" in args else None])
+            code = usage_error(error, wants_json)
         except typer.Abort:
             errors.print("aborted")
             code = 1
+        except Exception as error:  # noqa: BLE001 - unforeseen: "could not", never 1 (warning) by accident
+            traceback.print_exc()
+            if wants_json:
+                cause = f"unexpected {type(error).__name__}: {error}"
+                emit_json(error_object(cause, EXIT_COULD_NOT_CHECK, "report it, with the traceback on stderr"))
+            code = EXIT_COULD_NOT_CHECK
         sys.exit(code if isinstance(code, int) else 0)
 
 
