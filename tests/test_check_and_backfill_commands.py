@@ -1,4 +1,5 @@
-"""`linkage check` exit statuses and figures, `linkage backfill`, and errors that name cause and fix."""
+"""`linkage check` exit codes and JSON for every outcome, `linkage backfill` and `rollback`, and errors that
+name cause and fix. Exit codes: 0 healthy, 1 warning, 2 critical, 3 could not check, 64 usage error."""
 
 from __future__ import annotations
 
@@ -23,6 +24,15 @@ def linkage(settings, *args, extra_env=None):
     return subprocess.run([LINKAGE, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+def one_json_object(stdout: str) -> dict:
+    """stdout must be exactly one JSON object (one line), whatever the outcome."""
+    lines = stdout.splitlines()
+    assert len(lines) == 1, stdout
+    data = json.loads(lines[0])
+    assert isinstance(data, dict)
+    return data
+
+
 @pytest.mark.parametrize(
     ("total", "defects", "percentage", "status", "exit_status"),
     [(71, 3, 4.23, "critical", 2), (200, 1, 0.5, "warning", 1), (20, 0, 0.0, "healthy", 0)],
@@ -32,11 +42,49 @@ def test_check_exit_status_follows_the_runbook_alert_levels(
 ):
     runbook_world.build(db, total, defects)
     result = linkage(app_db, "check", "--json")
-    report = json.loads(result.stdout)
+    report = one_json_object(result.stdout)
     assert result.returncode == exit_status, result.stderr
+    assert (report["status"], report["exit_code"]) == (status, exit_status)
     assert (report["total_deliveries"], report["inconsistent_deliveries"]) == (total, defects)
     assert report["inconsistency_percentage"] == percentage
     assert report["health_status"] == status
+    assert "error" not in report
+    human = linkage(app_db, "check")
+    assert human.returncode == exit_status and status in human.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "--bogus"],
+        ["check", "--json", "true"],  # --json is a flag: "true" is an extra argument
+        ["check", "--json", "--bogus"],
+        ["check", "--json", "--critical-pct", "high"],
+        ["check", "--critical-pct"],
+        ["chekc", "--json"],
+    ],
+)
+def test_usage_errors_exit_64_apart_from_every_check_outcome(app_db, db, args):
+    runbook_world.build(db, 71, 3)  # critical: a usage error must not be mistaken for it (exit 2)
+    result = linkage(app_db, *args)
+    assert result.returncode == 64, (result.stdout, result.stderr)
+    assert "Error:" in result.stderr and "--help" in result.stderr and "Traceback" not in result.stderr
+    if "--json" in args:
+        error = one_json_object(result.stdout)
+        assert (error["status"], error["exit_code"]) == ("error", 64)
+        assert error["error"] and "--help" in error["fix"]
+    else:
+        assert result.stdout == ""
+
+
+def test_json_is_a_flag_and_the_help_documents_every_exit_code(app_db):
+    result = linkage(app_db, "check", "--help")
+    assert result.returncode == 0
+    help_text = " ".join(result.stdout.split())
+    for code, meaning in [("0", "healthy"), ("1", "warning"), ("2", "critical"), ("3", "could not check")]:
+        assert f"{code} {meaning}" in help_text
+    assert "64 usage error" in help_text
+    assert "--json Print one JSON object" in help_text  # no value shown after the flag (was `--json <bool>`)
 
 
 def test_backfill_dry_run_changes_nothing_then_backfill_leaves_zero(app_db, db):
@@ -68,17 +116,40 @@ def test_backfill_is_resumable_batch_by_batch(app_db, db):
     assert result.linked + first[2] == 12
 
 
+UNREACHABLE = {"PGHOST": "/nonexistent-socket-dir", "PGPORT": "5999"}
+
+
 def test_unreachable_database_names_the_cause_and_the_fix_without_traceback(app_db):
-    result = linkage(app_db, "check", extra_env={"PGHOST": "/nonexistent-socket-dir", "PGPORT": "5999"})
+    result = linkage(app_db, "check", extra_env=UNREACHABLE)
     assert result.returncode == 3
     assert "cannot connect" in result.stderr and "fix:" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_could_not_check_prints_one_json_error_object(app_db):
+    result = linkage(app_db, "check", "--json", extra_env=UNREACHABLE)
+    assert result.returncode == 3, result.stderr
+    error = one_json_object(result.stdout)
+    assert (error["status"], error["exit_code"]) == ("error", 3)
+    assert error["error"].startswith("cannot connect") and "PGHOST" in error["fix"]
+
+
+def test_a_malformed_libpq_variable_is_could_not_check_not_a_warning(app_db):
+    result = linkage(app_db, "check", "--json", extra_env={"PGPORT": "54x32"})
+    assert result.returncode == 3 and "Traceback" not in result.stderr
+    error = one_json_object(result.stdout)
+    assert (error["status"], error["exit_code"]) == ("error", 3)
+    assert "PGPORT" in error["error"] and "export PGPORT" in error["fix"]
 
 
 def test_missing_app_tables_name_the_cause_and_the_fix(server):
     result = linkage(server.with_database("postgres"), "check")
     assert result.returncode == 3
     assert "cannot read the app tables" in result.stderr and "Traceback" not in result.stderr
+    as_json = linkage(server.with_database("postgres"), "check", "--json")
+    error = one_json_object(as_json.stdout)
+    assert as_json.returncode == 3 and (error["status"], error["exit_code"]) == ("error", 3)
+    assert "cannot read the app tables" in error["error"] and "linkage demo" in error["fix"]
 
 
 def test_rollback_undoes_links_since_a_time_but_leaves_changed_deliveries_alone(app_db, db):
@@ -102,3 +173,33 @@ def test_rollback_undoes_links_since_a_time_but_leaves_changed_deliveries_alone(
         ("unlinked", people[0]),
         ("unlinked", people[1]),
     }
+
+
+def test_rollback_reads_a_naive_since_in_the_session_time_zone_and_says_so(app_db, db):
+    event = w.event(db)
+    guests = [w.guest(db, event, None, None) for _ in range(2)]
+    message = w.message(db, event)
+    deliveries = [w.deliver(db, message, g, None) for g in guests]
+    for guest in guests:
+        db.execute("update event_guests set user_id = %s where id = %s", (w.user(db), guest))
+    # a minute ago, as a wall-clock time in New York, without an offset
+    new_york = db.execute(
+        "select to_char((now() - interval '1 minute') at time zone 'America/New_York', 'YYYY-MM-DD HH24:MI:SS')"
+    ).fetchone()[0]
+    session_in_new_york = {"PGTZ": "America/New_York"}
+
+    dry = linkage(app_db, "rollback", "--since", new_york, "--dry-run", extra_env=session_in_new_york)
+    assert dry.returncode == 0, dry.stderr
+    assert "read in time zone America/New_York" in dry.stdout
+    assert "2 found, 2 would be unlinked" in dry.stdout  # read as UTC it would be hours off, finding 0
+    assert all(w.delivery_user(db, d) is not None for d in deliveries)
+
+    real = linkage(app_db, "rollback", "--since", new_york, extra_env=session_in_new_york)
+    assert real.returncode == 0 and "2 found, 2 unlinked" in real.stdout, real.stderr
+    assert [w.delivery_user(db, d) for d in deliveries] == [None, None]
+
+
+def test_rollback_refuses_a_time_it_cannot_read_as_a_usage_error(app_db):
+    result = linkage(app_db, "rollback", "--since", "yesterday-ish", "--dry-run")
+    assert result.returncode == 64
+    assert "cannot read --since" in result.stderr and "fix:" in result.stderr

@@ -1,37 +1,119 @@
-"""The `linkage` command: thin — parse, call, print. Expected failures print a cause and a fix, no traceback."""
+"""The `linkage` command: thin — parse, call, print. Expected failures print a cause and a fix, no traceback.
+
+Exit codes, for every command: 0 done (for `check`: healthy), 1 warning or failed validation,
+2 critical (`check`), 3 could not do it (connection, missing tables: nothing was measured),
+64 usage error (EX_USAGE: unknown option, bad value, missing argument). With `--json`, stdout
+holds exactly one JSON object for every outcome, errors and usage errors included.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+import traceback
 from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from delivery_linkage import __version__
 from delivery_linkage.database import connection, embedded_server
 
-app = typer.Typer(help="Keeps message_deliveries.user_id linked, and proves it.", no_args_is_help=True)
+EXIT_COULD_NOT_CHECK = 3
+EXIT_USAGE = 64  # EX_USAGE of sysexits.h: distinct from every outcome of a check
+# The usage-error class of the click that typer runs on (typer vendors its own copy from 0.2x on).
+UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class LinkageApp(typer.Typer):
+    """Typer, with usage errors exiting 64 (click's own 2 would read as "critical") and, when the
+    command line asks for --json, reported as one JSON object on stdout."""
+
+    def __call__(self, args: list[str] | None = None, prog_name: str = "linkage") -> None:
+        args = sys.argv[1:] if args is None else list(args)
+        wants_json = "--json" in args[: args.index("--") if "--" in args else None]
+        try:
+            code = super().__call__(args=args, prog_name=prog_name, standalone_mode=False)
+        except UsageError as error:
+            code = usage_error(error, wants_json)
+        except typer.Abort:
+            errors.print("aborted")
+            code = 1
+        except Exception as error:  # noqa: BLE001 - unforeseen: "could not", never 1 (warning) by accident
+            traceback.print_exc()
+            if wants_json:
+                cause = f"unexpected {type(error).__name__}: {error}"
+                emit_json(error_object(cause, EXIT_COULD_NOT_CHECK, "report it, with the traceback on stderr"))
+            code = EXIT_COULD_NOT_CHECK
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_error(error, wants_json: bool) -> int:
+    if error.__class__.__name__ == "NoArgsIsHelpError":  # bare `linkage`: the help, on stderr
+        print(error.format_message(), file=sys.stderr)
+    else:
+        error.show()  # usage line, "Try 'linkage … --help'", the error
+    command = error.ctx.command_path if error.ctx is not None else "linkage"
+    if error.ctx is None:  # raised by the parser before a context existed: no usage line was shown
+        print(f"Try '{command} --help' for help.", file=sys.stderr)
+    if wants_json:
+        emit_json(error_object(error.format_message(), EXIT_USAGE, f"see `{command} --help`"))
+    return EXIT_USAGE
+
+
+def error_object(cause: str, code: int, fix: str | None) -> dict:
+    """The JSON of an error: the same keys as a result's status and exit_code, plus error and fix."""
+    return {"status": "error", "exit_code": code, "error": cause, "fix": fix}
+
+
+def emit_json(data: dict) -> None:
+    print(json.dumps(data, default=str), flush=True)
+
+
+app = LinkageApp(
+    help="Keeps message_deliveries.user_id linked, and proves it.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # plain help: flags shown as flags (rich help labels them <bool>)
+)
 db_app = typer.Typer(help="The embedded PostgreSQL server (data directory .pgdata/ in the project).")
 app.add_typer(db_app, name="db")
 console = Console(width=None if sys.stdout.isatty() else 120)
 errors = Console(stderr=True)
 
 
-def fail(message: str, code: int = 3) -> None:
-    errors.print(f"[bold red]error:[/] {message}")
+def show_version(value: bool) -> None:
+    if value:
+        print(f"delivery_linkage {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=show_version, help="Print the version and exit."
+    ),
+):
+    """Keeps message_deliveries.user_id linked, and proves it."""
+
+
+def fail(message: str, code: int = EXIT_COULD_NOT_CHECK, as_json: bool = False) -> None:
+    """Print the cause and the fix (stderr; with as_json also one JSON object on stdout) and exit."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    if as_json:
+        cause, _, fix = message.partition("\n  fix: ")
+        emit_json(error_object(cause.strip(), code, fix.strip() or None))
     raise typer.Exit(code)
 
 
-def open_connection(dbname: str | None = None):
+def open_connection(dbname: str | None = None, as_json: bool = False):
     try:
         settings = connection.resolve(dbname)
         return settings, connection.connect(settings)
     except connection.ConnectionError_ as error:
-        fail(str(error))
+        fail(str(error), as_json=as_json)
 
 
 def progress_bar() -> Progress:
@@ -77,25 +159,43 @@ def db_env(dbname: str = typer.Option(connection.DEFAULT_DATABASE, help="databas
         print(f"export {key}={value}")
 
 
-@app.command()
+CHECK_HELP = """Daily integrity check, for cron and alerting.
+
+\b
+Exit codes:
+   0  healthy   no delivery is linkable but NULL
+   1  warning   some are, at or below --critical-pct percent of all deliveries
+   2  critical  more than --critical-pct percent are
+   3  could not check (cannot connect, app tables missing): nothing was measured
+  64  usage error (unknown option, bad value); EX_USAGE
+
+With --json, stdout holds exactly one JSON object whatever happens: "status" (healthy, warning,
+critical or error) and "exit_code" always; the figures after a check; "error" and "fix" after a
+failure, e.g. {"status": "error", "exit_code": 3, "error": "cannot connect to …", "fix": "…"}.
+"""
+
+
+@app.command(help=CHECK_HELP)
 def check(
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    critical_pct: float = typer.Option(1.0, help="critical above this inconsistency percentage"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
+    critical_pct: float = typer.Option(1.0, help="Critical above this inconsistency percentage."),
 ):
-    """Daily integrity check: exit 0 healthy, 1 warning, 2 critical (3: could not check)."""
     from delivery_linkage.operations import check as integrity
 
-    settings, conn = open_connection()
+    settings, conn = open_connection(as_json=as_json)
     with conn:
         try:
             report = integrity.check(conn, critical_pct)
         except Exception as error:  # noqa: BLE001 - a missing table is an expected failure here
             fail(
                 f"cannot read the app tables in {settings.describe()}: {str(error).strip()}\n"
-                "  fix: point the libpq variables at the app database, or run `linkage demo`"
+                "  fix: point the libpq variables at the app database, or run `linkage demo`",
+                as_json=as_json,
             )
     if as_json:
-        print(json.dumps(report.as_dict()))
+        figures = report.as_dict()
+        figures.pop("exit_status", None)  # exit_code below
+        emit_json({"status": report.health_status, "exit_code": report.exit_status} | figures)
     else:
         print_report(report)
     raise typer.Exit(report.exit_status)
@@ -153,18 +253,29 @@ def backfill(
 
 @app.command()
 def rollback(
-    since: datetime = typer.Option(..., help="undo links made at or after this time"),
-    dry_run: bool = typer.Option(False, "--dry-run"),
+    since: str = typer.Option(
+        ...,
+        help="Undo links made at or after this time. With an offset (2026-11-24T10:00+01:00, …Z) it is "
+        "exact; without one (2026-11-24 10:00) it is read in the database session's time zone, as psql "
+        "and `dbt run-operation rollback_links` read it. The zone used is printed.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Change nothing; report what would be undone."),
 ):
     """Undo the linkage's links since a time, from the audit trail (changed deliveries are left alone)."""
     from delivery_linkage.operations import rollback as rollback_module
 
     _, conn = open_connection()
     with conn:
-        result = rollback_module.run(conn, since, dry_run)
+        try:
+            result = rollback_module.rollback(conn, since, dry_run=dry_run)
+        except rollback_module.InvalidTime as error:
+            fail(str(error), code=EXIT_USAGE)
     console.print(
-        f"{result.links_found:,} links since {since}: {result.unlinked:,} {'would be ' if dry_run else ''}unlinked, "
-        f"{result.left_alone:,} left alone"
+        f"--since {since!r} read in time zone {result.time_zone}: {result.since.isoformat(sep=' ')}\n"
+        f"links since then: {result.links_found:,} found, {result.unlinked:,} "
+        f"{'would be ' if dry_run else ''}unlinked, {result.left_alone:,} left alone (user changed since)",
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -196,12 +307,15 @@ def demo(
 def validate(
     critical_pct: float = typer.Option(1.0, help="critical above this inconsistency percentage"),
     docs_dir: Path = typer.Option(None, help="where to write Data Docs (default gx/uncommitted/data_docs)"),
-    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
 ):
-    """Great Expectations suites on the sources and the marts; writes Data Docs. Exit 0 all pass, 1 any fails."""
+    """Great Expectations suites on the sources and the marts; writes Data Docs.
+
+    Exit 0 all pass, 1 any fails, 3 could not validate, 64 usage error.
+    """
     from delivery_linkage import validation
 
-    settings, conn = open_connection()
+    settings, conn = open_connection(as_json=as_json)
     conn.close()
     try:
         with progress_bar() as bar:
@@ -217,7 +331,7 @@ def validate(
                 progress=advance,
             )
     except (connection.ConnectionError_, validation.ValidationSetupError) as error:
-        fail(str(error))
+        fail(str(error), as_json=as_json)
     if as_json:
         print(json.dumps(summary.as_dict()))
     else:
@@ -227,18 +341,22 @@ def validate(
 
 
 @app.command()
-def report(out: Path = typer.Option(Path("linkage-report.html"), "--out", help="HTML file to write")):
-    """One self-contained HTML page: integrity, trends, attempts, backfills, ambiguity, conflicts, benchmark."""
+def report(
+    out: Path = typer.Option(Path("linkage-report.html"), "--out", help="HTML file to write."),
+    show_pii: bool = typer.Option(
+        False, "--show-pii", help="Include guests' phone numbers and names (redacted by default)."
+    ),
+):
+    """One self-contained HTML page to share: integrity, trends, attempts, backfills, ambiguity, conflicts."""
     from delivery_linkage import report as report_module
 
     settings, conn = open_connection()
     conn.close()
     try:
-        written = report_module.write_report(settings, out)
+        written = report_module.write_report(settings, out, show_pii=show_pii)
     except (connection.ConnectionError_, report_module.ReportError) as error:
         fail(str(error))
-    console.print(f"report written: {written.resolve()}")
-
+    console.print(f"report written: {written.resolve()}" + (" (with phone numbers and names)" if show_pii else ""))
 
 
 @app.command()
@@ -265,7 +383,6 @@ def bench(
         bench_module.run(console, options)
     except connection.ConnectionError_ as error:
         fail(str(error))
-
 
 
 @app.command()
@@ -295,7 +412,7 @@ def generate(
             counts = synthetic.generate(
                 conn, synthetic.WorldShape(deliveries=deliveries, late_link_share=late_link_share, seed=seed), advance
             )
-        except ValueError as error:
+        except ValueError as error:  # synthetic.WorldExists among them: names --seed and --fresh
             fail(str(error))
     table = Table(title=f"Written to {settings.describe()}")
     table.add_column("table")
@@ -305,9 +422,5 @@ def generate(
     console.print(table)
 
 
-def main() -> None:  # pragma: no cover
-    app()
-
-
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
+    app()

@@ -68,9 +68,12 @@ def uses_libpq_variables(environ: dict[str, str] | None = None) -> bool:
 def resolve(dbname: str | None = None, start_embedded: bool = True) -> ConnectionSettings:
     """Connection settings: the libpq variables if any is set, otherwise the embedded server."""
     if uses_libpq_variables():
+        port = os.environ.get("PGPORT") or "5432"
+        if not port.isdigit():
+            raise ConnectionError_(f"PGPORT is {port!r}, not a port number\n  fix: export PGPORT=5432 (or your port)")
         return ConnectionSettings(
             host=os.environ.get("PGHOST") or "localhost",
-            port=int(os.environ.get("PGPORT") or 5432),
+            port=int(port),
             user=os.environ.get("PGUSER") or os.environ.get("USER") or "postgres",
             password=os.environ.get("PGPASSWORD") or None,
             dbname=dbname or os.environ.get("PGDATABASE") or DEFAULT_DATABASE,

@@ -9,6 +9,7 @@ and the tests turn green, and live traffic keeps it green.
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
@@ -53,7 +54,7 @@ def run(console: Console, deliveries: int = 20000) -> int:
             counts = synthetic.generate(
                 conn, synthetic.WorldShape(deliveries=deliveries, late_link_share=0.06, seed=42)
             )
-    console.print({k: v for k, v in counts.items()})
+    console.print(figures_table("Synthetic history written", counts, COUNT_LABELS))
 
     step(console, "2. dbt run: deploy the linkage (on-run-start) and build the metric models")
     dbt(console, settings, ["run"])
@@ -78,7 +79,7 @@ def run(console: Console, deliveries: int = 20000) -> int:
     step(console, "6. Live traffic: announcements, guests linking one by one, one bulk guest link")
     with connection.connect(settings) as conn:
         summary = traffic.play(conn)
-        console.print(summary)
+        console.print(figures_table("Live traffic played", asdict(summary), TRAFFIC_LABELS))
         final = integrity.check(conn)
         print_check(console, final)
         print_summary(console, conn)
@@ -91,6 +92,32 @@ def run(console: Console, deliveries: int = 20000) -> int:
         '`eval "$(linkage db env)"` then psql or dbt.'
     )
     return 0 if final.health_status == "healthy" and passing.returncode == 0 else 1
+
+
+COUNT_LABELS = {
+    "users": "users",
+    "events": "events",
+    "messages": "messages",
+    "event_guests": "guests (event_guests)",
+    "message_deliveries": "deliveries (message_deliveries)",
+    "linkable_null": "of them linkable but NULL (the defect)",
+}
+TRAFFIC_LABELS = {
+    "messages_sent": "announcements sent",
+    "deliveries_inserted": "deliveries inserted",
+    "guests_linked_one_by_one": "guests linked one by one",
+    "guests_linked_in_bulk": "guests linked in one bulk update",
+}
+
+
+def figures_table(title: str, figures: dict[str, int], labels: dict[str, str]) -> Table:
+    """Two columns, label and figure, in the order of `figures`."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, value in figures.items():
+        table.add_row(labels.get(key, key.replace("_", " ")), f"{value:,}")
+    return table
 
 
 def print_check(console: Console, report) -> None:

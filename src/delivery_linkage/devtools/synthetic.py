@@ -47,6 +47,10 @@ VALID_FORMATS = 0.96  # fraction of phone format draws that give a valid number
 Progress = Callable[[str, int, int], None]
 
 
+class WorldExists(ValueError):
+    """The database already holds this seed's world (same seed, same ids); nothing was written."""
+
+
 @dataclass
 class WorldShape:
     deliveries: int
@@ -354,6 +358,20 @@ def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | N
         "linkable_null": 0,
     }
     total = sum(e.guests * e.messages for e in events)
+    try:
+        _write(conn, shape, events, users, counts, total, report)
+    except psycopg.errors.UniqueViolation as error:
+        raise WorldExists(
+            f"the database already holds the world of seed {shape.seed} "
+            f"({error.diag.constraint_name or 'a primary key'} is taken: the same seed writes the same ids); "
+            "nothing was written\n"
+            f"  fix: add another world with a different seed (`--seed {shape.seed + 1}`), or start over with "
+            "`--fresh` (embedded server only)"
+        ) from None
+    return counts
+
+
+def _write(conn, shape: WorldShape, events: list[_Event], users: int, counts: dict, total: int, report) -> None:
     with conn.transaction():
         conn.execute("set local work_mem = '64MB'")
         states = _disable_triggers(conn)
@@ -382,7 +400,6 @@ def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | N
         report("analyze", 0, 1)
         _analyze(conn)
         report("analyze", 1, 1)
-    return counts
 
 
 def runbook_world(conn: psycopg.Connection, total: int = 71, linkable_null: int = 3) -> list[uuid.UUID]:

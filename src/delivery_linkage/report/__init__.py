@@ -1,14 +1,14 @@
-"""`linkage report --out FILE.html`: one self-contained page (inline CSS and SVG, no script, no
-network) built from the metric models: integrity now, inconsistency over time, link attempts and
-backfill activity per day, ambiguous phone groups, conflicts, and the latest benchmark figures when
-bench/results/latest.json exists.
+"""`linkage report --out FILE.html`: one self-contained page for the data team (inline CSS and SVG,
+no script, no external link) built from the metric models: integrity now, inconsistency over time,
+link attempts and backfill activity per day, ambiguous phone groups, conflicts, the deliveries that
+are linkable but NULL, and the meaning of every term the page uses.
 
+Made to be shared: guests' phone numbers and names are redacted unless `show_pii` (`--show-pii`).
 The models are read from schema DBT_SCHEMA (default linkage), where `dbt run` builds them.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass
@@ -17,11 +17,10 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database.connection import ConnectionSettings, connect
+from delivery_linkage.report import glossary
 from delivery_linkage.report.svg import Series, legend, line_chart, stacked_bar_chart
 
-BENCH_RESULTS = PROJECT_DIR / "bench" / "results" / "latest.json"
 REQUIRED_MODELS = (
     "delivery_integrity",
     "delivery_integrity_history",
@@ -41,6 +40,7 @@ OUTCOME_PALETTES = {
     "unlinked": ["#8250df", "#c297ff"],
 }
 BACKFILL_COLOURS = {"guest_link": "#0969da", "historical": "#8250df", "manual": "#bf8700", "other": "#6e7781"}
+MASK = "\u2022"  # a bullet stands for each hidden digit
 
 
 class ReportError(RuntimeError):
@@ -72,10 +72,9 @@ class ReportData:
     ambiguous_total: int
     conflicts: list[dict]
     linkable_null: list[dict]
-    bench: dict | None
 
 
-def load(settings: ConnectionSettings, bench_path: Path | None = BENCH_RESULTS, days: int = 90) -> ReportData:
+def load(settings: ConnectionSettings, days: int = 90) -> ReportData:
     """Reads the marts (ReportError naming `dbt run` when they are missing)."""
     import psycopg.rows
 
@@ -148,137 +147,67 @@ def load(settings: ConnectionSettings, bench_path: Path | None = BENCH_RESULTS, 
         ambiguous_total=ambiguous_total,
         conflicts=conflicts,
         linkable_null=linkable_null,
-        bench=read_bench(bench_path),
     )
 
 
-def read_bench(path: Path | None) -> dict | None:
-    """The latest benchmark results as {"source", "rows", "columns", "note", "meta"}; None when absent.
-
-    The file's shape is not fixed: a list of workloads, a dict of workloads by name, or a dict with
-    a "workloads"/"results"/"benchmarks" entry holding either (bench.py writes
-    {"generated_at", "machine", "workloads": [{"key", "label", "summaries", "ratios", "target",
-    "met", …}], "checks": [{"name", "passed"}], …}). Nested dicts are flattened one level (a.b); a
-    dict with a "median" (a summary) gives its median. Columns: names first, then ratios, targets,
-    medians, the rest (at most BENCH_COLUMNS). Anything unreadable gives a note instead of rows.
-    """
-    if path is None or not Path(path).exists():
-        return None
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as error:
-        return {
-            "source": str(path),
-            "rows": [],
-            "columns": [],
-            "note": f"could not read it: {error}",
-            "meta": {},
-        }
-    meta: dict = {}
-    workloads = data
-    if isinstance(data, dict):
-        for key in ("workloads", "results", "benchmarks"):
-            if key in data:
-                workloads = data[key]
-                meta = _bench_meta(data, exclude=key)
-                break
-    if isinstance(workloads, dict):
-        items = [{"workload": name} | value for name, value in workloads.items() if isinstance(value, dict)]
-        if not items:  # a flat dict of figures: one workload
-            items = [workloads]
-        elif workloads is data:
-            meta = _bench_meta(data)
-    elif isinstance(workloads, list):
-        items = [item if isinstance(item, dict) else {"value": item} for item in workloads]
-    else:
-        items = []
-    rows = [_flatten(item) for item in items]
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    columns = sorted(columns, key=lambda c: (_column_rank(c), columns.index(c)))[:BENCH_COLUMNS]
-    note = None if rows else "no workloads found in it"
-    return {"source": str(path), "rows": rows, "columns": columns, "note": note, "meta": meta}
+# --- personal data ----------------------------------------------------------------------------------
 
 
-BENCH_COLUMNS = 10
-
-
-def _bench_meta(data: dict, exclude: str | None = None) -> dict:
-    meta = {k: v for k, v in data.items() if k != exclude and _is_scalar(v)}
-    checks = data.get("checks")
-    if isinstance(checks, list) and checks and all(isinstance(c, dict) and "passed" in c for c in checks):
-        meta["checks passed"] = f"{sum(bool(c['passed']) for c in checks)} of {len(checks)}"
-    return meta
-
-
-def _is_scalar(value) -> bool:
-    return value is None or isinstance(value, str | int | float | bool)
-
-
-def _flatten(item: dict, prefix: str = "", depth: int = 0) -> dict:
-    flat = {}
-    for key, value in item.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and _is_scalar(value.get("median", [])):
-            flat[f"{name} median"] = value["median"]
-        elif isinstance(value, dict) and depth < 1:
-            flat.update(_flatten(value, name + ".", depth + 1))
-        elif _is_scalar(value):
-            flat[name] = value
+def redact_phone(phone: str | None) -> str:
+    """Every digit but the last two hidden (`+15551234567` gives `+•••••••••67`): rows stay told apart,
+    the number cannot be read back."""
+    if not phone:
+        return "–"
+    digits = sum(c.isdigit() for c in phone)
+    shown, kept = [], 0
+    for c in phone:
+        if c.isdigit():
+            kept += 1
+            shown.append(c if kept > digits - 2 else MASK)
         else:
-            flat[name] = json.dumps(value, default=str)[:80]
-    return flat
-
-
-def _column_rank(column: str) -> int:
-    lowered = column.lower()
-    if lowered in ("workload", "key", "label", "name", "id"):
-        return 0
-    if "ratio" in lowered:
-        return 1
-    if "target" in lowered or lowered == "met":
-        return 2
-    if "median" in lowered:
-        return 3
-    if lowered.startswith("extra.") or lowered.startswith("summaries."):
-        return 5
-    return 4
+            shown.append(c)
+    return "".join(shown)
 
 
 # --- page --------------------------------------------------------------------------------------------
 
 
-def write_report(
-    settings: ConnectionSettings, out: Path, bench_path: Path | None = BENCH_RESULTS, days: int = 90
-) -> Path:
+def write_report(settings: ConnectionSettings, out: Path, days: int = 90, show_pii: bool = False) -> Path:
     """Writes the report to `out` (parents created) and returns its absolute path."""
-    data = load(settings, bench_path=bench_path, days=days)
+    data = load(settings, days=days)
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(render(data), encoding="utf-8")
+    out.write_text(render(data, show_pii=show_pii), encoding="utf-8")
     return out
 
 
-def render(data: ReportData) -> str:
+def render(data: ReportData, show_pii: bool = False) -> str:
+    terms = glossary.Glossary(critical_pct=float(data.integrity["critical_pct"]))
     sections = [
-        _integrity_section(data),
-        _history_section(data),
-        _attempts_section(data),
-        _backfill_section(data),
-        _ambiguous_section(data),
-        _conflicts_section(data),
-        _linkable_null_section(data),
-        _bench_section(data),
+        _integrity_section(data, terms),
+        _history_section(data, terms),
+        _attempts_section(data, terms),
+        _backfill_section(data, terms),
+        _ambiguous_section(data, terms, show_pii),
+        _conflicts_section(data, terms),
+        _linkable_null_section(data, terms, show_pii),
+        terms.section(),  # last: it lists the terms the sections above used
     ]
     status = data.integrity["health_status"]
+    privacy = (
+        "Includes guests' phone numbers and names (<code>--show-pii</code>): do not share it further."
+        if show_pii
+        else "Guests' phone numbers and names are redacted; <code>linkage report --show-pii</code> includes them."
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>delivery_linkage report: {escape(status)}</title><style>{CSS}</style></head>"
-        f'<body data-health="{escape(status)}"><header><h1>delivery_linkage report</h1>'
+        f'<body data-health="{escape(status)}" data-pii="{"shown" if show_pii else "redacted"}">'
+        "<header><h1>delivery_linkage report</h1>"
         f'<p class="meta">{escape(data.database)} · models in schema <code>{escape(data.schema)}</code> · '
-        f"generated {escape(data.generated_at.strftime('%Y-%m-%d %H:%M UTC'))}</p></header>"
+        f"generated {escape(data.generated_at.strftime('%Y-%m-%d %H:%M UTC'))} · all times UTC</p>"
+        f'<p class="meta" id="privacy">{privacy}</p></header>'
         + "".join(sections)
         + "</body></html>\n"
     )
@@ -298,54 +227,73 @@ def _n(value) -> str:
     return str(value)
 
 
+class Cell(str):
+    """A table cell already in HTML (the others are escaped)."""
+
+
+def _id(value) -> Cell:
+    """An identifier (uuid): monospace, and free to wrap anywhere on a narrow page."""
+    return Cell(f'<code class="id">{escape(_n(value))}</code>')
+
+
 def _figure(label: str, value: str, cls: str = "") -> str:
     return (
         f'<div class="figure {cls}"><div class="value">{escape(value)}</div>'
-        f'<div class="label">{escape(label)}</div></div>'
+        f'<div class="label">{label}</div></div>'
     )
 
 
-def _integrity_section(data: ReportData) -> str:
+def _integrity_section(data: ReportData, terms: glossary.Glossary) -> str:
     i = data.integrity
     status = i["health_status"]
     rate = data.success_24h or {}
     success = "n/a" if rate.get("success_rate") is None else f"{float(rate['success_rate']) * 100:.2f}%"
     figures = "".join(
         [
-            _figure("total deliveries", _n(i["total_deliveries"])),
+            _figure(terms.use("delivery", "total deliveries"), _n(i["total_deliveries"])),
             _figure(
-                "inconsistent (linkable but NULL)",
+                terms.use("linkable_null", "linkable but NULL"),
                 _n(i["inconsistent_deliveries"]),
                 "bad" if i["inconsistent_deliveries"] else "",
             ),
             _figure(
-                "inconsistency", f"{i['inconsistency_percentage']}%", "bad" if status == "critical" else ""
+                terms.use("inconsistency"), f"{i['inconsistency_percentage']}%", "bad" if status == "critical" else ""
             ),
-            _figure("consistent", _n(i["consistent_deliveries"])),
-            _figure("both NULL", _n(i["both_null_deliveries"])),
+            _figure(terms.use("consistent"), _n(i["consistent_deliveries"])),
+            _figure(terms.use("both_null", "both NULL"), _n(i["both_null_deliveries"])),
             _figure(
-                "conflicting", _n(i["conflicting_deliveries"]), "bad" if i["conflicting_deliveries"] else ""
+                terms.use("conflicting"),
+                _n(i["conflicting_deliveries"]),
+                "bad" if i["conflicting_deliveries"] else "",
             ),
-            _figure(f"trigger success rate 24 h ({_n(rate.get('total_attempts', 0))} attempts)", success),
+            _figure(
+                terms.use("success_rate", "trigger success rate, 24 h")
+                + f" ({escape(_n(rate.get('total_attempts', 0)))} attempts)",
+                success,
+            ),
         ]
     )
+    for each in ["health", *HEALTH_COLOURS]:  # the three statuses are glossed together, whichever is shown
+        terms.use(each)
+    colour = HEALTH_COLOURS.get(status, "#6e7781")
     return (
         '<section id="integrity"><h2>Integrity now '
-        f'<span id="health-badge" class="badge" style="background:{HEALTH_COLOURS.get(status, "#6e7781")}">'
-        f"{escape(status)}</span></h2>"
-        f'<p class="meta">checked {escape(_n(i["check_timestamp"]))} UTC; '
-        f"critical above {escape(str(i['critical_pct']))}% "
-        "(var linkage_critical_pct)</p>"
+        f'<a id="health-badge" class="badge" href="#term-{escape(status)}" style="background:{colour}">'
+        f"{escape(status)}</a></h2>"
+        f'<p class="meta">checked {escape(_n(i["check_timestamp"]))}; '
+        f"{terms.use('critical', 'critical')} above {escape(str(i['critical_pct']))}% "
+        "(dbt var <code>linkage_critical_pct</code>)</p>"
         f'<div class="figures">{figures}</div></section>'
     )
 
 
-def _history_section(data: ReportData) -> str:
+def _history_section(data: ReportData, terms: glossary.Glossary) -> str:
     points = [(row["check_timestamp"], float(row["inconsistency_percentage"])) for row in data.history]
     threshold = float(data.integrity["critical_pct"])
     if not points:
         body = (
-            '<p class="empty">No history yet: every `dbt run` adds a row to delivery_integrity_history.</p>'
+            '<p class="empty">No history yet: every <code>dbt run</code> adds a row to '
+            "delivery_integrity_history.</p>"
         )
     else:
         body = line_chart(
@@ -359,10 +307,11 @@ def _history_section(data: ReportData) -> str:
         )
         latest = data.history[-1]
         body += (
-            f'<p class="meta">{len(points)} checks from {escape(_n(data.history[0]["check_timestamp"]))} to '
-            f"{escape(_n(latest['check_timestamp']))} UTC; "
+            f'<p class="meta">{len(points)} {terms.use("check", "checks")} from '
+            f"{escape(_n(data.history[0]['check_timestamp']))} to {escape(_n(latest['check_timestamp']))}; "
             f"latest {escape(str(latest['inconsistency_percentage']))}% "
-            f"({escape(latest['health_status'] or '')}).</p>"
+            f"({terms.use(latest['health_status'] or '', latest['health_status'] or '')}). "
+            f"Points are coloured by {terms.use('health', 'health status')}.</p>"
         )
     return f'<section id="history"><h2>Inconsistency over time</h2>{body}</section>'
 
@@ -374,11 +323,11 @@ def _day_range(rows: list[dict]) -> list[date]:
     return [first + timedelta(days=k) for k in range((last - first).days + 1)]
 
 
-def _attempts_section(data: ReportData) -> str:
+def _attempts_section(data: ReportData, terms: glossary.Glossary) -> str:
     days = _day_range(data.attempts)
     if not days:
         return (
-            '<section id="attempts"><h2>Link attempts per day</h2>'
+            f'<section id="attempts"><h2>{terms.use("attempt", "Link attempts")} per day</h2>'
             '<p class="empty">No audit rows yet (user_link_audit is empty).</p></section>'
         )
     index = {day: k for k, day in enumerate(days)}
@@ -399,24 +348,30 @@ def _attempts_section(data: ReportData) -> str:
         used[outcome] += 1
     chart = stacked_bar_chart("chart-attempts", "Link attempts per day by outcome and reason", days, series)
     table_rows = [
-        [table, outcome, reason, _n(count)]
+        [
+            Cell(terms.use(f"source_{table}", table)),
+            Cell(terms.use(f"outcome_{outcome}", outcome)),
+            Cell(terms.use(f"reason_{reason}", reason)),
+            _n(count),
+        ]
         for (table, outcome, reason), count in sorted(by_table.items(), key=lambda kv: (kv[0][0], -kv[1]))
     ]
     return (
-        '<section id="attempts"><h2>Link attempts per day, by outcome and reason</h2>'
+        f'<section id="attempts"><h2>{terms.use("attempt", "Link attempts")} per day, by '
+        f'{terms.use("outcome", "outcome")} and {terms.use("reason", "reason")}</h2>'
         f"{chart}{legend(series)}"
-        '<p class="meta">All audit rows (trigger attempts, backfill links, rollbacks), '
-        f"{days[0]} to {days[-1]} (UTC days).</p>"
-        + _table(["table_name", "outcome", "reason", "rows"], table_rows, "attempts-table")
+        f'<p class="meta">Every audit row, {days[0]} to {days[-1]}, by where it was written '
+        "(<code>table_name</code>).</p>"
+        + _table(["written by", "outcome", "reason", "rows"], table_rows, "attempts-table")
         + "</section>"
     )
 
 
-def _backfill_section(data: ReportData) -> str:
+def _backfill_section(data: ReportData, terms: glossary.Glossary) -> str:
     days = _day_range(data.backfills)
     if not days:
         return (
-            '<section id="backfill"><h2>Backfill activity</h2>'
+            f'<section id="backfill"><h2>{terms.use("backfill", "Backfill")} activity</h2>'
             '<p class="empty">No backfill links yet.</p></section>'
         )
     index = {day: k for k, day in enumerate(days)}
@@ -435,7 +390,7 @@ def _backfill_section(data: ReportData) -> str:
     rows = [
         [
             str(r["activity_date"]),
-            r["backfill_kind"],
+            Cell(terms.use(f"kind_{r['backfill_kind']}", r["backfill_kind"])),
             _n(r["backfill_operations"]),
             _n(r["guests_backfilled"]),
             _n(r["first_at"]),
@@ -446,44 +401,50 @@ def _backfill_section(data: ReportData) -> str:
         ]
     ]
     return (
-        '<section id="backfill"><h2>Backfill activity</h2>'
+        f'<section id="backfill"><h2>{terms.use("backfill", "Backfill")} activity</h2>'
         f"{chart}{legend(series)}"
         + _table(["day", "kind", "deliveries linked", "guests", "first", "last"], rows, "backfill-table")
         + "</section>"
     )
 
 
-def _ambiguous_section(data: ReportData) -> str:
+def _ambiguous_section(data: ReportData, terms: glossary.Glossary, show_pii: bool) -> str:
     rows = [
-        [r["group_type"], r["normalized_phone"], _n(r["event_id"]), _n(r["member_count"])]
+        [
+            Cell(terms.use(f"group_{r['group_type']}", r["group_type"])),
+            r["normalized_phone"] if show_pii else redact_phone(r["normalized_phone"]),
+            _id(r["event_id"]) if r["event_id"] is not None else "–",
+            _n(r["member_count"]),
+        ]
         for r in data.ambiguous
     ]
     return (
-        '<section id="ambiguous"><h2>Ambiguous phone groups '
+        f'<section id="ambiguous"><h2>{terms.use("ambiguous_group", "Ambiguous phone groups")} '
         f'<span class="count">{_n(data.ambiguous_total)}</span></h2>'
-        '<p class="meta">Phones the linkage will not decide on: active guests of one event sharing a phone '
-        "(event_guests), users sharing a phone (users).</p>"
+        '<p class="meta">No action needed unless one of these guests reports a missing message: the guest '
+        "record or the user needs a distinct phone.</p>"
         + _table(["group", "phone", "event", "members"], rows, "ambiguous-table", data.ambiguous_total)
         + "</section>"
     )
 
 
-def _conflicts_section(data: ReportData) -> str:
+def _conflicts_section(data: ReportData, terms: glossary.Glossary) -> str:
     total = data.integrity["conflicting_deliveries"]
     rows = [
         [
-            _n(r["delivery_id"]),
-            _n(r["guest_id"]),
-            _n(r["delivery_user_id"]),
-            _n(r["guest_user_id"]),
+            _id(r["delivery_id"]),
+            _id(r["guest_id"]),
+            _id(r["delivery_user_id"]),
+            _id(r["guest_user_id"]),
             _n(r["guest_is_active"]),
             _n(r["delivery_created_at"]),
         ]
         for r in data.conflicts
     ]
     return (
-        f'<section id="conflicts"><h2>Conflicts <span class="count">{_n(total)}</span></h2>'
-        '<p class="meta">Deliveries linked to a user other than their guest\'s current user.</p>'
+        f'<section id="conflicts"><h2>{terms.use("conflicting", "Conflicts")} '
+        f'<span class="count">{_n(total)}</span></h2>'
+        '<p class="meta">The linkage never overwrites a user: each one needs a look.</p>'
         + _table(
             ["delivery", "guest", "delivery user", "guest user", "guest active", "created"],
             rows,
@@ -494,61 +455,42 @@ def _conflicts_section(data: ReportData) -> str:
     )
 
 
-def _linkable_null_section(data: ReportData) -> str:
+def _linkable_null_section(data: ReportData, terms: glossary.Glossary, show_pii: bool) -> str:
     total = data.integrity["inconsistent_deliveries"]
-    rows = [
-        [
-            _n(r["delivery_id"]),
-            r["guest_name"] or "",
-            _n(r["guest_user_id"]),
+    headers = ["delivery", "guest", "guest user", "delivery created", "guest updated", "timing"]
+    if show_pii:
+        headers.insert(2, "guest name")
+    rows = []
+    for r in data.linkable_null:
+        row = [
+            _id(r["delivery_id"]),
+            _id(r["guest_id"]),
+            _id(r["guest_user_id"]),
             _n(r["delivery_created_at"]),
             _n(r["guest_updated_at"]),
-            r["timing"],
+            Cell(terms.use(r["timing"], r["timing"])),
         ]
-        for r in data.linkable_null
-    ]
+        if show_pii:
+            row.insert(2, r["guest_name"] or "")
+        rows.append(row)
     return (
-        f'<section id="linkable-null"><h2>Linkable but NULL <span class="count">{_n(total)}</span></h2>'
-        '<p class="meta">The defect: deliveries without a user whose guest is active and linked. '
-        "The historical backfill (<code>linkage backfill</code>) links them.</p>"
-        + _table(
-            ["delivery", "guest", "guest user", "delivery created", "guest updated", "timing"],
-            rows,
-            "linkable-null-table",
-            total,
-        )
+        f'<section id="linkable-null"><h2>{terms.use("linkable_null", "Linkable but NULL")} '
+        f'<span class="count">{_n(total)}</span></h2>'
+        '<p class="meta">What to do: run the historical backfill (<code>linkage backfill</code> or '
+        "<code>dbt run-operation backfill_deliveries</code>).</p>"
+        + _table(headers, rows, "linkable-null-table", total)
         + "</section>"
     )
-
-
-def _bench_section(data: ReportData) -> str:
-    bench = data.bench
-    if bench is None:
-        body = '<p class="empty">No benchmark results (bench/results/latest.json does not exist).</p>'
-    else:
-        body = f'<p class="meta">From <code>{escape(bench["source"])}</code>'
-        if bench.get("meta"):
-            body += " · " + ", ".join(f"{escape(str(k))}: {escape(str(v))}" for k, v in bench["meta"].items())
-        body += ".</p>"
-        if bench.get("note"):
-            body += f'<p class="empty">{escape(bench["note"])}</p>'
-        if bench["rows"]:
-            rows = [[_bench_value(row.get(c)) for c in bench["columns"]] for row in bench["rows"]]
-            body += _table(bench["columns"], rows, "bench-table")
-    return f'<section id="bench"><h2>Latest benchmark</h2>{body}</section>'
-
-
-def _bench_value(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return _n(value)
 
 
 def _table(headers: list[str], rows: list[list[str]], table_id: str, total: int | None = None) -> str:
     if not rows:
         return f'<p class="empty" id="{table_id}">None.</p>'
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if isinstance(c, Cell) else escape(str(c))}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
     more = ""
     if total is not None and total > len(rows):
         more = f'<p class="meta">Showing {len(rows):,} of {total:,}.</p>'
@@ -560,26 +502,37 @@ CSS = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 0 auto;
        max-width: 1100px; padding: 24px; background: #fff; }
 h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 19px; margin: 0 0 10px; display: flex; align-items: center; gap: 10px; }
+h2 { font-size: 19px; margin: 0 0 10px; }
 section { border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 18px; margin: 18px 0; }
-.meta { color: #57606a; margin: 6px 0; }
+.meta { color: #57606a; margin: 6px 0; overflow-wrap: anywhere; }
 .empty { color: #57606a; font-style: italic; }
+a { color: inherit; }
+a.term { text-decoration: underline dotted #8c959f; text-underline-offset: 2px; }
 .badge { color: #fff; border-radius: 999px; padding: 3px 14px; font-size: 15px; text-transform: uppercase;
-         letter-spacing: .04em; }
+         letter-spacing: .04em; text-decoration: none; }
+.badge, .count { display: inline-block; margin-left: 8px; vertical-align: 2px; }
 .count { background: #eaeef2; border-radius: 999px; padding: 1px 10px; font-size: 14px; color: #1f2328; }
 .figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 10px; }
-.figure { background: #f6f8fa; border-radius: 6px; padding: 10px 12px; }
-.figure .value { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.figure { background: #f6f8fa; border-radius: 6px; padding: 10px 12px; min-width: 0; }
+.figure .value { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .figure .label { color: #57606a; font-size: 12px; }
 .figure.bad .value { color: #cf222e; }
 svg.chart { display: block; margin: 6px 0; max-height: 320px; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 16px; margin: 4px 0 8px; font-size: 12px; }
 .legend-item { display: inline-flex; align-items: center; gap: 5px; }
-.swatch { width: 11px; height: 11px; border-radius: 2px; display: inline-block; }
+.swatch { width: 11px; height: 11px; border-radius: 2px; display: inline-block; flex: none; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; margin-top: 8px;
         font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid #d8dee4; padding: 4px 8px; text-align: left; }
+th, td { border-bottom: 1px solid #d8dee4; padding: 4px 8px; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { background: #f6f8fa; }
 code { font-size: 12.5px; }
+code.id { font-size: 11.5px; overflow-wrap: anywhere; }
+dl.terms { display: grid; grid-template-columns: minmax(8em, 15em) 1fr; gap: 6px 16px; margin: 0; }
+dl.terms dt { font-weight: 600; overflow-wrap: anywhere; }
+dl.terms dd { margin: 0; }
+dl.terms dt:target, dl.terms dt:target + dd { background: #fff8c5; }
+@media (max-width: 560px) { body { padding: 10px; } section { padding: 12px 10px; }
+                            dl.terms { grid-template-columns: 1fr; } dl.terms dd { margin: 0 0 6px; } }
 @media print { section { break-inside: avoid; } }
 """
