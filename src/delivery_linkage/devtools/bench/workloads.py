@@ -242,7 +242,18 @@ def _compare(name: str, rows_by_variant: dict[str, list], variants: list[str], r
     if not expected:
         return Check(name, False, "nothing to compare (no rows)")
     if differing:
-        return Check(name, False, f"{', '.join(differing)} differ from {reference} ({len(expected)} rows)")
+        first = differing[0]
+        rows = rows_by_variant[first]
+        at = next(
+            (i for i, (a, b) in enumerate(zip(expected, rows, strict=False)) if a != b), min(len(expected), len(rows))
+        )
+        shown = [r[at] if at < len(r) else "(no row)" for r in (expected, rows)]
+        return Check(
+            name,
+            False,
+            f"{', '.join(differing)} differ from {reference} ({len(expected)} rows; {len(rows)} in {first}); first"
+            f" difference, row {at}: {reference} {shown[0]} / {first} {shown[1]}"[:600],
+        )
     return Check(name, True, f"{len(expected)} rows identical in {', '.join(variants)}")
 
 
