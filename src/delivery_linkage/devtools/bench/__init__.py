@@ -833,6 +833,12 @@ def run(console: Console, options: BenchOptions | None = None) -> dict:
             f"delivery_linkage benchmark {started:%Y-%m-%d}: {machine_info['nproc']} CPUs, "
             f"{machine_info['memory']}, {machine_info['postgres'].split(' on ')[0]}"
         )
+        project_storage = next((g for g in ctx.storage if g.variant == PROJECT), None)
+        if project_storage is not None:
+            title += (
+                f"\naudit: project {project_storage.per_attempt(project_storage.table_bytes):.0f} B of table per"
+                f" attempt (target ≤ {AUDIT_TABLE_BYTES_PER_ATTEMPT:g} B)"
+            )
         legend = {name: bench_report.label(name) for name in (*REFERENCES, PROJECT, BASELINE, *extras)}
         if bench_report.write_chart(png, bench_report.chart_rows(result), legend, title):
             console.print(f"wrote {png}")

@@ -379,14 +379,19 @@ def write_chart(path: Path, rows: list[dict], variants: dict[str, str], title: s
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    colours = ["#2a9d8f", "#e76f51", "#8ecae6", "#219ebc", "#6a4c93", "#ffb703", "#8d99ae"]
+    import matplotlib.ticker as ticker
+
+    # references pale, the project in the one strong colour, the baseline and experiments apart
+    palette = {IDEAL_APP: "#a8dadc", MINIMAL_TRIGGER: "#457b9d", PROJECT: "#e76f51", BASELINE: "#6a4c93"}
+    others = iter(["#ffb703", "#2a9d8f", "#8d99ae", "#f4a261", "#264653"])
+    colours = [palette.get(variant) or next(others, "#999999") for variant in variants]
     rows = [row for row in rows if any(row["ratios"].get(v) for v in variants)]
     height = 0.8 / len(variants)
     fig, ax = plt.subplots(figsize=(10, 0.8 * len(rows) + 2.2))
     for index, (variant, legend) in enumerate(variants.items()):
         ys = [row_index + index * height for row_index in range(len(rows))]
         values = [row["ratios"].get(variant) or 0 for row in rows]
-        bars = ax.barh(ys, values, height=height, label=legend, color=colours[index % len(colours)])
+        bars = ax.barh(ys, values, height=height, label=legend, color=colours[index])
         for bar, value in zip(bars, values, strict=True):
             if value:
                 ax.text(value * 1.03, bar.get_y() + bar.get_height() / 2, f"{value:.2f}×", va="center", fontsize=7)
@@ -396,6 +401,10 @@ def write_chart(path: Path, rows: list[dict], variants: dict[str, str], title: s
             ax.plot([row["target"]] * 2, [y0, y0 + 0.8], color="black", linestyle="--", linewidth=1)
     ax.axvline(1.0, color="grey", linewidth=0.8)
     ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ax.set_xticks([t for t in (0.1, 0.2, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 50, 100) if low <= t <= high])
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}×"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_yticks([i + height * (len(variants) - 1) / 2 for i in range(len(rows))])
     ax.set_yticklabels([f"{row['label']}\n(ref: {row['reference_label']})" for row in rows], fontsize=8)
     ax.invert_yaxis()
