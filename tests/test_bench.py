@@ -1,8 +1,11 @@
 """The benchmark machinery at a tiny size: well-formed results, and variants that agree.
 
-No timing is asserted: only that every workload was measured for every variant, that the linking
-variants (project, baseline) produced the same links and audit rows where they must, that the
-integrity figures of the model and the runbook's query are identical, and that nothing is left behind.
+No timing is asserted: only that every workload was measured for every variant it concerns, that the
+linking variants (project, baseline, and the references ideal app and minimal trigger where they take
+part) produced the same links, and the audited ones the same audit rows, that the ratios to the
+references are reported where the targets need them, that the audit's bytes per attempt were measured,
+that the integrity figures of the model and the runbook's query are identical, and that nothing is left
+behind.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ pytestmark = pytest.mark.dbt
 
 WRITE_WORKLOADS = {
     "announcement_sends",
+    "linked_sends",
     "single_inserts",
     "single_inserts_phone_only",
     "status_updates",
     "bulk_guest_link",
     "single_guest_links",
 }
+# the workloads the references (ideal app, minimal trigger) take part in
+WITH_REFERENCES = {"announcement_sends", "linked_sends", "single_inserts", "status_updates"}
+AUDIT_ATTEMPTS = 600
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +50,7 @@ def tiny_run(tmp_path_factory):
         status_updates=6,
         bulk_link_guests=40,
         single_links=5,
+        audit_attempts=AUDIT_ATTEMPTS,
         prefix=prefix,
         output_dir=output,
         target_path="target/bench_test",
@@ -57,7 +65,8 @@ def test_every_workload_is_measured_for_every_variant(tiny_run):
     assert WRITE_WORKLOADS | {"integrity_write", "integrity_big", "historical_backfill"} <= set(workloads)
     for key in WRITE_WORKLOADS:
         summaries = workloads[key]["summaries"]
-        assert set(summaries) == {"floor", "project", "baseline"}, key
+        references = {"ideal_app", "minimal_trigger"} if key in WITH_REFERENCES else set()
+        assert set(summaries) == {"floor", "project", "baseline"} | references, key
         for summary in summaries.values():
             assert summary["n"] > 0 and 0 < summary["min"] <= summary["median"] <= summary["max"]
         assert all(ratio > 0 for ratio in workloads[key]["ratios"].values())
@@ -88,6 +97,65 @@ def test_linking_variants_agree_and_integrity_figures_are_identical(tiny_run):
     assert figures["inconsistent_deliveries"] > 0
 
 
+def test_references_link_the_same_user_ids_as_the_project(tiny_run):
+    checks = {c["name"]: c for c in tiny_run["document"]["checks"]}
+    for workload in ("announcement sends", "single-row insert (one transaction)", "sends to linked guests"):
+        check = checks[f"{workload}: same user_id in every linking variant"]
+        assert check["passed"], check
+        assert "ideal_app" in check["detail"] and "minimal_trigger" in check["detail"], check
+    # every delivery of a send to linked guests links, in the references too: they do link
+    linked = checks["sends to linked guests: every delivery linked in every linking variant"]
+    assert linked["passed"], linked
+    # the references write no audit; the audited variants are compared among themselves
+    assert "ideal_app" not in checks["announcement sends: same audit rows (outcome, reason, candidates…)"]["detail"]
+
+
+def test_ratios_to_the_references_are_reported_where_the_targets_need_them(tiny_run):
+    workloads = {w["key"]: w for w in tiny_run["document"]["workloads"]}
+    send = workloads["announcement_sends"]
+    assert send["target"]["reference"] == "minimal_trigger" and send["target"]["max_ratio"] == 1.15
+    assert send["target_ratio"] == send["ratios_vs"]["minimal_trigger"]["project"] > 0
+    assert send["ratios_vs"]["ideal_app"]["minimal_trigger"] > 0  # the minimal trigger vs the ideal app
+    assert send["ratios"]["minimal_trigger"] > 0 and send["ratios"]["ideal_app"] > 0  # … and vs the floor
+    assert "minimal_trigger" not in send["ratios_vs"]["minimal_trigger"]
+    for key, reference, max_ratio in (
+        ("single_inserts", "floor", 1.3),
+        ("status_updates", "floor", 1.03),
+        ("bulk_guest_link", "floor", 1.2),  # the floor runs the one set-based UPDATE there
+    ):
+        assert (workloads[key]["target"]["reference"], workloads[key]["target"]["max_ratio"]) == (reference, max_ratio)
+        assert workloads[key]["target_ratio"] == workloads[key]["ratios"]["project"]
+    assert set(tiny_run["document"]["targets_met"]) >= {
+        "announcement_sends",
+        "single_inserts",
+        "status_updates",
+        "bulk_guest_link",
+        "audit_table_bytes_per_attempt",
+    }
+
+
+def test_audit_bytes_per_attempt_are_measured_over_sends_to_linked_guests(tiny_run):
+    storage = tiny_run["document"]["audit_storage"]
+    assert storage["target_table_bytes_per_attempt"] == 40 and "VACUUM" in storage["method"]
+    variants = storage["variants"]
+    assert set(variants) == {"floor", "ideal_app", "minimal_trigger", "project", "baseline"}
+    for growth in variants.values():
+        assert growth["attempts"] >= AUDIT_ATTEMPTS and growth["deliveries_table_bytes"] > 0
+    # the references and the floor own no table; the audited variants' own tables grew
+    for name in ("floor", "ideal_app", "minimal_trigger"):
+        assert variants[name]["relations"] == {} and variants[name]["table_bytes"] == 0, name
+    baseline = variants["baseline"]
+    assert "public.user_link_audit" in baseline["relations"]
+    # one row per attempt of a dozen columns (three uuids, a phone, texts): well over a record id's 16 bytes
+    assert 100 < baseline["table_bytes_per_attempt"] < 400, baseline
+    assert baseline["index_bytes_per_attempt"] > 0
+    project = variants["project"]
+    assert project["table_bytes"] > 0 and project["audit_rows"] == project["attempts"]
+    checks = {c["name"]: c["passed"] for c in tiny_run["document"]["checks"]}
+    assert checks["audit storage: project presents one audit row per attempt"]
+    assert checks["audit storage: baseline presents one audit row per attempt"]
+
+
 def test_results_are_written_and_printed(tiny_run):
     written = json.loads((tiny_run["output"] / "latest.json").read_text())
     assert written["workloads"] == json.loads(json.dumps(tiny_run["document"]["workloads"], default=str))
@@ -100,7 +168,9 @@ def test_results_are_written_and_printed(tiny_run):
     else:
         assert (tiny_run["output"] / "latest.png").stat().st_size > 0
     text = tiny_run["console"].export_text()
-    assert "announcement send" in text and "project / ref" in text and "checks:" in text
+    assert "announcement send" in text and "checks:" in text
+    assert "ideal app" in text and "minimal trigger" in text and "≤ 1.15× minimal trigger" in text
+    assert "audit storage per attempt" in text
 
 
 def test_no_database_is_left_behind(tiny_run):
@@ -119,3 +189,32 @@ def test_summary_and_paired_ratio():
     assert workload.ratio("project") == pytest.approx(2.0)
     workload.target = bench_report.Target(1.5, "≤ 1.5×")
     assert workload.met() is False
+
+
+def test_a_target_against_another_reference_uses_that_reference():
+    workload = bench_report.Workload(
+        "w",
+        "w",
+        "floor",
+        "floor",
+        samples={"floor": [1, 1, 1], "minimal_trigger": [2, 2, 2], "project": [2.2, 2.2, 2.2]},
+        target=bench_report.Target(1.15, "≤ 1.15× minimal trigger", "minimal_trigger"),
+    )
+    assert workload.ratio("project") == pytest.approx(2.2)
+    assert workload.target_ratio() == pytest.approx(1.1) and workload.met() is True
+    document = workload.as_dict()
+    assert document["ratios_vs"]["minimal_trigger"] == {"project": pytest.approx(1.1)}
+    # drawn on the floor's axis: 1.15 × the minimal trigger's 2×
+    assert bench_report.chart_target(document) == pytest.approx(2.3)
+    workload.samples["project"] = [2.4, 2.4, 2.4]
+    assert workload.met() is False
+
+
+def test_storage_growth_per_attempt_and_target():
+    growth = bench_report.StorageGrowth(
+        "project", 1000, 4, 36_864, 8192, 49_152, 0, 200_000, 100_000, 1000, {"x.audit": {"table_bytes": 36_864}}
+    )
+    assert growth.per_attempt(growth.table_bytes) == pytest.approx(36.864) and growth.met(40) is True
+    assert growth.as_dict()["index_bytes_per_attempt"] == pytest.approx(8.192)
+    assert bench_report.StorageGrowth("project", 1000, 4, 40_960 + 8192, 0, 0, 0, 0, 0).met(40) is None
+    assert bench_report.StorageGrowth("project", 1000, 4, 48_000, 0, 0, 0, 0, 0, 1000, {"x": {}}).met(40) is False

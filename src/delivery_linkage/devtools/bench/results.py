@@ -36,12 +36,34 @@ class Summary:
         return cls(len(ordered), statistics.median(ordered), q1, q3, ordered[0], ordered[-1])
 
 
+# the variants every run has; references are measured beside the project, never deployed by it
+FLOOR, PROJECT, BASELINE = "floor", "project", "baseline"
+IDEAL_APP, MINIMAL_TRIGGER = "ideal_app", "minimal_trigger"
+REFERENCES = (IDEAL_APP, MINIMAL_TRIGGER)  # what linking at insert costs at the least, without an audit
+LABELS = {
+    FLOOR: "floor",
+    PROJECT: "project",
+    BASELINE: "baseline",
+    IDEAL_APP: "ideal app",
+    MINIMAL_TRIGGER: "minimal trigger",
+    "set_based": "set-based UPDATE",
+    "runbook": "runbook query",
+}
+
+
+def label(variant: str) -> str:
+    return LABELS.get(variant, variant)
+
+
 @dataclass
 class Target:
-    """What the issue asks of the project's ratio to the reference: ratio <= max_ratio."""
+    """What the issue asks of the project's ratio to a reference: ratio <= max_ratio.
+
+    reference: the variant the project is compared with (None: the workload's own reference)."""
 
     max_ratio: float
     text: str
+    reference: str | None = None
 
 
 @dataclass
@@ -61,11 +83,13 @@ class Workload:
     def summaries(self) -> dict[str, Summary]:
         return {variant: Summary.of(values) for variant, values in self.samples.items() if values}
 
-    def ratio(self, variant: str, cpu: bool = False) -> float | None:
+    def ratio(self, variant: str, cpu: bool = False, reference: str | None = None) -> float | None:
         """Median of the paired ratios (operation i of the variant over operation i of the reference,
-        run back to back) when the samples pair up; else the ratio of the medians."""
+        run back to back) when the samples pair up; else the ratio of the medians.
+
+        reference: another variant of the same run to compare with (default: the workload's reference)."""
         samples = self.cpu if cpu else self.samples
-        values, reference = samples.get(variant) or [], samples.get(self.reference) or []
+        values, reference = samples.get(variant) or [], samples.get(reference or self.reference) or []
         if not values or not reference:
             return None
         if len(values) == len(reference) and len(values) >= 3 and all(r > 0 for r in reference):
@@ -79,11 +103,23 @@ class Workload:
             return None
         return statistics.median(values) / statistics.median(reference)
 
-    def met(self) -> bool | None:
-        if self.target is None:
-            return None
-        ratio = self.ratio("project")
+    def target_reference(self) -> str:
+        return (self.target.reference if self.target else None) or self.reference
+
+    def target_ratio(self, variant: str = PROJECT) -> float | None:
+        return None if self.target is None else self.ratio(variant, reference=self.target_reference())
+
+    def met(self, variant: str = PROJECT) -> bool | None:
+        ratio = self.target_ratio(variant)
         return None if ratio is None else ratio <= self.target.max_ratio
+
+    def side_references(self, variant: str) -> list[str]:
+        """The references a variant is also compared with, beside the workload's own: the ideal app and
+        the minimal trigger for every linking design, the ideal app for the minimal trigger."""
+        if variant in (self.reference, IDEAL_APP):
+            return []
+        wanted = [IDEAL_APP] if variant == MINIMAL_TRIGGER else list(REFERENCES)
+        return [r for r in wanted if r != self.reference and self.samples.get(r)]
 
     def as_dict(self) -> dict:
         summaries = self.summaries()
@@ -95,12 +131,35 @@ class Workload:
             "reference_label": self.reference_label,
             "summaries": {variant: asdict(summary) for variant, summary in summaries.items()},
             "ratios": {variant: self.ratio(variant) for variant in summaries if variant != self.reference},
+            # ratios to the references measured beside the project: {reference: {variant: ratio}}
+            "ratios_vs": {
+                reference: {
+                    variant: self.ratio(variant, reference=reference)
+                    for variant in summaries
+                    if reference in self.side_references(variant)
+                }
+                for reference in REFERENCES
+                if reference in summaries and reference != self.reference
+            },
+            "cpu_ratios_vs": {
+                reference: {
+                    variant: self.ratio(variant, cpu=True, reference=reference)
+                    for variant in self.cpu
+                    if self.cpu[variant] and reference in self.side_references(variant)
+                }
+                for reference in REFERENCES
+                if self.cpu.get(reference) and reference != self.reference
+            },
             "ratios_of_medians": {
                 variant: self.ratio_of_medians(variant) for variant in summaries if variant != self.reference
             },
             "cpu_summaries": {variant: asdict(Summary.of(values)) for variant, values in self.cpu.items() if values},
             "cpu_ratios": {variant: self.ratio(variant, cpu=True) for variant in self.cpu if variant != self.reference},
-            "target": None if self.target is None else asdict(self.target),
+            "target": None if self.target is None else asdict(self.target) | {"reference": self.target_reference()},
+            "target_ratio": self.target_ratio(),
+            "target_cpu_ratio": None
+            if self.target is None
+            else self.ratio(PROJECT, cpu=True, reference=self.target_reference()),
             "met": self.met(),
             "extra": self.extra,
         }
@@ -133,40 +192,146 @@ def ratio_text(ratio: float | None, cpu: float | None = None) -> str:
     return text if cpu is None else f"{text}\n[dim]cpu {cpu:.2f}×[/]"
 
 
+def _ratio(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def variant_cell(workload: Workload, variant: str, summaries: dict[str, Summary]) -> str:
+    """Median and spread; for a variant other than the reference, its ratio to the reference and to each
+    reference measured beside it (wall clock, server CPU dimmed)."""
+    summary = summaries.get(variant)
+    if summary is None:
+        return "–"
+    lines = [milliseconds(summary.median), f"[dim]{spread(summary)}[/]"]
+    if variant == workload.reference:
+        return "\n".join(lines)
+    for reference in [workload.reference, *workload.side_references(variant)]:
+        cpu = workload.ratio(variant, cpu=True, reference=reference)
+        lines.append(
+            f"{_ratio(workload.ratio(variant, reference=reference))} {label(reference)}"
+            + ("" if cpu is None else f" [dim](cpu {cpu:.2f}×)[/]")
+        )
+    return "\n".join(lines)
+
+
+def target_cell(workload: Workload, extras: list[str]) -> str:
+    if workload.target is None:
+        return ""
+    reference = workload.target_reference()
+    lines = []
+    for variant in [PROJECT, *extras]:
+        ratio = workload.target_ratio(variant)
+        if ratio is None:
+            continue
+        met = ratio <= workload.target.max_ratio
+        colour = "green" if met else "red"
+        lines.append(
+            f"{label(variant)} / {label(reference)} {ratio:.2f}× [{colour}]{'met' if met else 'missed'}[/]"
+            if variant != PROJECT
+            else f"[{colour}]{workload.target.text}: {ratio:.2f}× {'met' if met else 'missed'}[/]"
+        )
+    return "\n".join(lines) or workload.target.text
+
+
 def figure_table(workloads: list[Workload], extras: list[str]) -> Table:
-    """Medians with spread, and the ratios project / reference and baseline / reference."""
+    """Each workload with its references side by side: medians (IQR) and, per variant, the ratio to the
+    workload's reference and to the ideal app and the minimal trigger; the target, met or missed."""
     table = Table(
         title="delivery_linkage benchmark: medians (IQR); ratios = median of paired ratios variant / reference,"
-        " wall clock (and server CPU)"
+        " wall clock (server CPU)"
     )
+    columns = ["reference", IDEAL_APP, MINIMAL_TRIGGER, PROJECT, BASELINE, *extras]
     table.add_column("workload")
-    table.add_column("reference", justify="right")
-    table.add_column("project", justify="right")
-    table.add_column("baseline", justify="right")
-    table.add_column("project / ref", justify="right")
-    table.add_column("baseline / ref", justify="right")
-    for extra in extras:
-        table.add_column(f"{extra} / ref", justify="right")
+    for column in columns:
+        table.add_column(label(column), justify="right")
     table.add_column("target")
     for workload in workloads:
         summaries = workload.summaries()
-
-        def cell(variant: str, summaries: dict[str, Summary] = summaries) -> str:
-            summary = summaries.get(variant)
-            return "–" if summary is None else f"{milliseconds(summary.median)}\n[dim]{spread(summary)}[/]"
-
-        met = workload.met()
-        target = "" if workload.target is None else workload.target.text
-        if met is not None:
-            target = f"[{'green' if met else 'red'}]{target} {'met' if met else 'missed'}[/]"
         table.add_row(
-            f"{workload.label}\n[dim]per {workload.unit}; ref = {workload.reference_label}[/]",
-            cell(workload.reference),
-            cell("project"),
-            cell("baseline"),
-            ratio_text(workload.ratio("project"), workload.ratio("project", cpu=True)),
-            ratio_text(workload.ratio("baseline"), workload.ratio("baseline", cpu=True)),
-            *[ratio_text(workload.ratio(extra), workload.ratio(extra, cpu=True)) for extra in extras],
+            f"{workload.label}\n[dim]per {workload.unit}; reference = {workload.reference_label}[/]",
+            *[variant_cell(workload, workload.reference if c == "reference" else c, summaries) for c in columns],
+            target_cell(workload, extras),
+        )
+    return table
+
+
+@dataclass
+class StorageGrowth:
+    """What a variant's own relations grew by over a known number of linking attempts, in bytes.
+
+    Relations are the variant's own: every table (and its TOAST table and indexes) that its copy of the
+    data has and the floor's copy has not, in any schema; and, apart, the indexes it added to the app's
+    tables. table_bytes: main fork of each table plus main fork of its TOAST table; index_bytes: their
+    indexes, TOAST indexes included; total_bytes: pg_total_relation_size (every fork) of those tables."""
+
+    variant: str
+    attempts: int
+    sends: int
+    table_bytes: int
+    index_bytes: int
+    total_bytes: int
+    app_index_bytes: int
+    deliveries_table_bytes: int  # for scale: message_deliveries itself over the same sends
+    deliveries_index_bytes: int
+    audit_rows: int | None = None  # rows user_link_audit presents for the deliveries of these sends
+    relations: dict[str, dict] = field(default_factory=dict)  # growth of each own table and app-table index
+    app_indexes: list[str] = field(default_factory=list)  # the indexes it added on the app's tables
+
+    def per_attempt(self, value: int) -> float:
+        return value / self.attempts if self.attempts else float("nan")
+
+    def met(self, max_table_bytes: float) -> bool | None:
+        if not self.relations:
+            return None
+        return self.per_attempt(self.table_bytes) <= max_table_bytes
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {
+            "table_bytes_per_attempt": self.per_attempt(self.table_bytes),
+            "index_bytes_per_attempt": self.per_attempt(self.index_bytes),
+            "total_bytes_per_attempt": self.per_attempt(self.total_bytes),
+            "app_index_bytes_per_attempt": self.per_attempt(self.app_index_bytes),
+            "deliveries_table_bytes_per_attempt": self.per_attempt(self.deliveries_table_bytes),
+            "deliveries_index_bytes_per_attempt": self.per_attempt(self.deliveries_index_bytes),
+        }
+
+
+def storage_table(growths: list[StorageGrowth], max_table_bytes: float) -> Table:
+    """Bytes per attempt the audit storage grew by, per variant, with the target for the project."""
+    table = Table(
+        title="audit storage per attempt, over sends to linked guests (growth of the variant's own relations)"
+    )
+    for name in (
+        "variant",
+        "attempts",
+        "table + TOAST",
+        "its indexes",
+        "total, every fork",
+        "its indexes on app tables",
+        "message_deliveries (for scale)",
+        "target",
+    ):
+        table.add_column(name, justify="left" if name in ("variant", "target") else "right")
+    for growth in growths:
+
+        def per(value: int, growth: StorageGrowth = growth) -> str:
+            return f"{growth.per_attempt(value):.1f} B" if growth.relations or value else "–"
+
+        met = growth.met(max_table_bytes) if growth.variant == PROJECT else None
+        target = ""
+        if met is not None:
+            target = f"[{'green' if met else 'red'}]≤ {max_table_bytes:g} B of table {'met' if met else 'missed'}[/]"
+        table.add_row(
+            label(growth.variant),
+            f"{growth.attempts:,} in {growth.sends} sends",
+            per(growth.table_bytes),
+            per(growth.index_bytes),
+            per(growth.total_bytes),
+            f"{growth.per_attempt(growth.app_index_bytes):.1f} B ({len(growth.app_indexes)})"
+            if growth.app_indexes
+            else "–",
+            f"{growth.per_attempt(growth.deliveries_table_bytes):.0f} B + "
+            f"{growth.per_attempt(growth.deliveries_index_bytes):.0f} B indexes",
             target,
         )
     return table
@@ -177,6 +342,19 @@ def write_json(path: Path, document: dict) -> None:
     path.write_text(json.dumps(document, indent=2, default=str) + "\n")
 
 
+def chart_target(workload: dict) -> float | None:
+    """The target on the chart's axis (ratio to the workload's reference): a target against another
+    reference (the minimal trigger) is drawn at max_ratio × that reference's own ratio."""
+    target = workload.get("target")
+    if not target:
+        return None
+    reference = target.get("reference") or workload["reference"]
+    if reference == workload["reference"]:
+        return target["max_ratio"]
+    scale = workload["ratios"].get(reference)
+    return target["max_ratio"] * scale if scale else None
+
+
 def chart_rows(document: dict) -> list[dict]:
     """What the chart draws, from a results document (bench/results/latest.json)."""
     return [
@@ -184,7 +362,7 @@ def chart_rows(document: dict) -> list[dict]:
             "label": w["label"],
             "reference_label": w["reference_label"],
             "ratios": {k: v for k, v in w["ratios"].items() if v},
-            "target": w["target"]["max_ratio"] if w["target"] else None,
+            "target": chart_target(w),
         }
         for w in document["workloads"]
     ]
@@ -201,14 +379,19 @@ def write_chart(path: Path, rows: list[dict], variants: dict[str, str], title: s
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    colours = ["#2a9d8f", "#e76f51", "#6a4c93", "#ffb703", "#8d99ae"]
+    import matplotlib.ticker as ticker
+
+    # references pale, the project in the one strong colour, the baseline and experiments apart
+    palette = {IDEAL_APP: "#a8dadc", MINIMAL_TRIGGER: "#457b9d", PROJECT: "#e76f51", BASELINE: "#6a4c93"}
+    others = iter(["#ffb703", "#2a9d8f", "#8d99ae", "#f4a261", "#264653"])
+    colours = [palette.get(variant) or next(others, "#999999") for variant in variants]
     rows = [row for row in rows if any(row["ratios"].get(v) for v in variants)]
     height = 0.8 / len(variants)
     fig, ax = plt.subplots(figsize=(10, 0.8 * len(rows) + 2.2))
     for index, (variant, legend) in enumerate(variants.items()):
         ys = [row_index + index * height for row_index in range(len(rows))]
         values = [row["ratios"].get(variant) or 0 for row in rows]
-        bars = ax.barh(ys, values, height=height, label=legend, color=colours[index % len(colours)])
+        bars = ax.barh(ys, values, height=height, label=legend, color=colours[index])
         for bar, value in zip(bars, values, strict=True):
             if value:
                 ax.text(value * 1.03, bar.get_y() + bar.get_height() / 2, f"{value:.2f}×", va="center", fontsize=7)
@@ -218,10 +401,16 @@ def write_chart(path: Path, rows: list[dict], variants: dict[str, str], title: s
             ax.plot([row["target"]] * 2, [y0, y0 + 0.8], color="black", linestyle="--", linewidth=1)
     ax.axvline(1.0, color="grey", linewidth=0.8)
     ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    ax.set_xticks([t for t in (0.1, 0.2, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 50, 100) if low <= t <= high])
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:g}×"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_yticks([i + height * (len(variants) - 1) / 2 for i in range(len(rows))])
     ax.set_yticklabels([f"{row['label']}\n(ref: {row['reference_label']})" for row in rows], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("median of paired ratios, time / reference time (log scale; dashed: target)")
+    ax.set_xlabel(
+        "median of paired ratios, time / reference time (log scale; dashed: target, in the reference's units)"
+    )
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=len(variants), fontsize=8, frameon=False)
     fig.tight_layout()

@@ -1,13 +1,17 @@
 """The benchmark's write-path workloads, run alternately on identical copies of one world.
 
-Every workload gets one autocommit connection per variant (floor, project, baseline, experiments),
-runs the same operations on each with the same ids, rotating which variant goes first, and times
-each operation from the client (round trip and commit included, identically for all variants).
+Every workload gets one autocommit connection per variant (floor, project, baseline, experiments;
+the references ideal_app and minimal_trigger where they apply), runs the same operations on each with
+the same ids, rotating which variant goes first, and times each operation from the client (round trip
+and commit included, identically for all variants). The ideal app runs its own statements
+(bench/ideal_app.sql: user_id set in the INSERT through a join); every other variant runs the app's.
 Afterwards it checks that the variants that link agree with each other.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,8 +19,19 @@ from dataclasses import dataclass, field
 from time import perf_counter
 
 import psycopg
+from psycopg import sql
 
-from delivery_linkage.devtools.bench.results import Check, Target, Workload
+from delivery_linkage import PROJECT_DIR
+from delivery_linkage.devtools.bench.results import (
+    BASELINE,
+    FLOOR,
+    IDEAL_APP,
+    REFERENCES,
+    Check,
+    StorageGrowth,
+    Target,
+    Workload,
+)
 
 Connections = dict[str, psycopg.Connection]
 Tick = Callable[[int], None]
@@ -57,7 +72,27 @@ where delivery.guest_id = linked.id and delivery.user_id is null and linked.remo
 """
 LINK_ONE = "update public.event_guests set user_id = %s where id = %s"
 
-FLOOR, PROJECT, BASELINE = "floor", "project", "baseline"
+IDEAL_APP_SQL = PROJECT_DIR / "bench" / "ideal_app.sql"
+APP_STATEMENTS = {"insert_many": INSERT_MANY, "insert_one": INSERT_ONE}
+
+
+@functools.cache
+def ideal_app_statements() -> dict[str, str]:
+    """bench/ideal_app.sql's statements by name (`-- statement: NAME` up to the next one), comments dropped."""
+    statements: dict[str, str] = {}
+    for block in re.split(r"^-- statement: *", IDEAL_APP_SQL.read_text(), flags=re.M)[1:]:
+        name, _, body = block.partition("\n")
+        code = "\n".join(line for line in body.splitlines() if line.strip() and not line.lstrip().startswith("--"))
+        statements[name.strip()] = code
+    missing = set(APP_STATEMENTS) - set(statements)
+    if missing:
+        raise ValueError(f"{IDEAL_APP_SQL}: no statement named {', '.join(sorted(missing))}")
+    return statements
+
+
+def statement(variant: str, name: str) -> str:
+    """The app's statement as this variant runs it: the ideal app's own, else the app's."""
+    return ideal_app_statements()[name] if variant == IDEAL_APP else APP_STATEMENTS[name]
 
 
 @dataclass
@@ -207,7 +242,18 @@ def _compare(name: str, rows_by_variant: dict[str, list], variants: list[str], r
     if not expected:
         return Check(name, False, "nothing to compare (no rows)")
     if differing:
-        return Check(name, False, f"{', '.join(differing)} differ from {reference} ({len(expected)} rows)")
+        first = differing[0]
+        rows = rows_by_variant[first]
+        at = next(
+            (i for i, (a, b) in enumerate(zip(expected, rows, strict=False)) if a != b), min(len(expected), len(rows))
+        )
+        shown = [r[at] if at < len(r) else "(no row)" for r in (expected, rows)]
+        return Check(
+            name,
+            False,
+            f"{', '.join(differing)} differ from {reference} ({len(expected)} rows; {len(rows)} in {first}); first"
+            f" difference, row {at}: {reference} {shown[0]} / {first} {shown[1]}"[:600],
+        )
     return Check(name, True, f"{len(expected)} rows identical in {', '.join(variants)}")
 
 
@@ -236,7 +282,10 @@ def audits_of(conn: psycopg.Connection, message_ids: list[uuid.UUID]) -> list[tu
 
 
 def insert_checks(name: str, conns: Connections, message_ids: list[uuid.UUID]) -> list[Check]:
+    """Every variant that links (references included) sets the same user_ids; the audited ones (project,
+    baseline, experiments) write the same audit rows, one per delivery."""
     linking = [v for v in conns if v != FLOOR]
+    audited = [v for v in linking if v not in REFERENCES]
     deliveries = {v: deliveries_of(c, message_ids) for v, c in conns.items()}
     checks = [_compare(f"{name}: same user_id in every linking variant", deliveries, linking, BASELINE)]
     if FLOOR in conns:
@@ -252,8 +301,8 @@ def insert_checks(name: str, conns: Connections, message_ids: list[uuid.UUID]) -
         )
         linked = sum(row[3] is not None for row in deliveries[BASELINE])
         checks.append(Check(f"{name}: something was linked", linked > 0, f"{linked} of {len(floor_rows)} linked"))
-    audits = {v: audits_of(conns[v], message_ids) for v in linking}
-    checks.append(_compare(f"{name}: same audit rows (outcome, reason, candidates…)", audits, linking, BASELINE))
+    audits = {v: audits_of(conns[v], message_ids) for v in audited}
+    checks.append(_compare(f"{name}: same audit rows (outcome, reason, candidates…)", audits, audited, BASELINE))
     checks.append(
         Check(
             f"{name}: one audit row per delivery",
@@ -336,7 +385,7 @@ def announcement_sends(
         for i, announcement in enumerate(plan.announcements):
             params = (plan.message_id("announcement", r, i), announcement.guest_ids, announcement.phones)
             for v in rotate(variants, r + i):
-                timed(record, v, INSERT_MANY, params, measured=r >= warmup)
+                timed(record, v, statement(v, "insert_many"), params, measured=r >= warmup)
             tick(1)
     measured = [
         plan.message_id("announcement", r, i) for r in range(warmup + rounds) for i in range(len(plan.announcements))
@@ -366,7 +415,7 @@ def single_inserts(
         for i, (guest_id, event_id, phone) in enumerate(plan.single_guests):
             params = (plan.message_id(kind, r, event_id), None if phone_only else guest_id, phone)
             for v in rotate(variants, r + i):
-                timed(record, v, INSERT_ONE, params, measured=r >= warmup)
+                timed(record, v, statement(v, "insert_one"), params, measured=r >= warmup)
             tick(1)
     measured = [plan.message_id(kind, r, e) for r in range(warmup + rounds) for e in events]
     return workload, insert_checks(label, conns, measured)
@@ -484,3 +533,220 @@ def single_guest_links(
             timed(record, v, LINK_ONE_HAND_WRITTEN if v == FLOOR else LINK_ONE, (user_id, guest_id))
         tick(1)
     return workload, link_checks("single guest links", conns, guests)
+
+
+# --- audit storage: bytes per attempt ----------------------------------------------------------------
+
+RELATIONS = """
+select c.oid, n.nspname, c.relname, c.relkind, i.indrelid
+from pg_catalog.pg_class as c
+join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+left join pg_catalog.pg_index as i on i.indexrelid = c.oid
+where c.relkind in ('r', 'p', 'm', 'i')
+  and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') and n.nspname !~ '^pg_(toast_)?temp_'
+"""
+TABLE_SIZES = """
+select c.oid,
+       pg_catalog.pg_relation_size(c.oid, 'main')
+           + coalesce(pg_catalog.pg_relation_size(nullif(c.reltoastrelid, 0), 'main'), 0),
+       pg_catalog.pg_indexes_size(c.oid) + coalesce(pg_catalog.pg_indexes_size(nullif(c.reltoastrelid, 0)), 0),
+       pg_catalog.pg_total_relation_size(c.oid)
+from pg_catalog.pg_class as c where c.oid = any(%s)
+"""
+
+
+@dataclass
+class OwnRelations:
+    """The relations a variant added to the app's database: found by name against the floor's copy."""
+
+    tables: dict[int, str]  # oid -> qualified name (tables and materialized views, any schema)
+    app_indexes: dict[int, str]  # indexes the variant added on tables the floor has too
+    deliveries: int  # message_deliveries' oid
+    deliveries_indexes: list[int]  # the app's own indexes of message_deliveries
+
+
+def relation_names(conn: psycopg.Connection) -> set[tuple[str, str]]:
+    return {(row[1], row[2]) for row in conn.execute(RELATIONS)}
+
+
+def own_relations(
+    conn: psycopg.Connection, floor: set[tuple[str, str]], exclude_schemas: tuple[str, ...]
+) -> OwnRelations:
+    rows = conn.execute(RELATIONS).fetchall()
+    names = {oid: (schema, name) for oid, schema, name, _, _ in rows}
+    tables, app_indexes, deliveries_indexes = {}, {}, []
+    deliveries = conn.execute("select 'public.message_deliveries'::regclass::oid").fetchone()[0]
+    for oid, schema, name, kind, table in rows:
+        if schema in exclude_schemas:
+            continue
+        ours = (schema, name) not in floor
+        if kind in ("r", "p", "m") and ours:
+            tables[oid] = f"{schema}.{name}"
+        elif kind == "i" and ours and names.get(table) in floor:
+            app_indexes[oid] = f"{schema}.{name} on {'.'.join(names[table])}"
+        elif kind == "i" and not ours and table == deliveries:
+            deliveries_indexes.append(oid)
+    return OwnRelations(tables, app_indexes, deliveries, deliveries_indexes)
+
+
+def storage_snapshot(conn: psycopg.Connection, own: OwnRelations, vacuum: bool) -> dict:
+    """Sizes in bytes. With vacuum, the variant's own tables are vacuumed first: VACUUM truncates the
+    empty pages a relation extension may have added past the last row and moves a GIN index's pending
+    list into the index, so what is measured is what the rows occupy. The app's table is not vacuumed
+    (its growth is only shown for scale)."""
+    if vacuum:
+        for name in own.tables.values():
+            schema, _, table = name.partition(".")
+            conn.execute(sql.SQL("vacuum {}").format(sql.Identifier(schema, table)))
+    tables = {
+        oid: (t, i, total) for oid, t, i, total in conn.execute(TABLE_SIZES, (list(own.tables) + [own.deliveries],))
+    }
+    app_indexes = {
+        oid: conn.execute("select pg_catalog.pg_relation_size(%s::oid)", (oid,)).fetchone()[0]
+        for oid in own.app_indexes
+    }
+    deliveries_indexes = sum(
+        conn.execute("select pg_catalog.pg_relation_size(%s::oid)", (oid,)).fetchone()[0]
+        for oid in own.deliveries_indexes
+    )
+    return {"tables": tables, "app_indexes": app_indexes, "deliveries_indexes": deliveries_indexes}
+
+
+def linked_guests(conn: psycopg.Connection, plan: WritePlan) -> list[tuple[list[uuid.UUID], list[str | None]]]:
+    """Per announcement event: its active guests that are linked to a user (as the floor's copy has them)."""
+    result = []
+    for announcement in plan.announcements:
+        linked = {
+            row[0]
+            for row in conn.execute(
+                "select id from public.event_guests where id = any(%s) and user_id is not null and removed_at is null",
+                (announcement.guest_ids,),
+            )
+        }
+        pairs = [(g, p) for g, p in zip(announcement.guest_ids, announcement.phones, strict=True) if g in linked]
+        result.append(([g for g, _ in pairs], [p for _, p in pairs]))
+    return result
+
+
+def audit_storage(
+    conns: Connections,
+    plan: WritePlan,
+    attempts: int,
+    tick: Tick,
+    exclude_schemas: tuple[str, ...] = (),
+    max_sends: int = 10_000,
+) -> tuple[Workload, list[Check], list[StorageGrowth]]:
+    """Sends to linked guests only (every delivery links; one attempt each) until at least `attempts`
+    deliveries, one INSERT per message, alternately on every variant; timed like the announcement sends.
+    Before and after, the sizes of each variant's own relations (vacuumed): growth / attempts = the
+    audit's bytes per attempt."""
+    variants = list(conns)
+    sends = [
+        (event, guests)
+        for event, guests in zip(plan.announcements, linked_guests(conns[FLOOR], plan), strict=True)
+        if guests[0]
+    ]
+    workload = Workload(
+        "linked_sends",
+        f"send to linked guests only (~{sum(len(g[0]) for _, g in sends) / max(1, len(sends)):.0f} rows, one INSERT)",
+        FLOOR,
+        "no linkage",
+        "send",
+        None,
+        {v: [] for v in variants},
+    )
+    if not sends:
+        return (
+            workload,
+            [Check("audit storage: sends to linked guests", False, "no linked guest in the sampled events")],
+            [],
+        )
+    plan_sends: list[tuple[uuid.UUID, uuid.UUID, list[uuid.UUID], list[str | None]]] = []
+    total = 0
+    while total < attempts and len(plan_sends) < max_sends:
+        index = len(plan_sends)
+        announcement, (guests, phones) = sends[index % len(sends)]
+        plan_sends.append((plan.message_id("linked_send", index), announcement.event_id, guests, phones))
+        total += len(guests)
+    create_messages(conns, [(m, e) for m, e, _, _ in plan_sends])
+    floor_names = relation_names(conns[FLOOR])
+    own = {v: own_relations(c, floor_names, exclude_schemas) for v, c in conns.items()}
+    before = {v: storage_snapshot(c, own[v], vacuum=True) for v, c in conns.items()}
+    record = Recorder(workload, conns)
+    for i, (message_id, _, guests, phones) in enumerate(plan_sends):
+        for v in rotate(variants, i):
+            timed(record, v, statement(v, "insert_many"), (message_id, guests, phones))
+        tick(1)
+    after = {v: storage_snapshot(c, own[v], vacuum=True) for v, c in conns.items()}
+
+    message_ids = [m for m, _, _, _ in plan_sends]
+    growths = []
+    for v, conn in conns.items():
+        b, a = before[v], after[v]
+
+        def grew(oid: int, column: int, a: dict = a, b: dict = b) -> int:
+            return a["tables"][oid][column] - b["tables"][oid][column]
+
+        relations = {
+            name: {"table_bytes": grew(oid, 0), "index_bytes": grew(oid, 1), "total_bytes": grew(oid, 2)}
+            for oid, name in own[v].tables.items()
+        } | {
+            name: {"index_bytes": a["app_indexes"][oid] - b["app_indexes"][oid]}
+            for oid, name in own[v].app_indexes.items()
+        }
+        audit_rows = None
+        if v not in REFERENCES and v != FLOOR:
+            audit_rows = conn.execute(
+                """
+                select count(*) from public.user_link_audit as a
+                join public.message_deliveries as d on d.id = a.record_id
+                where a.table_name = 'message_deliveries' and d.message_id = any(%s)
+                """,
+                (message_ids,),
+            ).fetchone()[0]
+        growths.append(
+            StorageGrowth(
+                variant=v,
+                attempts=total,
+                sends=len(plan_sends),
+                table_bytes=sum(grew(oid, 0) for oid in own[v].tables),
+                index_bytes=sum(grew(oid, 1) for oid in own[v].tables),
+                total_bytes=sum(grew(oid, 2) for oid in own[v].tables),
+                app_index_bytes=sum(a["app_indexes"][oid] - b["app_indexes"][oid] for oid in own[v].app_indexes),
+                deliveries_table_bytes=grew(own[v].deliveries, 0),
+                deliveries_index_bytes=a["deliveries_indexes"] - b["deliveries_indexes"],
+                audit_rows=audit_rows,
+                relations=relations,
+                app_indexes=sorted(own[v].app_indexes.values()),
+            )
+        )
+    checks = insert_checks("sends to linked guests", conns, message_ids)
+    linking = [v for v in conns if v != FLOOR]
+    unlinked = {
+        v: conns[v]
+        .execute(
+            "select count(*) from public.message_deliveries where message_id = any(%s) and user_id is null",
+            (message_ids,),
+        )
+        .fetchone()[0]
+        for v in linking
+    }
+    checks.append(
+        Check(
+            "sends to linked guests: every delivery linked in every linking variant",
+            not any(unlinked.values()),
+            f"{total:,} deliveries each; left NULL: {unlinked}",
+        )
+    )
+    for growth in growths:
+        if growth.audit_rows is not None:
+            checks.append(
+                Check(
+                    f"audit storage: {growth.variant} presents one audit row per attempt",
+                    growth.audit_rows == total,
+                    f"{growth.audit_rows:,} audit rows, {total:,} attempts",
+                )
+            )
+    workload.extra["attempts"] = total
+    workload.extra["sends"] = len(plan_sends)
+    return workload, checks, growths
