@@ -77,18 +77,3 @@
     comment on function {{ ctx.s }}.auto_link_user_by_phone_trigger() is
         'delivery_linkage: BEFORE INSERT row trigger function linking a delivery that arrives with no user_id to its user.';
 {% endmacro %}
-
-
-{#
-    linkage_remember_pending_partition(event_id_expression): adds the event's lock partition to the
-    transaction's set (a 16-bit mask in the transaction-local setting delivery_linkage.pending_partitions);
-    read by run_commit_checks to know which partitions to lock before it looks again.
-#}
-{% macro linkage_remember_pending_partition(event_id) -%}
-    pg_catalog.set_config(
-        'delivery_linkage.pending_partitions',
-        (coalesce(nullif(pg_catalog.current_setting('delivery_linkage.pending_partitions', true), '')::integer, 0)
-            | (1 << {{ linkage_partition(event_id) }}))::text,
-        true
-    )
-{%- endmacro %}

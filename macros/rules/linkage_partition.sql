@@ -16,3 +16,18 @@
 {% macro linkage_send_clock(ctx, partition) -%}
     pg_catalog.format('%I.%I', '{{ ctx.p }}', 'send_clock_' || pg_catalog.lpad(({{ partition }})::text, 2, '0'))::regclass
 {%- endmacro %}
+
+
+{#
+    linkage_remember_pending_partition(event_id_expression): adds the event's lock partition to the
+    transaction's set (a 16-bit mask in the transaction-local setting delivery_linkage.pending_partitions);
+    read by run_commit_checks to know which partitions to lock before it looks again.
+#}
+{% macro linkage_remember_pending_partition(event_id) -%}
+    pg_catalog.set_config(
+        'delivery_linkage.pending_partitions',
+        (coalesce(nullif(pg_catalog.current_setting('delivery_linkage.pending_partitions', true), '')::integer, 0)
+            | (1 << {{ linkage_partition(event_id) }}))::text,
+        true
+    )
+{%- endmacro %}
