@@ -546,6 +546,14 @@ def batched_backfill(ctx: Context, dbname: str, label: str) -> dict:
         total = unlinked_count(conn)
         task = ctx.progress.add_task(label, total=total)
         phases = ["backfill_deliveries_batch"]
+        # the project keeps its machinery in its private schema, the baseline in public
+        function = {
+            phase: conn.execute(
+                "select coalesce(to_regproc(%s), to_regproc(%s))::text",
+                (f"delivery_linkage.{phase}", f"public.{phase}"),
+            ).fetchone()[0]
+            for phase in ("backfill_deliveries_batch", "backfill_linkable_guests_batch")
+        }
         if conn.execute("select to_regproc('public.backfill_linkable_guests_batch') is not null").fetchone()[0]:
             phases.insert(0, "backfill_linkable_guests_batch")
         batches: list[float] = []
@@ -556,7 +564,7 @@ def batched_backfill(ctx: Context, dbname: str, label: str) -> dict:
             while True:
                 batch_started = time.perf_counter()
                 last_id, scanned, batch_linked, _ = conn.execute(
-                    f"select * from public.{phase}(%s, %s, false)", (after, ctx.options.backfill_batch_size)
+                    f"select * from {function[phase]}(%s, %s, false)", (after, ctx.options.backfill_batch_size)
                 ).fetchone()
                 batches.append(time.perf_counter() - batch_started)
                 if not scanned:
