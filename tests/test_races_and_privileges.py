@@ -1,9 +1,7 @@
-"""Races between a delivery insert and a guest link, and what app roles can and cannot do."""
+"""What app roles can and cannot do. (The race between a delivery insert and a guest link is
+test_delivery_and_guest_link_race.py: both orders, every isolation level.)"""
 
 from __future__ import annotations
-
-import threading
-import time
 
 import psycopg
 import pytest
@@ -11,59 +9,6 @@ import pytest
 import world as w
 
 PHONE = "+15555550100"
-
-
-def connect(settings):
-    return psycopg.connect(settings.conninfo(), autocommit=True)
-
-
-def setup_unlinked_guest(db):
-    event = w.event(db)
-    guest = w.guest(db, event, None, PHONE)
-    return event, guest, w.message(db, event), w.user(db, PHONE)
-
-
-def test_delivery_inserted_while_guest_link_is_uncommitted_ends_up_linked(app_db, db):
-    """Guest link first (uncommitted), then the insert: the insert waits and sees the link."""
-    event, guest, message, person = setup_unlinked_guest(db)
-    with connect(app_db) as linker, connect(app_db) as sender:
-        linker.execute("begin")
-        linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-        result = {}
-
-        def send():
-            result["id"] = w.deliver(sender, message, guest, PHONE)
-
-        thread = threading.Thread(target=send)
-        thread.start()
-        time.sleep(0.5)
-        assert thread.is_alive(), "the insert should wait for the uncommitted guest link"
-        linker.execute("commit")
-        thread.join(10)
-    assert w.delivery_user(db, result["id"]) == person
-    assert w.linkable_null_count(db) == 0
-
-
-def test_guest_linked_while_delivery_insert_is_uncommitted_ends_up_linked(app_db, db):
-    """Insert first (uncommitted), then the guest link: the link waits and its backfill sees the delivery."""
-    event, guest, message, person = setup_unlinked_guest(db)
-    with connect(app_db) as linker, connect(app_db) as sender:
-        sender.execute("begin")
-        delivery = w.deliver(sender, message, guest, PHONE)
-        done = threading.Event()
-
-        def link():
-            linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-            done.set()
-
-        thread = threading.Thread(target=link)
-        thread.start()
-        time.sleep(0.5)
-        assert not done.is_set(), "the guest link should wait for the uncommitted insert"
-        sender.execute("commit")
-        thread.join(10)
-    assert w.delivery_user(db, delivery) == person
-    assert w.linkable_null_count(db) == 0
 
 
 def as_role(db, role, user_id=None):
