@@ -190,4 +190,4 @@ def run_variant(console: Console, settings, variant: str, plans, options: Concur
 
 
 def command_line() -> str:
-    return "python -m delivery_linkage.devtools.concurrency " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    return " ".join(["python -m delivery_linkage.devtools.concurrency", *(shlex.quote(a) for a in sys.argv[1:])])
