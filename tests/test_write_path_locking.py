@@ -111,3 +111,30 @@ def test_send_to_a_linked_guest_does_not_wait_for_an_open_transaction_that_edite
         b.execute("commit")
         a.execute("commit")
     assert w.delivery_user(db, delivery) == person
+
+
+def test_send_racing_the_deletion_of_its_guests_user_does_not_fail(app_db, db):
+    """READ COMMITTED, keys to users ON DELETE SET NULL: a user is being deleted (uncommitted) while the
+    app sends to their guest. Without the linkage the send writes user_id NULL and commits; the linkage
+    must not turn it into a foreign-key error by copying the guest's user that is going away."""
+    for table in ("message_deliveries", "event_guests"):
+        db.execute(f"alter table {table} drop constraint {table}_user_id_fkey")
+        db.execute(
+            f"alter table {table} add constraint {table}_user_id_fkey foreign key (user_id) "
+            "references users (id) on delete set null"
+        )
+    event = w.event(db)
+    person = w.user(db, FIRST_PHONE)
+    guest = w.guest(db, event, person, FIRST_PHONE)
+    message = w.message(db, event)
+    with session(app_db) as a, session(app_db) as b:
+        begin(a, "read committed")
+        a.execute("delete from users where id = %s", (person,))  # left open
+        send = start(w.deliver, b, message, guest, FIRST_PHONE)
+        wait_until_blocked_or_done(db, b.info.backend_pid, send)
+        a.execute("commit")
+        try:
+            delivery = send.result()
+        except psycopg.errors.ForeignKeyViolation as error:
+            pytest.fail(f"the send failed because the linkage copied a user being deleted: {error}")
+    assert w.delivery_user(db, delivery) is None
