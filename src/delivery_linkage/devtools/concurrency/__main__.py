@@ -29,7 +29,9 @@ def parse(argv: list[str]) -> tuple[concurrency.ConcurrencyOptions, bool]:
     parser.add_argument("--deadlock-timeout", help="the app sessions' deadlock_timeout (default: the server's)")
     parser.add_argument("--sample-interval", type=float, default=0.01, help="lock-wait sampling interval, s")
     parser.add_argument("--out", type=Path, default=concurrency.OUTPUT_DIR, help="directory of the results")
-    parser.add_argument("--name", default="concurrency", help="results file name (NAME.json, NAME.md)")
+    parser.add_argument(
+        "--name", help="results file name, NAME.json and NAME.md (default concurrency; --quick: concurrency-quick)"
+    )
     parser.add_argument("--keep-databases", action="store_true", help="keep the world and run databases")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the linkage run violates an invariant")
     args = parser.parse_args(argv)
@@ -46,7 +48,7 @@ def parse(argv: list[str]) -> tuple[concurrency.ConcurrencyOptions, bool]:
         ),
         variants=(args.only,) if args.only else base.variants,
         output_dir=args.out,
-        output_name=args.name,
+        output_name=args.name or ("concurrency-quick" if args.quick else "concurrency"),
         keep_databases=args.keep_databases,
         command=concurrency.command_line(),
     )
