@@ -110,7 +110,7 @@ def run(
     try:
         started = time.perf_counter()
         console.print(f"concurrency: building the world (seed {options.shape.seed}) and deploying the linkage…")
-        generated = world.build_template(server, template, options.shape, target_path=f"target/{options.prefix}_{tag}")
+        generated = world.build_template(server, template, options.shape, target_path=f"target/{options.prefix}")
         plans = plan.plan(generated, options.seed, options.connections, options.operations)
         seeds = [plan.connection_seed(options.seed, i) for i in range(options.connections)]
         digests = [plan.digest(p) for p in plans]
