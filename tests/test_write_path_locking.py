@@ -93,6 +93,24 @@ def test_send_to_an_unlinked_guest_does_not_wait_for_an_open_transaction_that_ed
 
 
 @levels
+def test_display_name_edit_does_not_wait_for_an_open_transaction_that_sent_to_the_unlinked_guest(
+    app_db, db, isolation
+):
+    _, (guest, _), (message, _) = two_unlinked_guests(db)
+    with session(app_db) as a, session(app_db, lock_timeout=SHORT_WAIT) as b:
+        begin(a, isolation)
+        w.deliver(a, message, guest, FIRST_PHONE)  # left open
+        begin(b, isolation)
+        try:
+            b.execute("update event_guests set guest_name = 'Dana' where id = %s", (guest,))
+        except psycopg.errors.LockNotAvailable as error:
+            pytest.fail(f"the guest's display-name edit waited for another transaction's send to them: {error}")
+        b.execute("commit")
+        a.execute("commit")
+    assert sent(db, message, guest) == 1
+
+
+@levels
 def test_send_to_a_linked_guest_does_not_wait_for_an_open_transaction_that_edited_the_guests_display_name(
     app_db, db, isolation
 ):
