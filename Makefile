@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint lint-sql lint-python stress bench validate report db-start db-stop clean
+.PHONY: setup demo test lint lint-sql lint-python stress bench concurrency validate report db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,12 @@ stress: setup
 
 bench: setup
 	$(BIN)/linkage bench
+
+# the concurrency benchmark (issue 9): K connections, the app's mixed workload, with the linkage and
+# with its triggers disabled, side by side (bench/results/concurrency.{json,md}); not part of `make test`.
+# CONCURRENCY_ARGS, e.g. "--operations 200000 --connections 8 --seed 7" or "--quick"
+concurrency: setup
+	$(BIN)/python -m delivery_linkage.devtools.concurrency $(CONCURRENCY_ARGS)
 
 validate: setup
 	$(BIN)/linkage validate

@@ -1,4 +1,5 @@
-"""Races between a delivery insert and a guest link, and what app roles can and cannot do."""
+"""What app roles can and cannot do. (The race between a delivery insert and a guest link is
+test_delivery_and_guest_link_race.py: both orders, every isolation level.)"""
 
 from __future__ import annotations
 
@@ -8,53 +9,6 @@ import pytest
 import world as w
 
 PHONE = "+15555550100"
-
-
-def connect(settings):
-    return psycopg.connect(settings.conninfo(), autocommit=True)
-
-
-def setup_unlinked_guest(db):
-    event = w.event(db)
-    guest = w.guest(db, event, None, PHONE)
-    return event, guest, w.message(db, event), w.user(db, PHONE)
-
-
-@pytest.mark.parametrize("link_commits_first", [True, False], ids=["link-commits-first", "send-commits-first"])
-def test_delivery_inserted_while_guest_link_is_uncommitted_ends_up_linked(app_db, db, link_commits_first):
-    """Guest link first (uncommitted), then the insert: neither waits; whichever commits first, the
-    delivery ends up with the guest's user (the commit checks meet on their partition's lock)."""
-    event, guest, message, person = setup_unlinked_guest(db)
-    with connect(app_db) as linker, connect(app_db) as sender:
-        linker.execute("begin")
-        linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-        sender.execute("begin")
-        sender.execute("set local lock_timeout = '2s'")  # a wait would fail the insert
-        delivery = w.deliver(sender, message, guest, PHONE)
-        assert w.delivery_user(sender, delivery) is None  # the link is not visible yet
-        first, second = (linker, sender) if link_commits_first else (sender, linker)
-        first.execute("commit")
-        second.execute("commit")
-    assert w.delivery_user(db, delivery) == person
-    assert w.linkable_null_count(db) == 0
-
-
-@pytest.mark.parametrize("link_commits_first", [True, False], ids=["link-commits-first", "send-commits-first"])
-def test_guest_linked_while_delivery_insert_is_uncommitted_ends_up_linked(app_db, db, link_commits_first):
-    """Insert first (uncommitted), then the guest link: neither waits; whichever commits first, the
-    delivery ends up with the guest's user."""
-    event, guest, message, person = setup_unlinked_guest(db)
-    with connect(app_db) as linker, connect(app_db) as sender:
-        sender.execute("begin")
-        delivery = w.deliver(sender, message, guest, PHONE)
-        linker.execute("begin")
-        linker.execute("set local lock_timeout = '2s'")  # a wait would fail the guest update
-        linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-        first, second = (linker, sender) if link_commits_first else (sender, linker)
-        first.execute("commit")
-        second.execute("commit")
-    assert w.delivery_user(db, delivery) == person
-    assert w.linkable_null_count(db) == 0
 
 
 def as_role(db, role, user_id=None):

@@ -2,7 +2,9 @@
 
 The tests marked xfail(strict=True) reproduce linkage bugs the suite found; they pass (and so fail
 as XPASS, prompting the marker's removal) once the linkage is fixed. The proposed fixes are in the
-reliability suite's report (tests/reliability/STRESS_RESULTS.md, "Bugs found").
+reliability suite's report (tests/reliability/STRESS_RESULTS.md, "Bugs found"). The race between a
+delivery insert and its guest's link, in both orders at every isolation level, is
+tests/test_delivery_and_guest_link_race.py.
 """
 
 from __future__ import annotations
@@ -22,59 +24,6 @@ PHONE = "+15555550100"
 
 def connect(settings):
     return rs.app_connection(settings, deadlock_timeout="100ms")
-
-
-def unlinked_guest(db):
-    event = w.event(db)
-    return event, w.guest(db, event, None, PHONE), w.message(db, event), w.user(db, PHONE)
-
-
-def insert_then_link(app_db, db, linker_isolation, sender_isolation="read committed", linker_snapshot_first=True):
-    """The sender inserts a delivery for an unlinked guest and holds it uncommitted; the linker (whose
-    snapshot is taken before the sender commits) links the guest, waits for the sender, commits."""
-    event, guest, message, person = unlinked_guest(db)
-    with connect(app_db) as sender, connect(app_db) as linker:
-        sender.execute(f"begin isolation level {sender_isolation}")
-        delivery = w.deliver(sender, message, guest, PHONE)
-        linker.execute(f"begin isolation level {linker_isolation}")
-        if linker_snapshot_first:
-            linker.execute("select count(*) from event_guests where event_id = %s", (event,))
-        outcome = {}
-
-        def link():
-            try:
-                linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-                linker.execute("commit")
-                outcome["linker"] = "committed"
-            except psycopg.errors.SerializationFailure:
-                linker.execute("rollback")
-                outcome["linker"] = "serialization_failure"
-
-        thread = threading.Thread(target=link)
-        thread.start()
-        time.sleep(0.3)
-        sender.execute("commit")
-        thread.join(10)
-        assert not thread.is_alive()
-        if outcome["linker"] == "serialization_failure":
-            # the app retries its guest link, which now sees the delivery
-            linker.execute("update event_guests set user_id = %s where id = %s", (person, guest))
-    return delivery, person, outcome["linker"]
-
-
-@pytest.mark.parametrize("linker_isolation", ["repeatable read", "serializable"])
-def test_guest_link_in_repeatable_read_sees_a_delivery_committed_after_its_snapshot(app_db, db, linker_isolation):
-    delivery, person, _ = insert_then_link(app_db, db, linker_isolation)
-    assert rs.linkable_null(db) == 0
-    assert w.delivery_user(db, delivery) == person
-
-
-@pytest.mark.parametrize("snapshot_first", [True, False], ids=["snapshot_before_insert_commits", "update_first"])
-def test_both_sides_serializable_the_race_ends_in_a_retry_and_the_delivery_is_linked(app_db, db, snapshot_first):
-    delivery, person, linker = insert_then_link(app_db, db, "serializable", "serializable", snapshot_first)
-    assert linker == "serialization_failure"
-    assert w.delivery_user(db, delivery) == person
-    assert rs.linkable_null(db) == 0
 
 
 def test_multi_row_insert_with_many_app_set_users_still_audits_the_rows_the_linkage_linked(db):

@@ -1,0 +1,193 @@
+"""The concurrency benchmark (issue 9, "Measure it"): what the linkage costs an app under contention.
+
+`python -m delivery_linkage.devtools.concurrency` (`make concurrency`):
+1. generates a world from the seed and deploys the linkage into a template database (world.py);
+2. plans the workload: K connections, N operations, the app's mix, from the seed (plan.py);
+3. runs the same plan twice, each on its own `CREATE DATABASE … TEMPLATE` copy of the world:
+   `linkage` as deployed, and `control` with every linkage trigger disabled (runner.py);
+4. checks the invariants at quiescence (invariants.py) and reports both runs side by side:
+   JSON, a table, and a markdown summary with the command and the machine (report.py).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+
+from delivery_linkage import PROJECT_DIR
+from delivery_linkage.database import connection
+from delivery_linkage.devtools import app_fixture
+from delivery_linkage.devtools.concurrency import invariants, plan, report, runner, world
+from delivery_linkage.devtools.concurrency.report import CONTROL, LINKAGE
+
+OUTPUT_DIR = PROJECT_DIR / "bench" / "results"
+
+Prepare = Callable[[psycopg.Connection], None]
+
+
+@dataclass
+class ConcurrencyOptions:
+    operations: int = 100_000
+    connections: int = 6
+    seed: int = 1
+    shape: world.WorldShape = field(default_factory=world.WorldShape)
+    run: runner.RunSettings = field(default_factory=runner.RunSettings)
+    variants: tuple[str, ...] = (CONTROL, LINKAGE)  # run in this order
+    prefix: str = "concurrency"
+    keep_databases: bool = False
+    output_dir: Path | None = OUTPUT_DIR
+    output_name: str = "concurrency"
+    command: str = ""
+
+    @classmethod
+    def quick(cls, **overrides) -> ConcurrencyOptions:
+        """A couple of thousand operations on a small world: seconds, for the tests."""
+        seed = overrides.get("seed", 1)
+        values = {"operations": 2000, "connections": 4, "shape": world.WorldShape.quick(seed), "output_dir": None}
+        values.update(overrides)
+        return cls(**values)
+
+
+def machine(conn: psycopg.Connection) -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = ""
+    try:
+        total_kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{total_kb / 1024 / 1024:.1f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    settings = dict(
+        conn.execute(
+            "select name, setting || coalesce(unit, '') from pg_settings "
+            "where name in ('deadlock_timeout', 'max_connections', 'shared_buffers', 'synchronous_commit')"
+        ).fetchall()
+    )
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "server_version": conn.execute("show server_version").fetchone()[0],
+        "deadlock_timeout": settings.get("deadlock_timeout"),
+        "server_settings": settings,
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def run(
+    options: ConcurrencyOptions,
+    server: connection.ConnectionSettings | None = None,
+    prepare: dict[str, Prepare] | None = None,
+    console: Console | None = None,
+) -> dict:
+    """Builds the world, runs the variants, checks, reports. `prepare[variant]` is applied to that run's
+    database before it starts (the tests use it to sabotage a deployment)."""
+    console = console or Console(stderr=True)
+    server = server or connection.resolve("postgres")
+    prepare = prepare or {}
+    tag = uuid.uuid4().hex[:8]
+    template = f"{options.prefix}_{tag}_world"
+    created = [template]
+    plans = None
+    try:
+        started = time.perf_counter()
+        console.print(f"concurrency: building the world (seed {options.shape.seed}) and deploying the linkage…")
+        generated = world.build_template(server, template, options.shape, target_path=f"target/{options.prefix}")
+        plans = plan.plan(generated, options.seed, options.connections, options.operations)
+        seeds = [plan.connection_seed(options.seed, i) for i in range(options.connections)]
+        digests = [plan.digest(p) for p in plans]
+        console.print(
+            f"concurrency: seed {options.seed}; connection seeds {seeds}; plan digests {digests} "
+            f"(world built in {time.perf_counter() - started:.0f} s)"
+        )
+        with connection.connect(server) as conn:
+            about = machine(conn)
+        result: dict = {
+            "command": options.command,
+            "seed": options.seed,
+            "connection_seeds": seeds,
+            "plan_digests": digests,
+            "operations": options.operations,
+            "connections": options.connections,
+            "world": {**asdict(options.shape), "guests": generated.guest_count},
+            "settings": asdict(options.run),
+            "machine": about,
+            "variants_order": list(options.variants),
+            "runs": {},
+        }
+        for variant in options.variants:
+            dbname = f"{options.prefix}_{tag}_{variant}"
+            app_fixture.create_database(server, dbname, template=template)
+            created.append(dbname)
+            settings = server.with_database(dbname)
+            result["runs"][variant] = run_variant(console, settings, variant, plans, options, prepare.get(variant))
+            result["runs"][variant]["database"] = dbname
+            result["runs"][variant]["plan_digests"] = digests
+        if CONTROL in result["runs"] and LINKAGE in result["runs"]:
+            result["targets"] = report.targets(result["runs"][CONTROL], result["runs"][LINKAGE])
+        result["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        report.print_table(console, result)
+        if options.output_dir:
+            json_path, md_path = report.write(result, options.output_dir, options.output_name)
+            console.print(f"concurrency: results in {json_path} and {md_path}")
+        return result
+    finally:
+        if not options.keep_databases:
+            for dbname in created:
+                app_fixture.drop_database(server, dbname)
+
+
+def run_variant(console: Console, settings, variant: str, plans, options: ConcurrencyOptions, prepare) -> dict:
+    with connection.connect(settings) as conn:
+        disabled = world.disable_linkage_triggers(conn) if variant == CONTROL else []
+        if prepare:
+            prepare(conn)
+        triggers = [f"{t}.{name} ({state})" for t, name, state in world.linkage_triggers(conn)]
+        audit_before = conn.execute("select count(*) from public.user_link_audit").fetchone()[0]
+    total = sum(len(p) for p in plans)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > 15:
+            last[0] = now
+            console.print(f"  {variant}: {done:,}/{total:,} operations")
+
+    console.print(f"concurrency: {variant} run, {total:,} operations on {len(plans)} connections…")
+    outcome = runner.execute(settings, plans, options.run, progress=progress)
+    figures = report.summarise(outcome)
+    with connection.connect(settings) as conn:
+        invariants.record_app_links(conn, [link for w in outcome.workers for link in w.app_links])
+        figures["invariants"] = invariants.check(conn)
+        figures["audit_rows_written"] = (
+            conn.execute("select count(*) from public.user_link_audit").fetchone()[0] - audit_before
+        )
+    figures["disabled_triggers"] = disabled
+    figures["triggers"] = triggers
+    console.print(
+        f"concurrency: {variant} done in {figures['seconds']:.0f} s, {figures['committed']:,} committed, "
+        f"invariant violations {figures['invariants']['total']}"
+    )
+    return figures
+
+
+def command_line() -> str:
+    return " ".join(["python -m delivery_linkage.devtools.concurrency", *(shlex.quote(a) for a in sys.argv[1:])])

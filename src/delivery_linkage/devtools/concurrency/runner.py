@@ -1,0 +1,371 @@
+"""Runs a plan: one thread and one connection per planned connection, plus a lock-wait sampler.
+
+Each operation is one app transaction at its planned isolation level. Serialization failures
+(40001) and deadlocks (40P01) are retried as an app would (rollback, short random back-off, again,
+up to `max_attempts`), and counted; any other error is what the app would show its user: counted
+by SQLSTATE and isolation level, not retried. Every operation's latency (first BEGIN to the COMMIT
+that succeeded, retries included) is kept.
+
+Lock waits are measured from the server: a separate connection samples `pg_locks` every
+`sample_interval` seconds for the workers' backends. A lock request not granted has a `waitstart`
+(PostgreSQL 14+), so one wait is the pair (pid, waitstart) and its duration is the last time it was
+seen waiting minus `waitstart`: exact to within one sampling interval, and waits shorter than an
+interval may go unseen (the same for both runs). The share of sampled worker-time spent waiting on
+a lock is reported too.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import psycopg
+
+from delivery_linkage.database.connection import ConnectionSettings
+from delivery_linkage.devtools.concurrency.plan import Operation
+
+RETRIED = {"40001": "serialization_failure", "40P01": "deadlock_detected"}
+
+
+@dataclass
+class OperationResult:
+    kind: str
+    isolation: str
+    seconds: float
+    retries: tuple[str, ...]  # SQLSTATEs of the attempts retried
+    error: str | None  # SQLSTATE of the error the app saw, "gave_up" after max_attempts
+
+
+@dataclass
+class WorkerOutcome:
+    index: int
+    results: list[OperationResult] = field(default_factory=list)
+    app_links: list[tuple] = field(default_factory=list)  # (message_id, guest_id, user_id) the app wrote
+    linkage_warnings: Counter = field(default_factory=Counter)
+    error_examples: dict[str, str] = field(default_factory=dict)
+
+
+# --- the app's statements ----------------------------------------------------------------------------
+
+SEND = "insert into public.message_deliveries (message_id, guest_id, phone_number) values (%s, %s, %s)"
+NEW_MESSAGE = "insert into public.messages (id, event_id, body, message_type) values (%s, %s, %s, %s)"
+UPSERT = """
+    insert into public.message_deliveries (message_id, guest_id, phone_number, user_id, sms_status)
+    values (%s, %s, %s, %s, %s)
+    on conflict (message_id, guest_id) do update set
+        sms_status = case when excluded.sms_status <> 'pending' then excluded.sms_status
+                          else message_deliveries.sms_status end,
+        phone_number = coalesce(excluded.phone_number, message_deliveries.phone_number),
+        user_id = {user_id},
+        updated_at = now()
+"""
+UPSERT_USER = {
+    "excluded": "excluded.user_id",  # the project's fixture RPC
+    "coalesce": "coalesce(excluded.user_id, message_deliveries.user_id)",  # the app's own RPC
+}
+
+
+def op_announcement(conn, message, event):
+    conn.execute(NEW_MESSAGE, (message, event, "Announcement", "announcement"))
+    conn.execute(
+        "insert into public.message_deliveries (message_id, guest_id, phone_number) "
+        "select %s, g.id, g.phone from public.event_guests as g where g.event_id = %s and g.removed_at is null",
+        (message, event),
+    )
+
+
+def op_send_one(conn, message, event, guest, phone):
+    conn.execute(NEW_MESSAGE, (message, event, "Hello", "direct"))
+    conn.execute(SEND, (message, guest, phone))
+
+
+def op_send_several(conn, message, event, recipients):
+    conn.execute(NEW_MESSAGE, (message, event, "Hello all", "direct"))
+    for guest, phone in recipients:
+        conn.execute(SEND, (message, guest, phone))
+
+
+def op_send_phone_only(conn, message, event, phone):
+    conn.execute(NEW_MESSAGE, (message, event, "Hello", "direct"))
+    conn.execute(SEND, (message, None, phone))
+
+
+def op_edit_then_send(conn, guest, name, message, event, phone):
+    conn.execute("update public.event_guests set guest_name = %s where id = %s", (name, guest))
+    op_send_one(conn, message, event, guest, phone)
+
+
+def op_upsert(conn, message, guest, phone, app_user, style, status):
+    user = None
+    if app_user:  # the app reads the guest's user and passes it
+        row = conn.execute(
+            "select user_id from public.event_guests where id = %s and removed_at is null", (guest,)
+        ).fetchone()
+        user = row[0] if row else None
+    conn.execute(UPSERT.format(user_id=UPSERT_USER[style]), (message, guest, phone, user, status))
+    return [(message, guest, user)] if user is not None else []
+
+
+def op_status_update(conn, message, guest, status, provider_sid):
+    conn.execute(
+        "update public.message_deliveries set sms_status = %s, provider_sid = %s "
+        "where message_id = %s and guest_id = %s",
+        (status, provider_sid, message, guest),
+    )
+
+
+def op_read_messages(conn, guest):
+    conn.execute(
+        "select id, sms_status from public.message_deliveries where guest_id = %s order by created_at desc limit 20",
+        (guest,),
+    ).fetchall()
+
+
+def op_link(conn, guest, user):
+    conn.execute("update public.event_guests set user_id = %s where id = %s", (user, guest))
+
+
+def op_signup_link(conn, user, guest):
+    conn.execute(
+        "insert into public.users (id, phone) select %s, g.phone from public.event_guests as g where g.id = %s",
+        (user, guest),
+    )
+    conn.execute("update public.event_guests set user_id = %s where id = %s and user_id is null", (user, guest))
+
+
+def op_unlink(conn, guest):
+    conn.execute("update public.event_guests set user_id = null where id = %s and user_id is not null", (guest,))
+
+
+def op_relink(conn, guest, user):
+    conn.execute("update public.event_guests set user_id = %s where id = %s and user_id is not null", (user, guest))
+
+
+def op_remove(conn, guest):
+    conn.execute("update public.event_guests set removed_at = now() where id = %s and removed_at is null", (guest,))
+
+
+def op_restore(conn, guest):
+    conn.execute("update public.event_guests set removed_at = null where id = %s and removed_at is not null", (guest,))
+
+
+def op_bulk_link(conn, guests, users):
+    conn.execute(
+        "update public.event_guests as g set user_id = t.user_id "
+        "from unnest(%s::uuid[], %s::uuid[]) as t (guest_id, user_id) where g.id = t.guest_id",
+        (list(guests), list(users)),
+    )
+
+
+def op_phone_edit(conn, guest, phone):
+    conn.execute("update public.event_guests set phone = %s where id = %s", (phone, guest))
+
+
+def op_name_edit(conn, guest, name):
+    conn.execute("update public.event_guests set guest_name = %s where id = %s", (name, guest))
+
+
+def op_flag_flip(conn, flag_name):
+    conn.execute("update public.feature_flags set enabled = not enabled where flag_name = %s", (flag_name,))
+
+
+def op_delete_user(conn, user):
+    conn.execute("delete from public.users where id = %s", (user,))
+
+
+OPERATIONS = {name.removeprefix("op_"): function for name, function in globals().items() if name.startswith("op_")}
+OPERATIONS["upsert_again"] = op_upsert  # the same RPC, for a (message, guest) already upserted
+
+
+# --- workers -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunSettings:
+    lock_timeout: str = "2s"
+    statement_timeout: str = "60s"
+    deadlock_timeout: str | None = None  # None: the server's
+    max_attempts: int = 50
+    sample_interval: float = 0.01
+
+    def options(self) -> str:
+        options = f"-c lock_timeout={self.lock_timeout} -c statement_timeout={self.statement_timeout}"
+        if self.deadlock_timeout:
+            options += f" -c deadlock_timeout={self.deadlock_timeout}"
+        return options
+
+
+class Worker(threading.Thread):
+    def __init__(
+        self,
+        index: int,
+        settings: ConnectionSettings,
+        operations: list[Operation],
+        run: RunSettings,
+        start: threading.Barrier,
+    ):
+        super().__init__(name=f"concurrency-worker-{index}", daemon=True)
+        self.settings, self.operations, self.run_settings, self.start_barrier = settings, operations, run, start
+        self.outcome = WorkerOutcome(index)
+        self.backoff = random.Random(index)  # back-off only: never changes what the plan does
+        self.conn: psycopg.Connection | None = None
+        self.failure: BaseException | None = None
+
+    def connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(
+            self.settings.conninfo(),
+            autocommit=True,
+            options=self.run_settings.options(),
+            application_name=f"concurrency_bench_{self.outcome.index}",
+        )
+        conn.add_notice_handler(self.notice)
+        return conn
+
+    def notice(self, diagnostic) -> None:
+        if diagnostic.severity_nonlocalized == "WARNING" and "delivery_linkage" in (diagnostic.message_primary or ""):
+            self.outcome.linkage_warnings[diagnostic.message_primary[:120]] += 1
+
+    def run(self) -> None:
+        try:
+            self.conn = self.connect()
+        except BaseException as error:  # reported by the orchestrator
+            self.failure = error
+            self.start_barrier.abort()
+            return
+        try:
+            self.start_barrier.wait()
+            for operation in self.operations:
+                self.outcome.results.append(self.perform(operation))
+        except BaseException as error:
+            self.failure = error
+        finally:
+            self.conn.close()
+
+    def rollback(self) -> None:
+        conn = self.conn
+        if conn.closed:
+            self.conn = self.connect()
+        elif conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.execute("rollback")
+
+    def perform(self, operation: Operation) -> OperationResult:
+        function = OPERATIONS[operation.kind]
+        retries: list[str] = []
+        started = time.perf_counter()
+        for attempt in range(self.run_settings.max_attempts):
+            try:
+                self.conn.execute(f"begin isolation level {operation.isolation}")
+                app_links = function(self.conn, *operation.params)
+                self.conn.execute("commit")
+            except psycopg.Error as error:
+                state = error.sqlstate or type(error).__name__
+                self.rollback()
+                if state in RETRIED:
+                    retries.append(state)
+                    time.sleep(self.backoff.random() * 0.002 * min(attempt + 1, 10))
+                    continue
+                self.outcome.error_examples.setdefault(state, f"{operation.kind}: {str(error).strip()[:300]}")
+                return OperationResult(
+                    operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), state
+                )
+            if app_links:
+                self.outcome.app_links.extend(app_links)
+            return OperationResult(
+                operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), None
+            )
+        self.outcome.error_examples.setdefault(
+            "gave_up", f"{operation.kind} at {operation.isolation}: {self.run_settings.max_attempts} attempts failed"
+        )
+        return OperationResult(
+            operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), "gave_up"
+        )
+
+
+# --- lock waits -------------------------------------------------------------------------------------
+
+SAMPLE_LOCK_WAITS = """
+    select l.pid, l.waitstart, l.locktype, coalesce(c.relname::text, ''), l.mode, clock_timestamp()
+    from pg_catalog.pg_locks as l
+    left join pg_catalog.pg_class as c on c.oid = l.relation
+    where not l.granted and l.pid = any(%s)
+"""
+
+
+class LockWaitSampler(threading.Thread):
+    def __init__(self, settings: ConnectionSettings, pids: list[int], interval: float):
+        super().__init__(name="concurrency-lock-sampler", daemon=True)
+        self.settings, self.pids, self.interval = settings, pids, interval
+        self.stop = threading.Event()
+        self.waits: dict[tuple, list] = {}  # (pid, waitstart) -> [locktype, relation, mode, waitstart, last_seen]
+        self.samples = 0
+        self.waiting_backend_samples = 0
+
+    def run(self) -> None:
+        with psycopg.connect(
+            self.settings.conninfo(), autocommit=True, application_name="concurrency_bench_sampler"
+        ) as conn:
+            while not self.stop.wait(self.interval):
+                rows = conn.execute(SAMPLE_LOCK_WAITS, (self.pids,)).fetchall()
+                self.samples += 1
+                self.waiting_backend_samples += len({row[0] for row in rows})
+                for pid, waitstart, locktype, relation, mode, now in rows:
+                    if waitstart is None:
+                        continue
+                    key = (pid, waitstart)
+                    wait = self.waits.get(key)
+                    if wait is None:
+                        self.waits[key] = [locktype, relation, mode, waitstart, now]
+                    else:
+                        wait[4] = max(wait[4], now)
+
+    def durations(self) -> list[tuple[str, str, float]]:
+        """(locktype, relation, seconds waited) per wait seen."""
+        return [(w[0], w[1], (w[4] - w[3]).total_seconds()) for w in self.waits.values()]
+
+
+@dataclass
+class RunOutcome:
+    workers: list[WorkerOutcome]
+    seconds: float
+    lock_waits: list[tuple[str, str, float]]
+    lock_samples: int
+    waiting_backend_samples: int
+    backends: int
+
+
+def execute(settings: ConnectionSettings, plans: list[list[Operation]], run: RunSettings, progress=None) -> RunOutcome:
+    """Runs every connection's plan at once; returns when all are done (quiescence)."""
+    start = threading.Barrier(len(plans) + 1)
+    workers = [Worker(index, settings, operations, run, start) for index, operations in enumerate(plans)]
+    for worker in workers:
+        worker.start()
+    try:
+        start.wait(timeout=120)
+    except threading.BrokenBarrierError:
+        failures = [w.failure for w in workers if w.failure]
+        raise RuntimeError(f"workers could not start: {failures[:1]}") from (failures[0] if failures else None)
+    sampler = LockWaitSampler(settings, [w.conn.info.backend_pid for w in workers], run.sample_interval)
+    sampler.start()
+    started = time.perf_counter()
+    total = sum(len(p) for p in plans)
+    while any(w.is_alive() for w in workers):
+        time.sleep(0.25)
+        if progress:
+            progress(sum(len(w.outcome.results) for w in workers), total)
+    seconds = time.perf_counter() - started
+    sampler.stop.set()
+    sampler.join(30)
+    failures = [w.failure for w in workers if w.failure]
+    if failures:
+        raise RuntimeError(f"a worker failed: {failures[0]!r}") from failures[0]
+    return RunOutcome(
+        workers=[w.outcome for w in workers],
+        seconds=seconds,
+        lock_waits=sampler.durations(),
+        lock_samples=sampler.samples,
+        waiting_backend_samples=sampler.waiting_backend_samples,
+        backends=len(workers),
+    )
