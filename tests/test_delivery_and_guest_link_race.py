@@ -10,6 +10,8 @@ Orders:
 - delivery_first: the sender inserts (uncommitted); the linker links the guest; the sender commits,
   then the linker.
 - link_first: the linker links (uncommitted); the sender inserts; the linker commits, then the sender.
+Each in both commit orders (first_commits_first as above; second_commits_first: the one that wrote
+second commits first) — nothing waits during the statements, so either may commit first.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class Side:
             self.conn.execute("commit")
 
 
-def race(app_db, db, order, sender_isolation, linker_isolation):
+def race(app_db, db, order, sender_isolation, linker_isolation, commits="first_commits_first"):
     event = w.event(db)
     guest = w.guest(db, event, None, PHONE)
     message = w.message(db, event)
@@ -80,9 +82,15 @@ def race(app_db, db, order, sender_isolation, linker_isolation):
             if first.write():
                 write = start(second.write)
                 wait_until_blocked_or_done(db, second.conn.info.backend_pid, write)
-                first.commit()
-                if write.result():
+                if commits == "first_commits_first" or write.is_alive():
+                    first.commit()
+                    if write.result():
+                        second.commit()
+                elif write.result():
                     second.commit()
+                    first.commit()
+                else:
+                    first.commit()
             else:
                 if second.write():
                     second.commit()
@@ -97,11 +105,14 @@ def race(app_db, db, order, sender_isolation, linker_isolation):
 
 @pytest.mark.parametrize("linker_isolation", LEVELS, ids=[f"linker_{LEVEL_IDS[level]}" for level in LEVELS])
 @pytest.mark.parametrize("sender_isolation", LEVELS, ids=[f"sender_{LEVEL_IDS[level]}" for level in LEVELS])
+@pytest.mark.parametrize("commits", ["first_commits_first", "second_commits_first"])
 @pytest.mark.parametrize("order", ["delivery_first", "link_first"])
 def test_delivery_inserted_while_its_guest_is_being_linked_ends_up_linked(
-    app_db, db, order, sender_isolation, linker_isolation
+    app_db, db, order, commits, sender_isolation, linker_isolation
 ):
-    message, guest, person, serialization_failures = race(app_db, db, order, sender_isolation, linker_isolation)
+    message, guest, person, serialization_failures = race(
+        app_db, db, order, sender_isolation, linker_isolation, commits
+    )
     delivery, user = db.execute(
         "select id, user_id from message_deliveries where message_id = %s and guest_id = %s", (message, guest)
     ).fetchone()

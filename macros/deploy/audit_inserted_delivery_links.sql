@@ -47,7 +47,8 @@
 
 {% macro audit_inserted_delivery_links(ctx) %}
     {%- set p = ctx.p -%}
-    {%- set noted = "exists (select 1 from " ~ p ~ ".insert_notes as note where note.transaction_id = v_transaction_id and note.record_id = inserted.id)" -%}
+    {%- set notes = "unnest(v_note_record_ids, v_note_kinds, v_note_event_ids, v_note_phones, v_note_guest_ids, v_note_user_ids, v_note_outcomes, v_note_reasons, v_note_counts, v_note_fallbacks, v_note_pending) as note (record_id, kind, event_id, normalized_phone, matched_guest_id, linked_user_id, outcome, reason, candidate_count, phone_fallback_enabled, pending)" -%}
+    {%- set noted = "inserted.id = any(v_note_record_ids)" -%}
     create or replace function {{ p }}.audit_inserted_delivery_links()
     returns trigger
     language plpgsql
@@ -55,14 +56,28 @@
     set search_path = ''
     as $function$
     declare
-        v_notes boolean := pg_catalog.current_setting('delivery_linkage.insert_notes', true) is not distinct from 'on';
+        v_note_rows tid[] := {{ linkage_remembered_rows('delivery_linkage.note_ctids') }};
         v_linking_off boolean := pg_catalog.current_setting('delivery_linkage.linking_off', true) is not distinct from 'on';
         v_fallback boolean := {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }};
-        v_transaction_id xid8;
         v_attempt_group record;
+        v_queued text;
+        v_note_record_ids uuid[];
+        v_note_kinds text[];
+        v_note_event_ids uuid[];
+        v_note_phones text[];
+        v_note_guest_ids uuid[];
+        v_note_user_ids uuid[];
+        v_note_outcomes text[];
+        v_note_reasons text[];
+        v_note_counts integer[];
+        v_note_fallbacks boolean[];
+        v_note_pending boolean[];
     begin
         if v_linking_off then
             perform pg_catalog.set_config('delivery_linkage.linking_off', 'off', true);
+        end if;
+        if v_note_rows is not null then
+            perform pg_catalog.set_config('delivery_linkage.note_ctids', '', true);
         end if;
         -- the runbook's rollback plan disables trigger_message_deliveries_auto_link_user: then no row
         -- of this insert was an attempt (nothing linked, nothing to audit or check)
@@ -70,38 +85,49 @@
             select 1 from pg_catalog.pg_trigger as t
             where t.tgrelid = tg_relid and t.tgname = 'trigger_message_deliveries_auto_link_user' and t.tgenabled <> 'D'
         ) then
-            if v_notes then
-                delete from {{ p }}.insert_notes as note where note.transaction_id = pg_catalog.pg_current_xact_id();
-                perform pg_catalog.set_config('delivery_linkage.insert_notes', 'off', true);
-            end if;
+            delete from {{ p }}.insert_notes as note where note.ctid = any(v_note_rows);
             return null;
         end if;
 
-        if not v_notes then
+        if v_note_rows is null then
             -- the common case: every row was linked by its guest record, or left for its guest
             if not v_linking_off then
-                insert into {{ p }}.commit_checks (kind, record_ids, guest_ids)
-                select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id)
-                from inserted_deliveries as inserted
-                where inserted.user_id is null
-                having pg_catalog.count(*) > 0;
+                {{ linkage_queue_commit_checks(ctx,
+                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids)
+                    select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
+                           pg_catalog.array_agg(inserted.message_id)
+                    from inserted_deliveries as inserted
+                    where inserted.user_id is null
+                    having pg_catalog.count(*) > 0") }}
             end if;
             {{ linkage_write_attempts(ctx, linkage_unnoted_attempt_groups(ctx, 'true')) }}
             return null;
         end if;
 
-        perform pg_catalog.set_config('delivery_linkage.insert_notes', 'off', true);
-        v_transaction_id := pg_catalog.pg_current_xact_id();
+        -- the statement's notes, read by their ctids and let go
+        with taken as (
+            delete from {{ p }}.insert_notes as note where note.ctid = any(v_note_rows) returning note.*
+        )
+        select pg_catalog.array_agg(taken.record_id), pg_catalog.array_agg(taken.kind), pg_catalog.array_agg(taken.event_id),
+               pg_catalog.array_agg(taken.normalized_phone), pg_catalog.array_agg(taken.matched_guest_id),
+               pg_catalog.array_agg(taken.linked_user_id), pg_catalog.array_agg(taken.outcome), pg_catalog.array_agg(taken.reason),
+               pg_catalog.array_agg(taken.candidate_count), pg_catalog.array_agg(taken.phone_fallback_enabled),
+               pg_catalog.array_agg(taken.pending)
+        into v_note_record_ids, v_note_kinds, v_note_event_ids, v_note_phones, v_note_guest_ids, v_note_user_ids,
+             v_note_outcomes, v_note_reasons, v_note_counts, v_note_fallbacks, v_note_pending
+        from taken;
+        v_note_record_ids := coalesce(v_note_record_ids, '{}');
 
-        insert into {{ p }}.commit_checks (kind, record_ids, guest_ids, audited)
-        select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
-               note.record_id is not null
-        from inserted_deliveries as inserted
-        left join {{ p }}.insert_notes as note
-            on note.transaction_id = v_transaction_id and note.record_id = inserted.id and note.kind = 'decided'
-        where inserted.user_id is null
-          and ((note.record_id is null and not v_linking_off) or note.pending)
-        group by note.record_id is not null;
+        {{ linkage_queue_commit_checks(ctx,
+            "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, audited)
+            select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
+                   pg_catalog.array_agg(inserted.message_id), note.record_id is not null
+            from inserted_deliveries as inserted
+            left join " ~ notes ~ "
+                on note.record_id = inserted.id and note.kind = 'decided'
+            where inserted.user_id is null
+              and ((note.record_id is null and not v_linking_off) or note.pending)
+            group by note.record_id is not null") }}
 
         {{ linkage_write_attempts(ctx,
             linkage_unnoted_attempt_groups(ctx, "not " ~ noted)
@@ -114,12 +140,9 @@
                 pg_catalog.array_agg(note.matched_guest_id), pg_catalog.array_agg(note.normalized_phone),
                 pg_catalog.array_agg(note.candidate_count), null::uuid[]
             from inserted_deliveries as inserted
-            join " ~ p ~ ".insert_notes as note
-                on note.transaction_id = v_transaction_id and note.record_id = inserted.id and note.kind = 'decided'
+            join " ~ notes ~ "
+                on note.record_id = inserted.id and note.kind = 'decided'
             group by note.outcome, note.reason, note.event_id, inserted.message_id, note.phone_fallback_enabled") }}
-
-        -- proposals of an upsert that updated instead leave notes too: all of this transaction's go
-        delete from {{ p }}.insert_notes as note where note.transaction_id = v_transaction_id;
         return null;
     end
     $function$;

@@ -29,25 +29,31 @@
         v_guest_linkable boolean;
         v_guest_user_id uuid;
         v_guest_event_id uuid;
+        v_user_available boolean;
         v_decision record;
+        v_note tid;
     begin
         select {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }},
                {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }},
                guest.id is not null,
                coalesce({{ linkage_guest_is_linkable('guest') }}, false),
                guest.user_id,
-               guest.event_id
-        into v_linking, v_fallback, v_guest_found, v_guest_linkable, v_guest_user_id, v_guest_event_id
+               guest.event_id,
+               -- the guest's user, unless a transaction is deleting it right now (the row is locked):
+               -- copying a user that is going away would turn the app's insert into a foreign-key error
+               (select true from {{ ctx.s }}.users as app_user where app_user.id = guest.user_id for key share skip locked)
+        into v_linking, v_fallback, v_guest_found, v_guest_linkable, v_guest_user_id, v_guest_event_id, v_user_available
         from (select) as one
         left join {{ ctx.s }}.event_guests as guest on guest.id = new.guest_id;
 
         if not v_linking then
             perform pg_catalog.set_config('delivery_linkage.linking_off', 'on', true);
             return new;
-        elsif v_guest_linkable then
+        elsif v_guest_linkable and v_user_available then
             new.user_id := v_guest_user_id;
             return new;
-        elsif v_guest_found and not v_fallback then
+        elsif v_guest_found and (not v_fallback or v_guest_linkable) then
+            -- not linkable yet (or its user is being deleted): the commit check looks again
             perform {{ linkage_remember_pending_partition('v_guest_event_id') }};
             return new;
         end if;
@@ -69,8 +75,8 @@
             v_decision.matched_guest_id, v_decision.linked_user_id, v_decision.outcome, v_decision.reason,
             v_decision.candidate_count, v_decision.phone_fallback_enabled,
             v_guest_found and v_decision.outcome <> 'linked'
-        );
-        perform pg_catalog.set_config('delivery_linkage.insert_notes', 'on', true);
+        ) returning ctid into v_note;
+        perform {{ linkage_remember_row('delivery_linkage.note_ctids', 'v_note') }};
         return new;
     end
     $function$;

@@ -5,14 +5,15 @@
       linkable (record and guest ids; audited: whether their attempt is already in the audit);
     - kind 'linked_guests': guests this transaction made linkable (guest and user ids), with the lock
       partitions of their events, the send clocks as they were and the snapshot the backfill used.
-    Unlogged and short-lived: rows live only inside their transaction.
+    Unlogged and short-lived: rows live only inside their transaction and are found again only by
+    their ctid (transaction-local setting delivery_linkage.commit_check_ctids): no index, no scan, so
+    SERIALIZABLE transactions never conflict through this table.
 #}
 {% macro commit_checks(ctx) %}
     create unlogged table if not exists {{ ctx.p }}.commit_checks (
-        id bigint generated always as identity primary key,
-        transaction_id xid8 not null default pg_catalog.pg_current_xact_id(),
         kind text not null,
         record_ids uuid[],
+        message_ids uuid[],
         guest_ids uuid[],
         user_ids uuid[],
         audited boolean not null default false,
@@ -20,7 +21,6 @@
         send_clocks bigint[],
         link_snapshot pg_snapshot
     );
-    create index if not exists commit_checks_transaction_id_idx on {{ ctx.p }}.commit_checks (transaction_id);
     comment on table {{ ctx.p }}.commit_checks is
         'delivery_linkage: per-transaction work for commit time (race guard between sends and guest links).';
 {% endmacro %}

@@ -12,9 +12,11 @@
     security definer
     set search_path = ''
     as $function$
+    declare
+        v_note tid;
     begin
-        insert into {{ ctx.p }}.insert_notes (record_id, kind) values (new.id, 'app_linked');
-        perform pg_catalog.set_config('delivery_linkage.insert_notes', 'on', true);
+        insert into {{ ctx.p }}.insert_notes (record_id, kind) values (new.id, 'app_linked') returning ctid into v_note;
+        perform {{ linkage_remember_row('delivery_linkage.note_ctids', 'v_note') }};
         return new;
     end
     $function$;

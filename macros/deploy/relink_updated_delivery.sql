@@ -28,6 +28,7 @@
         v_outcome text;
         v_reason text;
         v_attempt_group record;
+        v_queued text;
     begin
         if new.user_id is null and old.user_id is not null
             and not exists (select 1 from {{ s }}.users as app_user where app_user.id = old.user_id)
@@ -49,8 +50,9 @@
             if v_decision.reason in ('guest_not_linked', 'guest_removed') and v_decision.matched_guest_id = new.guest_id then
                 -- waiting for its guest: the commit check closes the race with a concurrent guest link
                 perform {{ linkage_remember_pending_partition('v_decision.event_id') }};
-                insert into {{ p }}.commit_checks (kind, record_ids, guest_ids, audited)
-                values ('unlinked_deliveries', array[new.id], array[new.guest_id], true);
+                {{ linkage_queue_commit_checks(ctx,
+                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, audited)
+                    values ('unlinked_deliveries', array[new.id], array[new.guest_id], array[new.message_id], true)") }}
             end if;
         elsif v_decision.outcome = 'linked' and v_decision.linked_user_id = new.user_id then
             v_outcome := 'linked';

@@ -20,7 +20,7 @@
       (40001), which the app retries — its snapshot cannot see the delivery.
     - sends: the guests are read again (READ COMMITTED: fresh, so a link committed meanwhile is seen
       and the delivery is linked now, as a backfill; REPEATABLE READ / SERIALIZABLE: the guest rows are
-      locked FOR KEY SHARE, which fails with 40001 if a guest changed after the snapshot); the attempts
+      locked FOR SHARE SKIP LOCKED, which fails with 40001 if a guest changed after the snapshot); the attempts
       not yet audited are audited (no_match, with the guest's state as reason); the partitions that
       still hold deliveries waiting for a guest get this transaction's id in their send clock.
 #}
@@ -35,12 +35,14 @@
     as $function$
     declare
         v_transaction_id xid8 := pg_catalog.pg_current_xact_id();
+        v_queued_rows tid[] := {{ linkage_remembered_rows('delivery_linkage.commit_check_ctids') }};
         v_snapshot_isolation boolean := pg_catalog.current_setting('transaction_isolation') <> 'read committed';
         v_sender_mask integer := coalesce(nullif(pg_catalog.current_setting('delivery_linkage.pending_partitions', true), '')::integer, 0);
         v_links jsonb;
         v_pending_ids uuid[];
         v_pending_guests uuid[];
         v_pending_audited boolean[];
+        v_pending_messages uuid[];
         v_linker_partitions integer[];
         v_partition integer;
         v_recheck_guests uuid[];
@@ -48,9 +50,14 @@
         v_waiting_partitions integer[];
         v_attempt_group record;
     begin
+        if v_queued_rows is null then
+            return null;  -- an earlier event of this transaction did all of its work
+        end if;
+        perform pg_catalog.set_config('delivery_linkage.commit_check_ctids', '', true);
+
         with taken as (
             delete from {{ p }}.commit_checks as queued
-            where queued.transaction_id = v_transaction_id
+            where queued.ctid = any(v_queued_rows)
             returning queued.*
         ),
 
@@ -65,14 +72,15 @@
         pending as (
             select pg_catalog.array_agg(entry.record_id) as record_ids,
                    pg_catalog.array_agg(entry.guest_id) as guest_ids,
+                   pg_catalog.array_agg(entry.message_id) as message_ids,
                    pg_catalog.array_agg(taken.audited) as audited
             from taken
-            cross join lateral unnest(taken.record_ids, taken.guest_ids) as entry (record_id, guest_id)
+            cross join lateral unnest(taken.record_ids, taken.guest_ids, taken.message_ids) as entry (record_id, guest_id, message_id)
             where taken.kind = 'unlinked_deliveries'
         )
 
-        select links.checks, pending.record_ids, pending.guest_ids, pending.audited
-        into v_links, v_pending_ids, v_pending_guests, v_pending_audited
+        select links.checks, pending.record_ids, pending.guest_ids, pending.message_ids, pending.audited
+        into v_links, v_pending_ids, v_pending_guests, v_pending_messages, v_pending_audited
         from links cross join pending;
 
         if v_links is null and v_pending_ids is null then
@@ -131,23 +139,51 @@
                 end if;
                 perform {{ p }}.backfill_guest_deliveries(v_recheck_guests, v_recheck_users, 'guest_linked');
             end if;
+            -- this transaction's id in the link clocks of its partitions (held exclusive: the last id
+            -- written is the last linker to commit there)
+            foreach v_partition in array v_linker_partitions loop
+                perform pg_catalog.setval({{ linkage_send_clock(ctx, 'v_partition', 'link') }}, v_transaction_id::text::bigint, true);
+            end loop;
         end if;
 
         -- 3. sends: look again at the guests the deliveries were waiting for
         if v_pending_ids is not null then
             if v_snapshot_isolation then
-                -- 40001 if one of these guests changed after this transaction's snapshot
-                perform 1 from {{ s }}.event_guests as guest
-                where guest.id = any(v_pending_guests)
-                order by guest.id
-                for key share;
+                -- 40001 if one of these guests was changed after this transaction's snapshot by a
+                -- transaction that committed (FOR SHARE conflicts with any update, not only key updates);
+                -- a guest an unfinished transaction is changing is skipped, never waited on: if that one
+                -- links it, its own commit check sees this send in the partition's send clock
+                begin
+                    perform 1 from {{ s }}.event_guests as guest
+                    where guest.id = any(v_pending_guests)
+                    order by guest.id
+                    for share skip locked;
+                exception when serialization_failure then
+                    -- a guest changed after this snapshot: only a link matters, and a link committed after
+                    -- this snapshot shows in its partition's link clock (an edit of the guest's name does not)
+                    if exists (
+                        select 1
+                        from pg_catalog.generate_series(0, {{ linkage_partition_count() }} - 1) as part (number)
+                        cross join lateral (
+                            select pg_catalog.pg_sequence_last_value({{ linkage_send_clock(ctx, 'part.number', 'link') }}) as last_link
+                        ) as clock
+                        where v_sender_mask & (1 << part.number) <> 0
+                          and clock.last_link > 0
+                          and not pg_catalog.pg_visible_in_snapshot(clock.last_link::text::xid8, pg_catalog.pg_current_snapshot())
+                          and pg_catalog.pg_xact_status(clock.last_link::text::xid8) is distinct from 'aborted'
+                    ) then
+                        raise;
+                    end if;
+                end;
             end if;
 
             select pg_catalog.array_agg(guest.id), pg_catalog.array_agg(guest.user_id)
             into v_recheck_guests, v_recheck_users
             from {{ s }}.event_guests as guest
             where guest.id = any(v_pending_guests)
-              and {{ linkage_guest_is_linkable('guest') }};
+              and {{ linkage_guest_is_linkable('guest') }}
+              -- not to a user a transaction is deleting right now (a foreign-key error at the app's commit)
+              and exists (select 1 from {{ s }}.users as app_user where app_user.id = guest.user_id for key share skip locked);
             if v_recheck_guests is not null and {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
                 -- linked meanwhile: the deliveries get the guest's user now, as any guest-link backfill
                 perform {{ p }}.backfill_guest_deliveries(v_recheck_guests, v_recheck_users, 'guest_linked');
@@ -159,21 +195,21 @@
                 ~ "case when attempt.reason in ('guest_not_linked', 'guest_removed') then 1 else 0 end, "
                 ~ "pg_catalog.array_agg(attempt.record_id), null::uuid[], null::uuid[], null::text[], null::integer[], null::uuid[] "
                 ~ "from ("
-                ~ "    select waiting.record_id, delivery.message_id, guest.event_id, "
+                ~ "    select waiting.record_id, waiting.message_id, guest.event_id, "
                 ~ "           case when guest.id is null then 'no_candidate' when guest.removed_at is not null then 'guest_removed' else 'guest_not_linked' end as reason "
-                ~ "    from unnest(v_pending_ids, v_pending_guests, v_pending_audited) as waiting (record_id, guest_id, audited) "
-                ~ "    join " ~ s ~ ".message_deliveries as delivery on delivery.id = waiting.record_id "
+                ~ "    from unnest(v_pending_ids, v_pending_guests, v_pending_messages, v_pending_audited) as waiting (record_id, guest_id, message_id, audited) "
                 ~ "    left join " ~ s ~ ".event_guests as guest on guest.id = waiting.guest_id "
                 ~ "    where not waiting.audited "
                 ~ ") as attempt "
                 ~ "group by attempt.reason, attempt.event_id, attempt.message_id") }}
 
-            -- partitions where deliveries still wait for their guest: this transaction's id in the send clock
+            -- partitions where deliveries still wait for their guest (not linkable now, so nothing linked
+            -- them above): this transaction's id in the send clock
             select pg_catalog.array_agg(distinct {{ linkage_partition('guest.event_id') }})
             into v_waiting_partitions
-            from unnest(v_pending_ids, v_pending_guests) as waiting (record_id, guest_id)
-            join {{ s }}.message_deliveries as delivery on delivery.id = waiting.record_id and delivery.user_id is null
-            join {{ s }}.event_guests as guest on guest.id = waiting.guest_id;
+            from {{ s }}.event_guests as guest
+            where guest.id = any(v_pending_guests)
+              and not coalesce(guest.id = any(v_recheck_guests), false);
             if v_waiting_partitions is not null then
                 foreach v_partition in array v_waiting_partitions loop
                     perform pg_catalog.setval({{ linkage_send_clock(ctx, 'v_partition') }}, v_transaction_id::text::bigint, true);

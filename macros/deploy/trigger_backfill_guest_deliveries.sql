@@ -28,6 +28,7 @@
         v_partitions integer[];
         v_clocks bigint[];
         v_attempt_group record;
+        v_queued text;
     begin
         if tg_op = 'UPDATE' then
             select pg_catalog.array_agg(new_guest.id order by new_guest.id),
@@ -81,8 +82,9 @@
         from pg_catalog.generate_series(0, {{ linkage_partition_count() }} - 1) as part (number)
         cross join committing;
 
-        insert into {{ p }}.commit_checks (kind, guest_ids, user_ids, partitions, send_clocks, link_snapshot)
-        values ('linked_guests', v_guest_ids, v_user_ids, v_partitions, v_clocks, pg_catalog.pg_current_snapshot());
+        {{ linkage_queue_commit_checks(ctx,
+            "insert into " ~ p ~ ".commit_checks (kind, guest_ids, user_ids, partitions, send_clocks, link_snapshot)
+            values ('linked_guests', v_guest_ids, v_user_ids, v_partitions, v_clocks, pg_catalog.pg_current_snapshot())") }}
 
         perform {{ p }}.backfill_guest_deliveries(v_guest_ids, v_user_ids, 'guest_linked');
         return null;

@@ -12,9 +12,9 @@
 
 {% macro linkage_lock_namespace() -%}1819175783{%- endmacro %}
 
-{# The send clock of a partition: a sequence, read and written outside MVCC (see linkage_send_clocks). #}
-{% macro linkage_send_clock(ctx, partition) -%}
-    pg_catalog.format('%I.%I', '{{ ctx.p }}', 'send_clock_' || pg_catalog.lpad(({{ partition }})::text, 2, '0'))::regclass
+{# The send or link clock of a partition: a sequence, read and written outside MVCC (see linkage_send_clocks). #}
+{% macro linkage_send_clock(ctx, partition, kind='send') -%}
+    pg_catalog.format('%I.%I', '{{ ctx.p }}', '{{ kind }}_clock_' || pg_catalog.lpad(({{ partition }})::text, 2, '0'))::regclass
 {%- endmacro %}
 
 
@@ -31,3 +31,41 @@
         true
     )
 {%- endmacro %}
+
+
+{#
+    linkage_remember_row(setting, ctid_expression): appends a scratch row's ctid to a transaction-local
+    setting (space-separated), the only way the linkage finds its scratch rows again
+    (linkage_remembered_rows reads them back as tid[]).
+#}
+{% macro linkage_remember_row(setting, ctid) -%}
+    pg_catalog.set_config(
+        '{{ setting }}',
+        coalesce(pg_catalog.current_setting('{{ setting }}', true), '') || ({{ ctid }})::text || ' ',
+        true
+    )
+{%- endmacro %}
+
+{% macro linkage_remembered_rows(setting) -%}
+    pg_catalog.string_to_array(pg_catalog.btrim(coalesce(pg_catalog.current_setting('{{ setting }}', true), '')), ' ')::tid[]
+{%- endmacro %}
+
+
+{#
+    linkage_queue_commit_checks(ctx, insert_sql): runs an INSERT into commit_checks (insert_sql, without
+    RETURNING) and remembers the rows it queued for run_commit_checks. The caller declares v_queued text.
+#}
+{% macro linkage_queue_commit_checks(ctx, insert_sql) %}
+        with queued as (
+            {{ insert_sql }}
+            returning ctid
+        )
+        select pg_catalog.string_agg(queued.ctid::text, ' ') into v_queued from queued;
+        if v_queued is not null then
+            perform pg_catalog.set_config(
+                'delivery_linkage.commit_check_ctids',
+                coalesce(pg_catalog.current_setting('delivery_linkage.commit_check_ctids', true), '') || v_queued || ' ',
+                true
+            );
+        end if;
+{% endmacro %}
