@@ -108,7 +108,7 @@ def test_backfill_is_resumable_batch_by_batch(app_db, db):
     runbook_world.build(db, 30, 12)
     from delivery_linkage.operations import backfill
 
-    first = db.execute("select * from backfill_deliveries_batch(null, 5, false)").fetchone()
+    first = db.execute("select * from delivery_linkage.backfill_deliveries_batch(null, 5, false)").fetchone()
     assert first[1] == 5
     assert w.linkable_null_count(db) < 12  # that batch is committed on its own
     result = backfill.run(db, batch_size=5)
@@ -163,10 +163,11 @@ def test_rollback_undoes_links_since_a_time_but_leaves_changed_deliveries_alone(
         db.execute("update event_guests set user_id = %s where id = %s", (person, guest))
     changed_by_app = w.user(db)
     db.execute("update message_deliveries set user_id = %s where id = %s", (changed_by_app, deliveries[2]))
-    dry = db.execute("select * from rollback_links_since(%s, true)", (since,)).fetchone()
+    dry = db.execute("select * from delivery_linkage.rollback_links_since(%s, true)", (since,)).fetchone()
     assert dry == (3, 2, 1)
     assert all(w.delivery_user(db, d) is not None for d in deliveries)
-    assert db.execute("select * from rollback_links_since(%s, false)", (since,)).fetchone() == (3, 2, 1)
+    undo = db.execute("select * from delivery_linkage.rollback_links_since(%s, false)", (since,)).fetchone()
+    assert undo == (3, 2, 1)
     assert [w.delivery_user(db, d) for d in deliveries] == [None, None, changed_by_app]
     undone = w.audit_rows(db, table_name="message_deliveries_rollback")
     assert {(r["outcome"], r["previous_user_id"]) for r in undone} == {

@@ -63,7 +63,7 @@ def test_redeploy_keeps_a_disabled_trigger_disabled(app_db, db):
     deploy(app_db).check()
     states = dict(
         db.execute(
-            "select tgname, tgenabled from pg_trigger where not tgisinternal "
+            "select tgname, tgenabled from pg_trigger where not tgisinternal and tgname like 'trigger\\_%' "
             "and tgrelid in ('message_deliveries'::regclass, 'event_guests'::regclass)"
         ).fetchall()
     )

@@ -124,17 +124,21 @@ def reported_world(server, template_database):
             )
             backfill.run(db)
             traffic.play(db)
-            db.execute("update user_link_audit set created_at = created_at - make_interval(days => (id % 3)::int)")
+            # spread the audit over three days (the audit's storage: groups of attempts)
+            db.execute(
+                "update delivery_linkage.link_attempts"
+                " set created_at = created_at - make_interval(days => (id % 3)::int)"
+            )
             event = w.event(db)
             message = w.message(db, event)
-            db.execute("select set_linkage_triggers_enabled(false)")
+            db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
             guest = w.guest(db, event, None, GUEST_PHONE, name=GUEST_NAME)
             w.deliver(db, message, guest, GUEST_PHONE)
             db.execute(
                 "update event_guests set user_id = %s, updated_at = clock_timestamp() where id = %s",
                 (w.user(db, GUEST_PHONE), guest),
             )
-            db.execute("select set_linkage_triggers_enabled(true)")
+            db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
             # second check, warning: what the next `dbt run` appends (delivery_integrity is a view)
             db.execute(
                 f"insert into {schema}.delivery_integrity_history select * from {schema}.delivery_integrity"

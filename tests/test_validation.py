@@ -96,10 +96,11 @@ def test_bad_source_data_and_a_gap_in_the_history_fail_their_suites(app_db, db, 
             "insert into message_deliveries (message_id, guest_id, phone_number) values (%s, %s, 'n/a')",
             (message, uuid.uuid4()),
         )
+    # audit rows no version of the linkage writes (straight into its storage)
     db.execute(
-        "insert into user_link_audit (table_name, outcome, reason) "
-        "values ('message_deliveries_rollback', 'linked', 'made_up'), "
-        "('message_deliveries', 'maybe', 'guest_record')"
+        "insert into delivery_linkage.link_attempts (table_name, outcome, reason, record_ids) "
+        "values ('message_deliveries_rollback', 'linked', 'made_up', array[gen_random_uuid()]), "
+        "('message_deliveries', 'maybe', 'guest_record', array[gen_random_uuid()])"
     )
     dbt_run(app_db)
     history = f"{validation.marts_schema()}.delivery_integrity_history"
