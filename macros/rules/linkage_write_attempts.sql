@@ -21,10 +21,11 @@
         when serialization_failure or deadlock_detected or lock_not_available or query_canceled then
             raise;
         when others then
-            for v_attempt_group in {{ source_sql }} loop
+            -- the groups with their columns named (the source's own output names are whatever it selects)
+            for v_attempt_group in select * from ({{ source_sql }}) as attempt_group ({{ linkage_attempt_columns() }}) loop
                 begin
                     insert into {{ ctx.p }}.link_attempts ({{ linkage_attempt_columns() }})
-                    select v_attempt_group.*;
+                    values ({% for column in linkage_attempt_columns().split(',') %}v_attempt_group.{{ column | trim }}{{ ', ' if not loop.last }}{% endfor %});
                 exception
                     when serialization_failure or deadlock_detected or lock_not_available or query_canceled then
                         raise;
