@@ -34,7 +34,7 @@ KNOWN_REASONS = {
     "guest_linked",
     "manual_backfill",
     "rollback",
-    "app_update",  # proposed fix 3 (STRESS_RESULTS.md): the app gave a linked delivery another user
+    "app_update",  # the app gave a linked delivery another user (message_deliveries_app_update)
 }
 KNOWN_OUTCOMES = {"linked", "no_match", "skipped", "unlinked"}
 
@@ -136,14 +136,20 @@ def unaudited_attempts(conn, app_set=()) -> int:
 
 def latest_audit_disagreements(conn, delivery_ids) -> list[tuple]:
     """Among delivery_ids: deliveries whose latest audit row does not name their current user (a linked
-    delivery's latest row is 'linked' with its user; an unlinked one's latest row is not 'linked')."""
+    delivery's latest row is 'linked' with its user; an unlinked one's latest row is not 'linked').
+    Latest in the order the rows were written: the audit group's number, then the row in it. (created_at
+    is the writing transaction's start, so a transaction that began earlier but wrote later, after
+    waiting for the delivery's row lock, would sort first; writes to one delivery are serialized by
+    that row lock, and the group numbers are drawn while it is held.)"""
     return conn.execute(
         """
         select d.id, d.user_id, latest.outcome, latest.linked_user_id
         from message_deliveries d
         left join lateral (
             select a.outcome, a.linked_user_id from user_link_audit a
-            where a.record_id = d.id order by a.id desc limit 1
+            where a.record_id = d.id and a.audit_source = 'linkage'
+            order by split_part(a.id, '.', 1)::bigint desc, split_part(a.id, '.', 2)::integer desc
+            limit 1
         ) as latest on true
         where d.id = any(%s::uuid[])
           and case when d.user_id is null then latest.outcome is not distinct from 'linked'

@@ -5,7 +5,9 @@ Generated: phones (unicode digits, full-width plus and digits, zero-width charac
 characters, very long strings, empty, NULL, arbitrary text), deliveries with a missing guest,
 message or event, guests with NULL phones, feature_flags with rows missing, through every write
 path (single row, multi-row, the app's upsert RPC, as the `authenticated` role, a phone update).
-Each example runs in a transaction that is rolled back, so examples do not see each other.
+Each example commits (a delivery left for a guest that is not linkable yet is audited at its
+commit), is checked, and is then cleared away with the audit and the flags as they were, so examples
+do not see each other.
 """
 
 from __future__ import annotations
@@ -121,12 +123,33 @@ def bad_db(db):
     return db
 
 
+def clear_example(db):
+    """What an example wrote, and the flags as the deploy left them (the audit's storage written directly:
+    nothing else may delete from it)."""
+    db.execute("delete from message_deliveries")
+    db.execute("delete from delivery_linkage.link_attempts")
+    db.execute("delete from delivery_linkage.audit_write_failures")
+    db.execute("delete from delivery_linkage.feature_flags")
+    db.execute(
+        "insert into delivery_linkage.feature_flags (flag_name, enabled) "
+        "values ('LINK_USER_BY_PHONE', true), ('LINK_USER_BY_PHONE_FALLBACK_TO_USERS', false)"
+    )
+
+
 def run_case(db, case):
     warnings = rs.WarningCollector()
     db.add_notice_handler(warnings)
+    try:
+        return check_case(db, case, warnings)
+    finally:
+        db.remove_notice_handler(warnings)
+        clear_example(db)
+
+
+def check_case(db, case, warnings):
     kind, phone = case["phone"]
     outcomes = []
-    with db.transaction(force_rollback=True):
+    with db.transaction():
         event = db.execute("insert into events default values returning id").fetchone()[0]
         person = db.execute("insert into users (phone) values (null) returning id").fetchone()[0]
         phone_owner = db.execute("insert into users (phone) values (%s) returning id", (VALID,)).fetchone()[0]
@@ -209,38 +232,41 @@ def run_case(db, case):
                 # the phone change is a second attempt when it leaves the delivery without a user
                 audits_expected[delivery] = 1 if linked_at_insert or phone is None else 2
 
-        # this example's deliveries are the only ones in the table: each is checked with its audit
-        for attempt, user, rows in db.execute(
-            "select d.id, d.user_id,"
-            " coalesce(array_agg(array[a.outcome, a.reason, a.linked_user_id::text] order by a.id)"
-            " filter (where a.id is not null), '{}') from message_deliveries d"
-            " left join user_link_audit a on a.record_id = d.id and a.table_name = 'message_deliveries'"
-            " group by d.id, d.user_id"
-        ).fetchall():
-            assert len(rows) == audits_expected.get(attempt, 1), (case, rows)
-            if not rows:
-                continue
-            outcome, reason, linked_user = rows[-1]
-            assert outcome in rs.KNOWN_OUTCOMES and reason in rs.KNOWN_REASONS, rows
-            assert (outcome == "linked") == (user is not None) == (linked_user is not None), (case, rows, user)
-            assert user in (None, person, phone_owner), (case, user)
-            want = expected(case, event_known, linking_enabled)
-            if attempt == delivery and want is not None and case["path"] != "phone_update":
-                assert (outcome, reason) == want, (case, rows)
-            outcomes.append((kind, outcome, reason))
+    # committed, so every attempt is audited (those left for their guest at the commit); this example's
+    # deliveries are the only ones in the table: each is checked with its audit
+    for attempt, user, rows in db.execute(
+        "select d.id, d.user_id,"
+        " coalesce(array_agg(array[a.outcome, a.reason, a.linked_user_id::text]"
+        " order by split_part(a.id, '.', 1)::bigint, split_part(a.id, '.', 2)::integer)"
+        " filter (where a.id is not null), '{}') from message_deliveries d"
+        " left join user_link_audit a on a.record_id = d.id and a.table_name = 'message_deliveries'"
+        " group by d.id, d.user_id"
+    ).fetchall():
+        assert len(rows) == audits_expected.get(attempt, 1), (case, rows)
+        if not rows:
+            continue
+        outcome, reason, linked_user = rows[-1]
+        assert outcome in rs.KNOWN_OUTCOMES and reason in rs.KNOWN_REASONS, rows
+        assert (outcome == "linked") == (user is not None) == (linked_user is not None), (case, rows, user)
+        assert user in (None, person, phone_owner), (case, user)
+        want = expected(case, event_known, linking_enabled)
+        if attempt == delivery and want is not None and case["path"] != "phone_update":
+            assert (outcome, reason) == want, (case, rows)
+        outcomes.append((kind, outcome, reason))
 
-        # guests with NULL phones link too: their deliveries are backfilled, one audit row each
-        if case["link_guest_after"] and case["guest"] == "unlinked_null_phone":
-            db.execute("update event_guests set user_id = %s, phone = %s where id = %s", (person, phone, guest))
-            user = db.execute("select user_id from message_deliveries where id = %s", (delivery,)).fetchone()[0]
-            assert user == (person if linking_enabled else None)
-            backfilled = db.execute(
-                "select outcome from user_link_audit "
-                "where record_id = %s and table_name = 'message_deliveries_backfill'",
-                (delivery,),
-            ).fetchall()
-            assert [r[0] for r in backfilled] == (["linked"] if linking_enabled else ["skipped"])
-    db.remove_notice_handler(warnings)
+    failures = db.execute("select count(*), min(error) from delivery_linkage.audit_write_failures").fetchone()
+    assert failures[0] == 0, (case, failures)
+
+    # guests with NULL phones link too: their deliveries are backfilled, one audit row each
+    if case["link_guest_after"] and case["guest"] == "unlinked_null_phone":
+        db.execute("update event_guests set user_id = %s, phone = %s where id = %s", (person, phone, guest))
+        user = db.execute("select user_id from message_deliveries where id = %s", (delivery,)).fetchone()[0]
+        assert user == (person if linking_enabled else None)
+        backfilled = db.execute(
+            "select outcome from user_link_audit where record_id = %s and table_name = 'message_deliveries_backfill'",
+            (delivery,),
+        ).fetchall()
+        assert [r[0] for r in backfilled] == (["linked"] if linking_enabled else ["skipped"])
     assert not warnings.messages, (case, warnings.messages)
     return outcomes
 

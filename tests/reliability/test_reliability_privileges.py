@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 
+import psycopg
 import pytest
 import reliability_support as rs
 
@@ -17,7 +18,10 @@ import world as w
 
 pytestmark = pytest.mark.reliability
 API_ROLES = ("anon", "authenticated", "service_role")
+PRIVATE = "delivery_linkage"  # var linkage_private_schema
 PUBLIC_FUNCTIONS = {"normalize_phone", "get_feature_flag"}
+# functions left executable that read the audit with the caller's own rights (SECURITY INVOKER)
+INVOKER_READERS = {"user_link_audit_of"}
 
 
 def as_role(db, role, user_id=None):
@@ -103,23 +107,50 @@ def test_multi_row_insert_as_service_role_links_and_audits(db):
 
 @pytest.mark.parametrize("role", API_ROLES)
 def test_no_api_role_can_execute_any_linkage_function_that_changes_or_reveals_links(db, role):
-    """Every function the deploy created (found by its comment), not only the ones named in the tests."""
+    """Every function the deploy created (found by its comment, in the app schema and the private one),
+    not only the ones named in the tests: a new function without its REVOKE fails here."""
     functions = db.execute(
-        "select p.oid::regprocedure::text, p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace "
-        "where n.nspname = 'public' and obj_description(p.oid, 'pg_proc') like 'delivery_linkage%%'"
+        "select p.oid::regprocedure::text, p.proname, p.prosecdef from pg_proc p "
+        "join pg_namespace n on n.oid = p.pronamespace "
+        "where n.nspname in ('public', %s) and obj_description(p.oid, 'pg_proc') like 'delivery_linkage%%'",
+        (PRIVATE,),
     ).fetchall()
-    assert len(functions) >= 10
+    assert {"link_user_by_phone", "run_commit_checks", "backfill_deliveries_batch"} <= {f[1] for f in functions}
     executable = {
-        name
-        for signature, name in functions
+        (signature, name, definer)
+        for signature, name, definer in functions
         if db.execute("select has_function_privilege(%s, %s, 'execute')", (role, signature)).fetchone()[0]
     }
-    assert executable <= PUBLIC_FUNCTIONS, executable
-    for table in ("user_link_audit", "linkage_deployments"):
+    assert {name for _, name, _ in executable} <= PUBLIC_FUNCTIONS | INVOKER_READERS, executable
+    for _, name, definer in executable:
+        if name in INVOKER_READERS:
+            # runs with the caller's rights, and the role has none on what it reads
+            assert not definer, name
+            db.execute(f"set role {role}")
+            try:
+                with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
+                    db.execute(f"select * from {name}(gen_random_uuid())")
+            finally:
+                db.execute("reset role")
+
+    # the audit, the linkage's tables and its sequences (the race guard's clocks among them)
+    relations = db.execute(
+        "select c.oid::regclass::text, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+        "where (n.nspname = %s and c.relkind in ('r', 'v', 'S', 'p')) "
+        "or c.oid in ('public.user_link_audit'::regclass)",
+        (PRIVATE,),
+    ).fetchall()
+    assert {"delivery_linkage.link_attempts", "delivery_linkage.send_clock_00", "user_link_audit"} <= {
+        r[0] for r in relations
+    }
+    for relation, kind in relations:
+        if kind == "S":
+            for privilege in ("usage", "select", "update"):
+                granted = db.execute("select has_sequence_privilege(%s, %s, %s)", (role, relation, privilege))
+                assert not granted.fetchone()[0], (relation, privilege)
+            continue
         for privilege in ("select", "insert", "update", "delete", "truncate"):
-            assert not db.execute("select has_table_privilege(%s, %s, %s)", (role, table, privilege)).fetchone()[0], (
-                table,
-                privilege,
-            )
+            granted = db.execute("select has_table_privilege(%s, %s, %s)", (role, relation, privilege))
+            assert not granted.fetchone()[0], (relation, privilege)
     for privilege in ("insert", "update", "delete", "truncate"):
         assert not db.execute("select has_table_privilege(%s, 'feature_flags', %s)", (role, privilege)).fetchone()[0]

@@ -1,10 +1,12 @@
-"""Deterministic two-connection interleavings: what the random runs found, and deadlocks resolved.
+"""Deterministic interleavings of two or three app sessions that the random runs cannot aim at.
 
-The tests marked xfail(strict=True) reproduce linkage bugs the suite found; they pass (and so fail
-as XPASS, prompting the marker's removal) once the linkage is fixed. The proposed fixes are in the
-reliability suite's report (tests/reliability/STRESS_RESULTS.md, "Bugs found"). The race between a
-delivery insert and its guest's link, in both orders at every isolation level, is
-tests/test_delivery_and_guest_link_race.py.
+Each test holds one session at a chosen point (an open transaction, or its audit write held back by
+a lock on the audit's storage) while another changes what the first one decided on, then checks the
+outcome against the rules: every delivery linked to its guest's user, each attempt audited once,
+nothing waited for another app transaction, no deadlock. The race between a delivery insert and its
+guest's link, one guest in both orders at every pair of isolation levels, is
+tests/test_delivery_and_guest_link_race.py; sends that must not wait on each other are
+tests/test_write_path_locking.py.
 """
 
 from __future__ import annotations
@@ -17,13 +19,10 @@ import pytest
 import reliability_support as rs
 
 import world as w
+from app_sessions import LEVEL_IDS, LEVELS, begin, rollback, session
 
 pytestmark = pytest.mark.reliability
 PHONE = "+15555550100"
-
-
-def connect(settings):
-    return rs.app_connection(settings, deadlock_timeout="100ms")
 
 
 def test_multi_row_insert_with_many_app_set_users_still_audits_the_rows_the_linkage_linked(db):
@@ -50,105 +49,136 @@ def test_multi_row_insert_with_many_app_set_users_still_audits_the_rows_the_link
 
 
 def test_upsert_conflict_path_never_changes_a_linked_delivery_behind_the_audits_back(db):
+    """The app's RPC writes `user_id = excluded.user_id` on conflict: after the guest is relinked, and
+    again after it is unlinked, the delivery's latest audit row names the user it has (and the user it
+    had before)."""
     event = w.event(db)
     first, second = w.user(db), w.user(db)
     guest = w.guest(db, event, first, PHONE)
     message = w.message(db, event)
     delivery = db.execute("select upsert_message_delivery(%s, %s, %s)", (message, guest, PHONE)).fetchone()[0]
-    db.execute("update event_guests set user_id = %s where id = %s", (second, guest))  # relinked
-    db.execute("select upsert_message_delivery(%s, %s, %s, 'sent')", (message, guest, PHONE))
-    user = w.delivery_user(db, delivery)
-    assert user in (first, second)
-    assert rs.latest_audit_disagreements(db, [delivery]) == [], (user == second, w.audit_rows(db, record_id=delivery))
+    for user, status in ((second, "sent"), (None, "delivered")):
+        before = w.delivery_user(db, delivery)
+        db.execute("update event_guests set user_id = %s where id = %s", (user, guest))
+        db.execute("select upsert_message_delivery(%s, %s, %s, %s)", (message, guest, PHONE, status))
+        assert rs.latest_audit_disagreements(db, [delivery]) == [], w.audit_rows(db, record_id=delivery)
+        if w.delivery_user(db, delivery) != before:
+            assert w.audit_rows(db, record_id=delivery)[-1]["previous_user_id"] == before
 
 
-def test_a_guest_unlinked_while_a_send_is_being_audited_leaves_exactly_one_audit_row(app_db, db):
+def test_a_guest_unlinked_and_another_linked_while_a_sends_audit_is_held_back_audit_each_attempt_once(app_db, db):
+    """A send to a linked and a not-yet-linked guest decides its rows, then its audit write waits (the
+    audit's storage is locked by an operator); meanwhile the first guest is unlinked and the second
+    linked, both committed. The linked row keeps its user and its one guest_record row; the waiting
+    row is linked at the send's commit (the link committed first), with one attempt row from the
+    insert and one linked row naming the new user."""
     event = w.event(db)
-    person = w.user(db)
+    person, newcomer = w.user(db), w.user(db)
     guest = w.guest(db, event, person, PHONE)
     pending = w.guest(db, event, None, "+15555550188")
     message = w.message(db, event)
-    send = (
-        "insert into message_deliveries (message_id, guest_id, phone_number) "
-        "select %s, g.id, g.phone from event_guests g where g.id = any(%s) returning id, guest_id"
-    )
+    result = {}
 
     def send_both():
-        result.update({g: d for d, g in sender.execute(send, (message, [guest, pending])).fetchall()})
+        rows = sender.execute(
+            "insert into message_deliveries (message_id, guest_id, phone_number) "
+            "select %s, g.id, g.phone from event_guests g where g.id = any(%s) returning id, guest_id",
+            (message, [guest, pending]),
+        ).fetchall()
+        result.update({g: d for d, g in rows})
 
-    with connect(app_db) as operator, connect(app_db) as sender:
-        # an uncommitted audit row holding the id the insert's audit will draw next makes that audit
-        # statement wait (unique check) after it took its snapshot
+    with rs.app_connection(app_db) as operator, rs.app_connection(app_db) as sender:
         operator.execute("begin")
-        next_id = operator.execute("select nextval(pg_get_serial_sequence('user_link_audit', 'id')) + 1").fetchone()[0]
-        operator.execute(
-            "insert into user_link_audit (id, table_name, outcome) values (%s, 'placeholder', 'skipped')", (next_id,)
-        )
-        result = {}
-        thread = threading.Thread(target=send_both)
+        operator.execute("lock table delivery_linkage.link_attempts in share mode")
+        thread = threading.Thread(target=send_both, daemon=True)
         thread.start()
         deadline = time.monotonic() + 10
         while not db.execute(
-            "select count(*) from pg_locks where not granted and locktype = 'transactionid'"
+            "select exists (select 1 from pg_locks where pid = %s and not granted "
+            "and relation = 'delivery_linkage.link_attempts'::regclass)",
+            (sender.info.backend_pid,),
         ).fetchone()[0]:
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, "the send's audit write never waited"
             time.sleep(0.02)
-        db.execute("update event_guests set user_id = null where id = %s", (guest,))  # unlinked meanwhile
+        db.execute("update event_guests set user_id = null where id = %s", (guest,))
+        db.execute("update event_guests set user_id = %s where id = %s", (newcomer, pending))
         operator.execute("rollback")
         thread.join(10)
-    delivery = result[guest]
-    assert w.delivery_user(db, delivery) == person
-    rows = w.audit_rows(db, record_id=delivery)
-    assert len(rows) == 1, [(r["outcome"], r["reason"]) for r in rows]
+        assert not thread.is_alive()
+
+    linked, waiting = result[guest], result[pending]
+    assert w.delivery_user(db, linked) == person
+    assert [(r["outcome"], r["reason"], r["linked_user_id"]) for r in w.audit_rows(db, record_id=linked)] == [
+        ("linked", "guest_record", person)
+    ]
+    assert w.delivery_user(db, waiting) == newcomer
+    rows = w.audit_rows(db, record_id=waiting)
+    attempts = [(r["outcome"], r["reason"]) for r in rows if r["table_name"] == "message_deliveries"]
+    links = [(r["reason"], r["linked_user_id"]) for r in rows if r["outcome"] == "linked"]
+    assert attempts == [("no_match", "guest_not_linked")], rows
+    assert links == [("guest_linked", newcomer)], rows
+    assert rs.audit_disagreements(db) == []
+    assert rs.linkable_null(db) == 0
 
 
-def test_a_deadlock_between_a_send_and_a_two_guest_link_is_resolved_and_the_retry_links_everything(app_db, db):
-    """The app links two guests in one transaction while a send to both is in flight: PostgreSQL picks a
-    victim, the app retries it, and both deliveries end linked."""
+@pytest.mark.parametrize("commits", ["link_commits_first", "send_commits_first"])
+@pytest.mark.parametrize("isolation", LEVELS, ids=[LEVEL_IDS[level] for level in LEVELS])
+def test_a_send_to_two_guests_and_a_link_of_both_in_the_other_order_neither_wait_nor_deadlock(
+    app_db, db, isolation, commits
+):
+    """The app links two guests in one transaction (second, then first) while a send to both (first,
+    then second) is in flight. The old design's send waited on the link and one of them lost a
+    deadlock; now neither statement waits, READ COMMITTED sees no error at all, REPEATABLE READ and
+    SERIALIZABLE at most a serialization failure the app retries, and both deliveries end linked."""
     event = w.event(db)
     first, second = w.guest(db, event, None, "+15555550101"), w.guest(db, event, None, "+15555550102")
     people = [w.user(db), w.user(db)]
     message = w.message(db, event)
-    # the send inserts its rows in guest order: first, then second
+    link = "update event_guests set user_id = %s where id = %s"
     send = (
         "insert into message_deliveries (message_id, guest_id, phone_number) "
         "select %s, g.id, g.phone from unnest(%s::uuid[]) with ordinality as t(id, n) "
         "join event_guests g on g.id = t.id order by t.n"
     )
-    errors = []
-    with connect(app_db) as linker, connect(app_db) as sender:
-        linker.execute("begin")
-        linker.execute("update event_guests set user_id = %s where id = %s", (people[1], second))
+    retried = []
 
-        def send_all():
-            for _ in range(5):
-                try:
-                    with sender.transaction():
-                        sender.execute(send, (message, [first, second]))
-                    return
-                except psycopg.errors.DeadlockDetected as error:
-                    errors.append(error)
-
-        thread = threading.Thread(target=send_all)
-        thread.start()
-        time.sleep(0.3)  # the send holds `first` FOR SHARE and waits for `second`
+    def commit(conn, again):
         try:
-            linker.execute("update event_guests set user_id = %s where id = %s", (people[0], first))
-            linker.execute("commit")
-        except psycopg.errors.DeadlockDetected as error:
-            errors.append(error)
-            linker.execute("rollback")
-            thread.join(10)
-            with linker.transaction():
-                linker.execute("update event_guests set user_id = %s where id = %s", (people[1], second))
-                linker.execute("update event_guests set user_id = %s where id = %s", (people[0], first))
-        thread.join(10)
-        assert not thread.is_alive()
-    assert len(errors) == 1, errors
-    rs.add("concurrency.deadlocks")
+            conn.execute("commit")
+        except psycopg.errors.SerializationFailure as error:
+            retried.append(str(error).splitlines()[0])
+            rollback(conn)
+            begin(conn, isolation)  # the app retries its transaction as it was
+            again(conn)
+            conn.execute("commit")
+
+    def link_both(conn):
+        conn.execute(link, (people[1], second))
+        conn.execute(link, (people[0], first))
+
+    # statements that wait on the other session fail within the lock timeout: nothing may wait here
+    with session(app_db, lock_timeout="1s") as linker, session(app_db, lock_timeout="1s") as sender:
+        try:
+            begin(linker, isolation)
+            linker.execute(link, (people[1], second))
+            begin(sender, isolation)
+            sender.execute(send, (message, [first, second]))
+            linker.execute(link, (people[0], first))
+            if commits == "link_commits_first":
+                commit(linker, link_both)
+                commit(sender, lambda c: c.execute(send, (message, [first, second])))
+            else:
+                commit(sender, lambda c: c.execute(send, (message, [first, second])))
+                commit(linker, link_both)
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable) as error:
+            pytest.fail(f"{type(error).__name__}: {error}")
+
+    if isolation == "read committed":
+        assert retried == [], "READ COMMITTED apps must never see a serialization failure"
     linked = dict(
         db.execute("select guest_id, user_id from message_deliveries where message_id = %s", (message,)).fetchall()
     )
-    assert linked == {first: people[0], second: people[1]}
+    assert linked == {first: people[0], second: people[1]}, retried
     assert rs.linkable_null(db) == 0
     assert rs.audit_disagreements(db) == []
+    rs.add("races.serialization_failures_retried", len(retried))
