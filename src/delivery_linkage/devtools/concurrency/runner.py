@@ -46,6 +46,8 @@ class WorkerOutcome:
     app_links: list[tuple] = field(default_factory=list)  # (message_id, guest_id, user_id) the app wrote
     linkage_warnings: Counter = field(default_factory=Counter)
     error_examples: dict[str, str] = field(default_factory=dict)
+    # where the retried errors came from: operation, message, PostgreSQL's reason, the innermost function
+    retry_sources: Counter = field(default_factory=Counter)
 
 
 # --- the app's statements ----------------------------------------------------------------------------
@@ -265,6 +267,7 @@ class Worker(threading.Thread):
                 self.rollback()
                 if state in RETRIED:
                     retries.append(state)
+                    self.outcome.retry_sources[retry_source(operation.kind, error)] += 1
                     time.sleep(self.backoff.random() * 0.002 * min(attempt + 1, 10))
                     continue
                 self.outcome.error_examples.setdefault(state, f"{operation.kind}: {str(error).strip()[:300]}")
@@ -282,6 +285,14 @@ class Worker(threading.Thread):
         return OperationResult(
             operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), "gave_up"
         )
+
+
+def retry_source(kind: str, error: psycopg.Error) -> str:
+    diag = error.diag
+    context = (diag.context or "").strip().splitlines()
+    where = next((line.strip() for line in context if "function" in line), context[-1].strip() if context else "")
+    detail = (diag.message_detail or "").split(",")[0]
+    return f"{kind} | {diag.message_primary} | {detail} | {where}"
 
 
 # --- lock waits -------------------------------------------------------------------------------------
