@@ -34,9 +34,14 @@ def open_connection(dbname: str | None = None):
         fail(str(error))
 
 
-def progress_bar() -> Progress:
+def progress_bar(disable: bool = False) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
     )
 
 
@@ -225,7 +230,7 @@ def validate(
     settings, conn = open_connection()
     conn.close()
     try:
-        with progress_bar() as bar:
+        with progress_bar(disable=as_json) as bar:  # --json: stdout holds the JSON document alone
             task = bar.add_task("validating", total=None)
 
             def advance(description: str, done: int, total: int) -> None:
