@@ -318,7 +318,7 @@ def run_version(major: int, pytest_args: list[str]) -> Outcome:
         with open(RESULTS_DIR / f"pg{major}.log", "w") as log:
             run_suite(
                 [sys.executable, "-m", "pytest", "-m", SUITE_MARKER, "-p", "no:cacheprovider", "-q",
-                 f"--junitxml={junit}", "-o", "junit_family=xunit2", *pytest_args],
+                 "--durations=15", f"--junitxml={junit}", "-o", "junit_family=xunit2", *pytest_args],
                 env, log,
             )
         if junit.exists():
@@ -409,12 +409,17 @@ def main(argv: list[str] | None = None) -> int:
         raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, interrupted)
-    outcomes = []
-    for major in versions:
-        outcomes.append(run_version(major, args.pytest_args))
-    print_table(outcomes)
     args.summary.parent.mkdir(parents=True, exist_ok=True)
-    args.summary.write_text(summary_markdown(outcomes, args.pytest_args))
+    outcomes: list[Outcome] = []
+    try:
+        for major in versions:
+            outcomes.append(run_version(major, args.pytest_args))
+            args.summary.write_text(summary_markdown(outcomes, args.pytest_args))  # kept if a later one is stopped
+    except KeyboardInterrupt:
+        print_table(outcomes)
+        print(f"\ninterrupted: every server stopped; {len(outcomes)} of {len(versions)} versions in {args.summary}")
+        return 130
+    print_table(outcomes)
     print(f"\nsummary written to {args.summary}")
     return 0 if all(o.failed == 0 and o.error is None for o in outcomes) else 1
 
