@@ -62,6 +62,16 @@ def test_the_pooler_breaks_psycopg_default_prepared_statements_and_connect_avoid
         assert len(counts) == 1
 
 
+def test_the_pooler_loses_a_session_set_between_transactions_but_keeps_set_local_within_one(pooled):
+    with connection.connect(pooled) as conn:
+        conn.execute("set work_mem = '1234kB'")
+        seen = {conn.execute("show work_mem").fetchone()[0] for _ in range(8)}
+        assert seen != {"1234kB"}  # other transactions ran where the SET never happened
+        with conn.transaction():
+            conn.execute("set local work_mem = '1234kB'")
+            assert {conn.execute("show work_mem").fetchone()[0] for _ in range(8)} == {"1234kB"}
+
+
 # --- the commands -----------------------------------------------------------------------------------------
 
 
