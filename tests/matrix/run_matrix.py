@@ -345,10 +345,17 @@ def _minutes(seconds: float) -> str:
     return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
 
 
-def summary_markdown(outcomes: list[Outcome], pytest_args: list[str]) -> str:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=PROJECT_DIR, capture_output=True, text=True
-    ).stdout.strip()
+def tested_commit() -> str:
+    """HEAD, and whether the work tree differed from it when the run started."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=PROJECT_DIR, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "?"
+    return commit + (" with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def summary_markdown(outcomes: list[Outcome], pytest_args: list[str], commit: str) -> str:
     extra = f", pytest arguments `{' '.join(pytest_args)}`" if pytest_args else ""
     settings = ", ".join(f"`{name}={value}`" for name, value in SERVER_SETTINGS.items())
     lines = [
@@ -358,7 +365,7 @@ def summary_markdown(outcomes: list[Outcome], pytest_args: list[str]) -> str:
         "`CORE_SUITE` in tests/conftest.py) on each PostgreSQL major version, each on a fresh server reached",
         "through the libpq variables. `make test` runs the whole suite on the embedded 16.",
         "",
-        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} at commit `{commit or '?'}` on "
+        f"Run {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} at commit `{commit}` on "
         f"{platform.machine()}, {os.cpu_count()} cores{extra}; servers with {settings}.",
         "",
         "| PostgreSQL | binaries from | `select version()` | passed | failed | skipped | duration |",
@@ -411,10 +418,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, interrupted)
     args.summary.parent.mkdir(parents=True, exist_ok=True)
     outcomes: list[Outcome] = []
+    commit = tested_commit()
     try:
         for major in versions:
             outcomes.append(run_version(major, args.pytest_args))
-            args.summary.write_text(summary_markdown(outcomes, args.pytest_args))  # kept if a later one is stopped
+            # written after each version: kept if a later one is stopped
+            args.summary.write_text(summary_markdown(outcomes, args.pytest_args, commit))
     except KeyboardInterrupt:
         print_table(outcomes)
         print(f"\ninterrupted: every server stopped; {len(outcomes)} of {len(versions)} versions in {args.summary}")
