@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .connection import ConnectionSettings
+from delivery_linkage.database.connection import ConnectionSettings
 
 
 class PrivateServer:
