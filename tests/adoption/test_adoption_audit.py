@@ -8,12 +8,15 @@ import psycopg
 import pytest
 import unveil_fixture as uf
 from adoption_support import E, G, U, audit_of, delivery_user, new_message, world_delivery
+
 from conftest import LEGACY_AUDIT_QUERY, dbt
 
 pytestmark = pytest.mark.dbt
 
-LEGACY_VIEW_QUERY = LEGACY_AUDIT_QUERY.replace("id::text", "id").replace("outcome::text", "outcome").replace(
-    "from public.user_link_audit", "from public.user_link_audit where audit_source = 'legacy'"
+LEGACY_VIEW_QUERY = (
+    LEGACY_AUDIT_QUERY.replace("id::text", "id")
+    .replace("outcome::text", "outcome")
+    .replace("from public.user_link_audit", "from public.user_link_audit where audit_source = 'legacy'")
 )
 
 
@@ -45,7 +48,10 @@ def test_every_original_audit_row_is_kept_and_read_as_legacy(upgraded_as):
 def test_a_delivery_shows_its_original_and_its_new_audit_rows_together(conn):
     delivery = world_delivery(conn, "birthday/invitation", "birthday/ben")
     conn.execute("select public.backfill_guest_deliveries(%s, %s)", (G["birthday/ben"], U["ben"]))
-    rows = [(row["audit_source"], row["table_name"], row["outcome"], row["linked_user_id"]) for row in audit_of(conn, delivery)]
+    rows = [
+        (row["audit_source"], row["table_name"], row["outcome"], row["linked_user_id"])
+        for row in audit_of(conn, delivery)
+    ]
     assert rows == [
         ("legacy", "message_deliveries", "no_match", None),  # sent before Ben signed up
         ("legacy", "message_deliveries", "linked", U["ben"]),  # the original's dry run: linked nothing
