@@ -1,9 +1,9 @@
 """Fixtures of the adoption suite: the real app's database (grantdelgado/unveil) with its original
 linkage, rebuilt once per session as a template, and one `CREATE DATABASE … TEMPLATE` clone per test.
 
-Two more session templates hold the app upgraded by this project: `dbt run` for real over the original
-system, as the platform's owner role (`unveil_upgraded`, with a second `dbt run` to prove it
-idempotent) and as the superuser (`unveil_upgraded_by_superuser`). Tests get clones of them.
+Two more session templates, built at once, hold the app upgraded by this project: `dbt run` for real
+over the original system, as the platform's owner role (`unveil_upgraded`, with a second `dbt run` to
+prove it idempotent) and as the superuser (`unveil_upgraded_by_superuser`). Tests get clones of them.
 
 Databases are named `linkage_test_*` and dropped afterwards. Building needs a superuser (the platform's
 roles, schema auth, the app's event triggers); the app's objects belong to `platform_owner`.
@@ -14,9 +14,11 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import psycopg
+import psycopg.sql
 import pytest
 import unveil_fixture as uf
 
@@ -26,8 +28,10 @@ from delivery_linkage.database import dbt_runner
 UNVEIL_TEMPLATE = f"linkage_test_unveil_template_{os.getpid()}"
 UPGRADED_TEMPLATE = f"linkage_test_unveil_upgraded_{os.getpid()}"
 UPGRADED_BY_SUPERUSER_TEMPLATE = f"linkage_test_unveil_upgraded_su_{os.getpid()}"
-# one target path for the suite's sequential dbt invocations (partial parsing carries over); the
-# superuser's run has its own
+# The database dbt runs against as platform_owner always has this name (the template is built under
+# it, then renamed; tests that run dbt get their clone under it): dbt parses the project again whenever
+# the profile's connection changes, and reuses its parse (partial parsing, same target path) otherwise.
+DBT_DATABASE = f"linkage_test_unveil_dbt_{os.getpid()}"
 DBT_TARGET = "target/pytest_adoption"
 DBT_TARGET_SUPERUSER = "target/pytest_adoption_superuser"
 DEPLOY_HOOK = "compiled/delivery_linkage/dbt_project.yml/hooks/delivery_linkage-on-run-start-0.sql"
@@ -42,7 +46,7 @@ class Upgrade:
     database: str
     first_run: dbt_runner.DbtResult
     second_run: dbt_runner.DbtResult | None
-    deploy_sql: str
+    deploy_sql: str  # the SQL of the deploy as dbt ran it (its compiled on-run-start hook)
     legacy_audit: list[tuple]  # the original audit rows before the upgrade (see LEGACY_AUDIT_QUERY)
 
 
@@ -60,12 +64,18 @@ def dbt(settings, *args, target=DBT_TARGET) -> dbt_runner.DbtResult:
 
 
 def dbt_node_statuses(target=DBT_TARGET) -> dict[str, str]:
-    """name → status (pass, fail, warn, error, success, skipped) of the last dbt invocation's nodes."""
+    """Test or model name → status (pass, fail, warn, error, success) of the last dbt invocation's
+    nodes, hooks left out. Generic tests are named without their hash suffix."""
     results = json.loads((PROJECT_DIR / target / "run_results.json").read_text())
-    return {result["unique_id"].split(".")[-1]: result["status"] for result in results["results"]}
+    return {
+        result["unique_id"].split(".")[2]: result["status"]
+        for result in results["results"]
+        if not result["unique_id"].startswith("operation.")
+    }
 
 
-def _upgrade(server, template: str, name: str, settings_for, target: str, second_run: bool) -> Upgrade:
+def _upgrade(server, template: str, name: str, final_name: str, settings_for, target: str, second_run: bool):
+    uf.drop_database(server, name)
     uf.clone_database(server, name, template)
     database = server.with_database(name)
     with psycopg.connect(database.conninfo(), autocommit=True) as conn:
@@ -82,7 +92,15 @@ def _upgrade(server, template: str, name: str, settings_for, target: str, second
             holder.execute(f"lock table {', '.join('public.' + t for t in APP_TABLES)} in exclusive mode")
             second = dbt(settings_for(database), "run", target=target)
             holder.execute("rollback")
-    return Upgrade(name, first, second, deploy_sql, legacy_audit)
+    if final_name != name:
+        uf.drop_database(server, final_name)
+        with psycopg.connect(server.with_database("postgres").conninfo(), autocommit=True) as admin:
+            admin.execute(
+                psycopg.sql.SQL("alter database {} rename to {}").format(
+                    psycopg.sql.Identifier(name), psycopg.sql.Identifier(final_name)
+                )
+            )
+    return Upgrade(final_name, first, second, deploy_sql, legacy_audit)
 
 
 @pytest.fixture(scope="session")
@@ -96,22 +114,39 @@ def unveil_template(server):
 
 
 @pytest.fixture(scope="session")
-def unveil_upgraded(server, unveil_template) -> Upgrade:
-    """The app upgraded in place by `dbt run` as platform_owner (twice: the second run under the app's
-    locks), the template of `adopted_db`."""
-    upgrade = _upgrade(server, unveil_template, UPGRADED_TEMPLATE, uf.as_owner, DBT_TARGET, second_run=True)
-    yield upgrade
-    uf.drop_database(server, UPGRADED_TEMPLATE)
+def unveil_upgrades(server, unveil_template) -> dict[str, Upgrade]:
+    """The app upgraded in place by `dbt run`, as platform_owner (twice: the second run under the app's
+    locks) and as the superuser, both at once: role → Upgrade (the template of its clones)."""
+    with ThreadPoolExecutor(2) as pool:
+        by_owner = pool.submit(
+            _upgrade, server, unveil_template, DBT_DATABASE, UPGRADED_TEMPLATE, uf.as_owner, DBT_TARGET, True
+        )
+        by_superuser = pool.submit(
+            _upgrade,
+            server,
+            unveil_template,
+            UPGRADED_BY_SUPERUSER_TEMPLATE,
+            UPGRADED_BY_SUPERUSER_TEMPLATE,
+            lambda settings: settings,
+            DBT_TARGET_SUPERUSER,
+            False,
+        )
+        upgrades = {"platform_owner": by_owner.result(), "superuser": by_superuser.result()}
+    yield upgrades
+    for upgrade in upgrades.values():
+        uf.drop_database(server, upgrade.database)
 
 
 @pytest.fixture(scope="session")
-def unveil_upgraded_by_superuser(server, unveil_template) -> Upgrade:
-    """The app upgraded in place by one `dbt run` as the server's superuser."""
-    upgrade = _upgrade(
-        server, unveil_template, UPGRADED_BY_SUPERUSER_TEMPLATE, lambda s: s, DBT_TARGET_SUPERUSER, second_run=False
-    )
-    yield upgrade
-    uf.drop_database(server, UPGRADED_BY_SUPERUSER_TEMPLATE)
+def unveil_upgraded(unveil_upgrades) -> Upgrade:
+    """The app upgraded by platform_owner, the template of `adopted_db`."""
+    return unveil_upgrades["platform_owner"]
+
+
+@pytest.fixture(scope="session")
+def unveil_upgraded_by_superuser(unveil_upgrades) -> Upgrade:
+    """The app upgraded by the server's superuser."""
+    return unveil_upgrades["superuser"]
 
 
 def _clone(server, template):
@@ -153,6 +188,24 @@ def adopted_db(server, unveil_upgraded):
     name = _clone(server, unveil_upgraded.database)
     yield server.with_database(name)
     uf.drop_database(server, name)
+
+
+@pytest.fixture
+def adopted_for_dbt(server, unveil_upgraded):
+    """A fresh copy of the app upgraded by platform_owner, under the name dbt always runs against
+    (DBT_DATABASE, so dbt reuses its parse): ConnectionSettings as platform_owner."""
+    _require_upgraded(unveil_upgraded)
+    uf.drop_database(server, DBT_DATABASE)
+    uf.clone_database(server, DBT_DATABASE, unveil_upgraded.database)
+    yield uf.as_owner(server.with_database(DBT_DATABASE))
+    uf.drop_database(server, DBT_DATABASE)
+
+
+@pytest.fixture
+def dbt_conn(adopted_for_dbt):
+    """An autocommit connection to that copy, as platform_owner."""
+    with psycopg.connect(adopted_for_dbt.conninfo(), autocommit=True) as connection:
+        yield connection
 
 
 @pytest.fixture

@@ -165,36 +165,38 @@ def test_a_host_reads_the_audit_of_their_events_legacy_and_new_and_no_other(upgr
         assert api.execute("select count(*) from public.user_link_audit").fetchone() == (0,)
 
 
-def test_the_retention_operation_deletes_old_legacy_and_new_rows_and_logs_the_run(adopted_owner, conn):
+def test_the_retention_operation_deletes_old_legacy_and_new_rows_and_logs_the_run(adopted_for_dbt, dbt_conn):
     # the birthday's original rows and one new attempt are 200 days old; the rest is recent
-    old_legacy = conn.execute(
+    old_legacy = dbt_conn.execute(
         "update delivery_linkage.user_link_audit_legacy set created_at = created_at - interval '200 days' "
         "where event_id = %s",
         (E["birthday"],),
     ).rowcount
     assert old_legacy > 0
-    message = new_message(conn)
-    [old_delivery] = insert_deliveries(conn, [(message, G["wedding/ava"], None)])
-    [recent_delivery] = insert_deliveries(conn, [(message, G["wedding/ben"], None)])
-    conn.execute(
+    message = new_message(dbt_conn)
+    [old_delivery] = insert_deliveries(dbt_conn, [(message, G["wedding/ava"], None)])
+    [recent_delivery] = insert_deliveries(dbt_conn, [(message, G["wedding/ben"], None)])
+    dbt_conn.execute(
         "update delivery_linkage.link_attempts set created_at = created_at - interval '200 days' "
         "where %s = any(record_ids)",
         (old_delivery,),
     )
-    total_before = conn.execute("select count(*) from public.user_link_audit").fetchone()[0]
+    total_before = dbt_conn.execute("select count(*) from public.user_link_audit").fetchone()[0]
 
-    result = dbt(adopted_owner, "run-operation", "purge_audit", "--args", "{retain_days: 180}")
+    result = dbt(adopted_for_dbt, "run-operation", "purge_audit", "--args", "{retain_days: 180}")
     result.check()
-    assert conn.execute(
+    assert dbt_conn.execute(
         "select retain_days, attempts_deleted, legacy_rows_deleted, cutoff < now() - interval '179 days' "
         "from delivery_linkage.link_audit_purge_runs"
     ).fetchall() == [(180, 1, old_legacy, True)]
     assert f"deleted {1 + old_legacy} rows" in result.output
-    assert total_before - conn.execute("select count(*) from public.user_link_audit").fetchone()[0] == 1 + old_legacy
-    assert conn.execute(
+    assert (
+        total_before - dbt_conn.execute("select count(*) from public.user_link_audit").fetchone()[0] == 1 + old_legacy
+    )
+    assert dbt_conn.execute(
         "select count(*) from public.user_link_audit where created_at < now() - interval '180 days'"
     ).fetchone() == (0,)
-    assert audit_of(conn, old_delivery) == []
-    assert [row["reason"] for row in audit_of(conn, recent_delivery)] == ["guest_record"]
+    assert audit_of(dbt_conn, old_delivery) == []
+    assert [row["reason"] for row in audit_of(dbt_conn, recent_delivery)] == ["guest_record"]
     # a purge deletes audit rows only
-    assert conn.execute("select count(*) from public.message_deliveries").fetchone() == (42,)
+    assert dbt_conn.execute("select count(*) from public.message_deliveries").fetchone() == (42,)

@@ -152,14 +152,17 @@ def test_api_roles_lose_the_functions_that_change_or_reveal_links_a_security_gai
 # flags
 
 
-def test_missing_flag_rows_are_restored_by_the_next_deploy(adopted_owner, conn):
+def test_missing_flag_rows_are_restored_by_the_next_deploy(unveil_upgraded, conn):
     conn.execute("delete from public.feature_flags")
     message = new_message(conn)
     # a missing flag is off: linking stops (and says so in the audit)
     off = upsert(conn, message, "wedding/ava", "+15550000101")
     assert delivery_user(conn, off) is None
     assert new_audit(conn, off) == [("skipped", "feature_disabled", None)]
-    dbt(adopted_owner, "run-operation", "deploy").check()
+    # the next deploy, unchanged otherwise, does not stop at "nothing to do" (the SQL dbt runs)
+    with notices(conn) as received:
+        conn.execute(unveil_upgraded.deploy_sql)
+    assert received[-1].startswith("delivery_linkage: deployed version"), received
     assert dict(conn.execute("select flag_name, enabled from public.feature_flags").fetchall()) == {
         "LINK_USER_BY_PHONE": True,
         "LINK_USER_BY_PHONE_FALLBACK_TO_USERS": False,
@@ -172,20 +175,20 @@ def test_missing_flag_rows_are_restored_by_the_next_deploy(adopted_owner, conn):
 # dbt test on the adopted data
 
 
-def test_dbt_test_after_the_upgrade_reports_only_the_deliveries_the_original_left_unlinked(adopted_owner, conn):
+def test_dbt_test_after_the_upgrade_reports_only_the_deliveries_the_original_left_unlinked(adopted_for_dbt, dbt_conn):
     # the original system left two deliveries of active linked guests without their user: Ben's first
     # in B (sent before he signed up; a dry run audited it 'linked') and Ava's sent while linking was
     # off. Those are the world's real state, and the two tests whose job is to say so do; the legacy
     # audit rows (other meanings of 'linked', 'ambiguous', no candidate count) are judged by nobody.
     left_unlinked = {
         str(row[0])
-        for row in conn.execute(
+        for row in dbt_conn.execute(
             "select id from public.message_deliveries where (message_id, guest_id) in ((%s, %s), (%s, %s))",
             (M["birthday/invitation"], G["birthday/ben"], M["wedding/dress-code"], G["wedding/ava"]),
         )
     }
-    assert linkable_null(conn) == left_unlinked
-    dbt(adopted_owner, "test")
+    assert linkable_null(dbt_conn) == left_unlinked
+    dbt(adopted_for_dbt, "test")
     statuses = dbt_node_statuses(DBT_TARGET)
     not_passing = {name: status for name, status in statuses.items() if status != "pass"}
     assert not_passing == {
@@ -194,19 +197,21 @@ def test_dbt_test_after_the_upgrade_reports_only_the_deliveries_the_original_lef
     }
     stored = {
         str(row[0])
-        for row in conn.execute("select delivery_id from linkage_dbt_test__audit.assert_no_linkable_null_deliveries")
+        for row in dbt_conn.execute(
+            "select delivery_id from linkage_dbt_test__audit.assert_no_linkable_null_deliveries"
+        )
     }
     assert stored == left_unlinked
 
-    backfill = dbt(adopted_owner, "run-operation", "backfill_deliveries")
+    backfill = dbt(adopted_for_dbt, "run-operation", "backfill_deliveries")
     backfill.check()
     # the two, and the host's own copy without a guest (guest phone: Hana's, in her event)
     assert "Linked 3 of 22" in backfill.output
-    assert linkable_null(conn) == set()
-    green = dbt(adopted_owner, "test")
+    assert linkable_null(dbt_conn) == set()
+    green = dbt(adopted_for_dbt, "test")
     assert green.returncode == 0, green.output[-3000:]
     assert set(dbt_node_statuses(DBT_TARGET).values()) == {"pass"}
-    assert conn.execute(
+    assert dbt_conn.execute(
         "select count(*) from public.user_link_audit where audit_source = 'linkage' "
         "and table_name = 'message_deliveries_backfill' and reason like 'historical_%%'"
     ).fetchone() == (3,)
