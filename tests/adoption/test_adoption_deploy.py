@@ -12,7 +12,18 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from adoption_support import G, M, U, delivery_user, linkable_null, new_audit, new_message, notices, upsert
+from adoption_support import (
+    G,
+    M,
+    U,
+    as_service_role,
+    delivery_user,
+    linkable_null,
+    new_audit,
+    new_message,
+    notices,
+    upsert,
+)
 
 from conftest import APP_TABLES, DBT_TARGET, dbt, dbt_node_statuses
 
@@ -100,6 +111,29 @@ def test_dbt_run_as_the_superuser_upgrades_the_original_system_too(unveil_upgrad
         assert conn.execute("select count(*) from public.user_link_audit where audit_source = 'legacy'").fetchone() == (
             len(unveil_upgraded_by_superuser.legacy_audit),
         )
+
+
+def test_a_superuser_deploy_takes_over_the_functions_it_replaced_and_says_so(unveil_upgraded_by_superuser, unveil_db):
+    # the original's functions belong to platform_owner; replaced in place by the superuser's deploy,
+    # they would keep that owner and, SECURITY DEFINER, could not read the tables the deploy created
+    with psycopg.connect(unveil_db.conninfo(), autocommit=True) as conn:
+        with notices(conn) as received:
+            conn.execute(unveil_upgraded_by_superuser.deploy_sql)
+        for function in ("get_feature_flag(text)", "normalize_phone(text)", "auto_link_user_by_phone_trigger()"):
+            assert (
+                f"delivery_linkage: privileges: function public.{function} now belongs to {unveil_db.user} "
+                "(was platform_owner)"
+            ) in received
+        owners = conn.execute(
+            "select distinct pg_get_userbyid(proowner) from pg_proc "
+            "where obj_description(oid, 'pg_proc') like 'delivery_linkage:%'"
+        ).fetchall()
+        assert owners == [(unveil_db.user,)]
+        message = new_message(conn)
+    with as_service_role(unveil_db) as api:  # the app's server: links through the functions taken over
+        delivery = upsert(api, message, "wedding/ben", "+15550000102")
+    with psycopg.connect(unveil_db.conninfo(), autocommit=True) as conn:
+        assert delivery_user(conn, delivery) == U["ben"]
 
 
 def test_a_second_dbt_run_has_nothing_to_do_and_needs_no_lock_on_the_apps_tables(unveil_upgraded, conn):
