@@ -4,8 +4,8 @@
     everything on new tables and views) to their API roles by name, so revoking from PUBLIC is not
     enough: each role in var linkage_api_roles that exists is revoked explicitly. normalize_phone and
     get_feature_flag stay callable: they reveal no link. Nothing is ever granted here (an adopted audit
-    table's readers are carried over by linkage_adopt_audit_table), so rights an operator revoked stay
-    revoked, and rights the app granted on its own objects are left alone.
+    table's readers are carried over by linkage_adopt_audit_table, and keep SELECT on link_attempts), so
+    rights an operator revoked stay revoked, and rights the app granted on its own objects are left alone.
     Every change is printed (a NOTICE per object and grantee whose ACL the revoke actually changed).
 #}
 {% macro linkage_privileges(ctx) %}
@@ -44,7 +44,24 @@
         v_object record;
         v_before text;
         v_after text;
+        v_privileges text;
     begin
+        -- a function replaced in place keeps its owner: deployed by another role than the app's (the
+        -- superuser over an app owned by the platform's role), the original's get_feature_flag or trigger
+        -- function, SECURITY DEFINER, could not read the tables this deploy created. Every function of
+        -- the linkage belongs to the deploying role.
+        for v_object in
+            select pg_catalog.format('%s.%I(%s)', p.pronamespace::regnamespace, p.proname, pg_catalog.oidvectortypes(p.proargtypes)) as name,
+                   pg_catalog.pg_get_userbyid(p.proowner) as owner
+            from pg_catalog.pg_proc as p
+            where p.pronamespace in ('{{ s }}'::regnamespace, '{{ p }}'::regnamespace)
+              and p.proowner <> (select r.oid from pg_catalog.pg_roles as r where r.rolname = current_user)
+              and coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '') like 'delivery_linkage:%'
+        loop
+            execute 'alter function ' || v_object.name || ' owner to ' || pg_catalog.quote_ident(current_user);
+            raise notice 'delivery_linkage: privileges: function % now belongs to % (was %)',
+                v_object.name, current_user, v_object.owner;
+        end loop;
         for v_object in
             select t.kind, t.name, t.privileges
             from (values
@@ -76,18 +93,27 @@
                 where r.rolname in ({% for role in roles %}'{{ role }}'{{ ', ' if not loop.last }}{% endfor %})
                   and r.rolname <> current_user
             loop
+                v_privileges := v_object.privileges;
                 if v_object.kind = 'function' then
                     select p.proacl::text into v_before from pg_catalog.pg_proc as p where p.oid = pg_catalog.to_regprocedure(v_object.name);
                     execute 'revoke all on function ' || v_object.name || ' from ' || v_grantee;
                     select p.proacl::text into v_after from pg_catalog.pg_proc as p where p.oid = pg_catalog.to_regprocedure(v_object.name);
                 else
+                    -- the adopted audit table's readers keep reading the new rows (linkage_mirror_audit_readers)
+                    if v_object.name = '{{ p }}.link_attempts' and v_grantee <> 'public' and exists (
+                        select 1 from pg_catalog.pg_class as c, pg_catalog.aclexplode(c.relacl) as acl
+                        where c.oid = pg_catalog.to_regclass('{{ p }}.user_link_audit_legacy')
+                          and acl.privilege_type = 'SELECT' and acl.grantee = v_grantee::regrole
+                    ) then
+                        v_privileges := 'insert, update, delete, truncate, references, trigger';
+                    end if;
                     select c.relacl::text into v_before from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(v_object.name);
-                    execute 'revoke ' || v_object.privileges || ' on table ' || v_object.name || ' from ' || v_grantee;
+                    execute 'revoke ' || v_privileges || ' on table ' || v_object.name || ' from ' || v_grantee;
                     select c.relacl::text into v_after from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(v_object.name);
                 end if;
                 if v_before is distinct from v_after then
                     raise notice 'delivery_linkage: privileges: revoked % on % % from %',
-                        v_object.privileges, v_object.kind, v_object.name, v_grantee;
+                        v_privileges, v_object.kind, v_object.name, v_grantee;
                 end if;
             end loop;
         end loop;
