@@ -46,22 +46,6 @@
         v_after text;
         v_privileges text;
     begin
-        -- a function replaced in place keeps its owner: deployed by another role than the app's (the
-        -- superuser over an app owned by the platform's role), the original's get_feature_flag or trigger
-        -- function, SECURITY DEFINER, could not read the tables this deploy created. Every function of
-        -- the linkage belongs to the deploying role.
-        for v_object in
-            select pg_catalog.format('%s.%I(%s)', p.pronamespace::regnamespace, p.proname, pg_catalog.oidvectortypes(p.proargtypes)) as name,
-                   pg_catalog.pg_get_userbyid(p.proowner) as owner
-            from pg_catalog.pg_proc as p
-            where p.pronamespace in ('{{ s }}'::regnamespace, '{{ p }}'::regnamespace)
-              and p.proowner <> (select r.oid from pg_catalog.pg_roles as r where r.rolname = current_user)
-              and coalesce(pg_catalog.obj_description(p.oid, 'pg_proc'), '') like 'delivery_linkage:%'
-        loop
-            execute 'alter function ' || v_object.name || ' owner to ' || pg_catalog.quote_ident(current_user);
-            raise notice 'delivery_linkage: privileges: function % now belongs to % (was %)',
-                v_object.name, current_user, v_object.owner;
-        end loop;
         for v_object in
             select t.kind, t.name, t.privileges
             from (values
@@ -73,7 +57,9 @@
                 {%- endfor %}
                 ('table', '{{ p }}.feature_flags', 'all'),
                 ('table', '{{ s }}.feature_flags', 'insert, update, delete, truncate'),
-                ('table', '{{ s }}.user_link_audit', 'all')
+                ('table', '{{ s }}.user_link_audit', 'all'),
+                -- the adopted audit is read-only now: its readers keep SELECT, nobody may change it
+                ('table', '{{ p }}.user_link_audit_legacy', 'insert, update, delete, truncate, references, trigger')
             ) as t (kind, name, privileges)
             where case t.kind
                 when 'function' then pg_catalog.to_regprocedure(t.name) is not null
