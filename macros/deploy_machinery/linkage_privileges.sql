@@ -36,7 +36,7 @@
     ] -%}
     {%- set private_tables = [
         p ~ '.linkage_deployments', p ~ '.link_attempts', p ~ '.audit_write_failures', p ~ '.insert_notes',
-        p ~ '.commit_checks', p ~ '.link_audit_purge_runs', p ~ '.linkage_deferred_indexes',
+        p ~ '.commit_checks', p ~ '.link_audit_purge_runs', p ~ '.linkage_indexes',
     ] -%}
     {%- set roles = var('linkage_api_roles', ['anon', 'authenticated', 'service_role']) -%}
     declare

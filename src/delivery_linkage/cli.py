@@ -291,7 +291,7 @@ def indexes():
 
     _, conn = open_connection()
     with conn:
-        indexes_module.build_deferred(conn, report=console.print)
+        indexes_module.build_missing(conn, report=console.print)
 
 
 @app.command()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from delivery_linkage.database import connection
 from delivery_linkage.database.connection import ConnectionSettings
 from delivery_linkage.devtools.concurrency.plan import Operation
 
@@ -217,9 +218,8 @@ class Worker(threading.Thread):
         self.failure: BaseException | None = None
 
     def connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(
-            self.settings.conninfo(),
-            autocommit=True,
+        conn = connection.connect(
+            self.settings,
             options=self.run_settings.options(),
             application_name=f"concurrency_bench_{self.outcome.index}",
         )
@@ -315,9 +315,7 @@ class LockWaitSampler(threading.Thread):
         self.waiting_backend_samples = 0
 
     def run(self) -> None:
-        with psycopg.connect(
-            self.settings.conninfo(), autocommit=True, application_name="concurrency_bench_sampler"
-        ) as conn:
+        with connection.connect(self.settings, application_name="concurrency_bench_sampler") as conn:
             while not self.stop.wait(self.interval):
                 rows = conn.execute(SAMPLE_LOCK_WAITS, (self.pids,)).fetchall()
                 self.samples += 1
