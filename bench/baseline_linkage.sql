@@ -186,8 +186,10 @@ begin
                 and v_guest.id is not null then
                 -- the named guest tells more than the phone
                 v_matched := v_guest.id;
+                -- the one candidate is the named guest, not linkable (the project counts it the same way)
+                v_count := 1;
                 if v_guest.removed_at is not null then
-                    v_reason := 'guest_removed'; v_count := 0;
+                    v_reason := 'guest_removed';
                 else
                     v_reason := 'guest_not_linked';
                 end if;

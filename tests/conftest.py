@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,11 +20,36 @@ from delivery_linkage.devtools import app_fixture
 
 TEMPLATE = f"linkage_test_template_{os.getpid()}"
 
+# The core suite (`pytest -m core`): what `make test-matrix` runs on every PostgreSQL version. Files and
+# folders relative to tests/: the rules, the deploy and its upgrade, races, privileges, the models and dbt
+# tests, the commands, the pooler, and the adoption suite on the real app's schema (a folder: every file in it).
+CORE_SUITE = (
+    "test_linkage_rules.py",
+    "test_properties.py",
+    "test_deploy.py",
+    "test_upgrade_in_place.py",
+    "test_races_and_privileges.py",
+    "test_dbt_models_and_tests.py",
+    "test_check_and_backfill_commands.py",
+    "test_pooler.py",
+    "reliability/test_reliability_privileges.py",
+    "reliability/test_reliability_races.py",
+    "adoption/",
+)
+
 
 def pytest_addoption(parser):
     parser.addoption(
         "--stress", action="store_true", help="run the reliability suite at ten times its default size"
     )
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).parent
+    for item in items:
+        relative = item.path.relative_to(tests_dir).as_posix() if item.path.is_relative_to(tests_dir) else ""
+        if any(relative == entry or (entry.endswith("/") and relative.startswith(entry)) for entry in CORE_SUITE):
+            item.add_marker(pytest.mark.core)
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +85,19 @@ def bare_app_db(server):
     app_fixture.create_app_database(server, name)
     yield server.with_database(name)
     app_fixture.drop_database(server, name)
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(server):
+    """PgBouncer in transaction mode on 127.0.0.1 in front of the server under test (tests/pooler.py)."""
+    import pooler
+
+    binary = pooler.pgbouncer_binary()
+    if binary is None:
+        pytest.skip("pgbouncer is not installed: `make setup` installs Debian's package when run as root")
+    bouncer = pooler.PgBouncer(server, binary).start()
+    yield bouncer
+    bouncer.stop()
 
 
 @pytest.fixture

@@ -79,12 +79,13 @@
         if v_note_rows is not null then
             perform pg_catalog.set_config('delivery_linkage.note_ctids', '', true);
         end if;
-        -- the runbook's rollback plan disables trigger_message_deliveries_auto_link_user: then no row
-        -- of this insert was an attempt (nothing linked, nothing to audit or check)
-        if not exists (
-            select 1 from pg_catalog.pg_trigger as t
-            where t.tgrelid = tg_relid and t.tgname = 'trigger_message_deliveries_auto_link_user' and t.tgenabled <> 'D'
-        ) then
+        -- no row of this statement reached auto_link_user_by_phone_trigger (every user_id came from the
+        -- app, or the runbook's rollback plan disabled trigger_message_deliveries_auto_link_user): no
+        -- attempt, nothing to audit or check. That trigger reads the flags once per statement, keyed by
+        -- statement_timestamp() (linkage_flags_of_statement): the key tells whether it ran.
+        if pg_catalog.split_part(coalesce(pg_catalog.current_setting('delivery_linkage.flags', true), ''), '|', 1)
+            <> (extract(epoch from pg_catalog.statement_timestamp()) * 1000000)::bigint::text
+        then
             delete from {{ p }}.insert_notes as note where note.ctid = any(v_note_rows);
             return null;
         end if;

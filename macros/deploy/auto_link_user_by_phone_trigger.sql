@@ -32,17 +32,17 @@
         v_user_available boolean;
         v_decision record;
         v_note tid;
+        v_flags text;
     begin
-        select {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }},
-               {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }},
-               guest.id is not null,
+        {{ linkage_flags_of_statement(ctx) }}
+        select guest.id is not null,
                coalesce({{ linkage_guest_is_linkable('guest') }}, false),
                guest.user_id,
                guest.event_id,
                -- the guest's user, unless a transaction is deleting it right now (the row is locked):
                -- copying a user that is going away would turn the app's insert into a foreign-key error
                (select true from {{ ctx.s }}.users as app_user where app_user.id = guest.user_id for key share skip locked)
-        into v_linking, v_fallback, v_guest_found, v_guest_linkable, v_guest_user_id, v_guest_event_id, v_user_available
+        into v_guest_found, v_guest_linkable, v_guest_user_id, v_guest_event_id, v_user_available
         from (select) as one
         left join {{ ctx.s }}.event_guests as guest on guest.id = new.guest_id;
 

@@ -1,20 +1,29 @@
 {#
     The indexes the linkage's lookups need, each created only where no equivalent exists.
     On a table larger than var linkage_inline_index_max_rows (estimated) the index is not built inside
-    the deploy transaction, which would block the table's writes while it builds: the deploy says so
-    and records it in linkage_deferred_indexes, from which `linkage indexes` builds exactly those
-    CONCURRENTLY (the list exists once, here; an equivalent index under another name counts).
+    the deploy transaction, which would block the table's writes while it builds: the deploy says so.
+    The list exists once, here; the deploy records it in linkage_indexes (with what counts as an
+    equivalent index), from which `linkage indexes` builds CONCURRENTLY every one that has no valid
+    equivalent — skipped by the deploy, or dropped since; an equivalent index under another name counts.
 #}
 {% macro linkage_indexes(ctx) %}
     {%- set s = ctx.s -%}
-    create table if not exists {{ ctx.p }}.linkage_deferred_indexes (
+    create table if not exists {{ ctx.p }}.linkage_indexes (
         index_name text primary key,
         table_name text not null,
         create_statement text not null,
-        deferred_at timestamptz not null default pg_catalog.now()
+        equivalent text not null,
+        deferred_at timestamptz
     );
-    comment on table {{ ctx.p }}.linkage_deferred_indexes is
-        'delivery_linkage: indexes the deploy did not build inline on a large table; `linkage indexes` builds them CONCURRENTLY.';
+    comment on table {{ ctx.p }}.linkage_indexes is
+        'delivery_linkage: the indexes the linkage needs and what counts as an equivalent one; deferred_at: not built inline by the deploy (a large table). `linkage indexes` builds the missing ones CONCURRENTLY.';
+    delete from {{ ctx.p }}.linkage_indexes;
+    insert into {{ ctx.p }}.linkage_indexes (index_name, table_name, create_statement, equivalent) values
+    {%- for index in linkage_index_definitions(s) %}
+        ('{{ index.name }}', '{{ s }}.{{ index.table }}',
+         'create index concurrently if not exists {{ index.name }} on {{ s }}.{{ index.table }} {{ index.definition | replace("'", "''") }}',
+         '{{ index.equivalent | replace("'", "''") }}'){{ ',' if not loop.last else ';' }}
+    {%- endfor %}
     {%- for index in linkage_index_definitions(s) %}
     if not exists (
         select 1 from pg_catalog.pg_index as i
@@ -31,16 +40,10 @@
             {{ linkage_lock_app_tables(s) }}
             drop index if exists {{ s }}.{{ index.name }};
             create index {{ index.name }} on {{ s }}.{{ index.table }} {{ index.definition }};
-            delete from {{ ctx.p }}.linkage_deferred_indexes where index_name = '{{ index.name }}';
         else
-            insert into {{ ctx.p }}.linkage_deferred_indexes (index_name, table_name, create_statement)
-            values ('{{ index.name }}', '{{ s }}.{{ index.table }}',
-                    'create index concurrently if not exists {{ index.name }} on {{ s }}.{{ index.table }} {{ index.definition | replace("'", "''") }}')
-            on conflict (index_name) do update set create_statement = excluded.create_statement;
+            update {{ ctx.p }}.linkage_indexes set deferred_at = pg_catalog.now() where index_name = '{{ index.name }}';
             raise warning 'delivery_linkage: index {{ s }}.{{ index.name }} not built inline (about % rows in {{ index.table }}); run `linkage indexes` to build it CONCURRENTLY', v_table_rows;
         end if;
-    else
-        delete from {{ ctx.p }}.linkage_deferred_indexes where index_name = '{{ index.name }}';
     end if;
     {%- endfor %}
 {% endmacro %}

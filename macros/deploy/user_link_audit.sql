@@ -94,15 +94,15 @@
     as $function$
         {{ linkage_audit_attempt_rows(ctx,
             "attempt.message_id = (select d.message_id from " ~ s ~ ".message_deliveries as d where d.id = p_record_id)"
-            ~ " and p_record_id = any(attempt.record_ids)") }}
+            ~ " and p_record_id = any(attempt.record_ids) and entry.record_id = p_record_id") }}
         union all
         {{ linkage_audit_attempt_rows(ctx,
-            "attempt.message_id is null and p_record_id = any(attempt.record_ids)"
+            "attempt.message_id is null and p_record_id = any(attempt.record_ids) and entry.record_id = p_record_id"
             ~ " and exists (select 1 from " ~ s ~ ".message_deliveries as d where d.id = p_record_id and d.message_id is null)") }}
         union all
         {{ linkage_audit_attempt_rows(ctx,
             "not exists (select 1 from " ~ s ~ ".message_deliveries as d where d.id = p_record_id)"
-            ~ " and p_record_id = any(attempt.record_ids)") }}
+            ~ " and p_record_id = any(attempt.record_ids) and entry.record_id = p_record_id") }}
         union all
         select audit.* from {{ s }}.user_link_audit as audit
         where audit.audit_source = 'legacy' and audit.record_id = p_record_id

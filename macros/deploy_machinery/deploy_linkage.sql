@@ -144,8 +144,18 @@ declare
     v_table_rows bigint;
     v_attempt_group record;
     v_flag_rows bigint;
+    v_app_owner name;
 begin
     perform pg_catalog.set_config('lock_timeout', '{{ lock_timeout }}', true);
+    -- the linkage's objects belong to the owner of the app's tables, whoever deploys: a superuser's
+    -- deploy acts as that role (its SECURITY DEFINER functions must not run as a superuser, and
+    -- functions replaced in place keep their owner, who must be able to read what is created here)
+    select pg_catalog.pg_get_userbyid(c.relowner) into v_app_owner
+    from pg_catalog.pg_class as c where c.oid = '{{ s }}.message_deliveries'::regclass;
+    if v_app_owner <> current_user and pg_catalog.pg_has_role(current_user, v_app_owner, 'USAGE') then
+        execute pg_catalog.format('set local role %I', v_app_owner);
+        raise notice 'delivery_linkage: deploying as %, the owner of the app''s tables', v_app_owner;
+    end if;
     -- one deploy at a time (a concurrent first deploy would collide on the catalogs); the second
     -- one waits here, bounded by lock_timeout, and then finds the version current
     perform pg_catalog.pg_advisory_xact_lock({{ linkage_lock_namespace() }}, -1);

@@ -4,8 +4,8 @@
     everything on new tables and views) to their API roles by name, so revoking from PUBLIC is not
     enough: each role in var linkage_api_roles that exists is revoked explicitly. normalize_phone and
     get_feature_flag stay callable: they reveal no link. Nothing is ever granted here (an adopted audit
-    table's readers are carried over by linkage_adopt_audit_table), so rights an operator revoked stay
-    revoked, and rights the app granted on its own objects are left alone.
+    table's readers are carried over by linkage_adopt_audit_table, and keep SELECT on link_attempts), so
+    rights an operator revoked stay revoked, and rights the app granted on its own objects are left alone.
     Every change is printed (a NOTICE per object and grantee whose ACL the revoke actually changed).
 #}
 {% macro linkage_privileges(ctx) %}
@@ -36,7 +36,7 @@
     ] -%}
     {%- set private_tables = [
         p ~ '.linkage_deployments', p ~ '.link_attempts', p ~ '.audit_write_failures', p ~ '.insert_notes',
-        p ~ '.commit_checks', p ~ '.link_audit_purge_runs', p ~ '.linkage_deferred_indexes',
+        p ~ '.commit_checks', p ~ '.link_audit_purge_runs', p ~ '.linkage_indexes',
     ] -%}
     {%- set roles = var('linkage_api_roles', ['anon', 'authenticated', 'service_role']) -%}
     declare
@@ -44,6 +44,7 @@
         v_object record;
         v_before text;
         v_after text;
+        v_privileges text;
     begin
         for v_object in
             select t.kind, t.name, t.privileges
@@ -56,7 +57,9 @@
                 {%- endfor %}
                 ('table', '{{ p }}.feature_flags', 'all'),
                 ('table', '{{ s }}.feature_flags', 'insert, update, delete, truncate'),
-                ('table', '{{ s }}.user_link_audit', 'all')
+                ('table', '{{ s }}.user_link_audit', 'all'),
+                -- the adopted audit is read-only now: its readers keep SELECT, nobody may change it
+                ('table', '{{ p }}.user_link_audit_legacy', 'insert, update, delete, truncate, references, trigger')
             ) as t (kind, name, privileges)
             where case t.kind
                 when 'function' then pg_catalog.to_regprocedure(t.name) is not null
@@ -76,18 +79,27 @@
                 where r.rolname in ({% for role in roles %}'{{ role }}'{{ ', ' if not loop.last }}{% endfor %})
                   and r.rolname <> current_user
             loop
+                v_privileges := v_object.privileges;
                 if v_object.kind = 'function' then
                     select p.proacl::text into v_before from pg_catalog.pg_proc as p where p.oid = pg_catalog.to_regprocedure(v_object.name);
                     execute 'revoke all on function ' || v_object.name || ' from ' || v_grantee;
                     select p.proacl::text into v_after from pg_catalog.pg_proc as p where p.oid = pg_catalog.to_regprocedure(v_object.name);
                 else
+                    -- the adopted audit table's readers keep reading the new rows (linkage_mirror_audit_readers)
+                    if v_object.name = '{{ p }}.link_attempts' and v_grantee <> 'public' and exists (
+                        select 1 from pg_catalog.pg_class as c, pg_catalog.aclexplode(c.relacl) as acl
+                        where c.oid = pg_catalog.to_regclass('{{ p }}.user_link_audit_legacy')
+                          and acl.privilege_type = 'SELECT' and acl.grantee = v_grantee::regrole
+                    ) then
+                        v_privileges := 'insert, update, delete, truncate, references, trigger';
+                    end if;
                     select c.relacl::text into v_before from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(v_object.name);
-                    execute 'revoke ' || v_object.privileges || ' on table ' || v_object.name || ' from ' || v_grantee;
+                    execute 'revoke ' || v_privileges || ' on table ' || v_object.name || ' from ' || v_grantee;
                     select c.relacl::text into v_after from pg_catalog.pg_class as c where c.oid = pg_catalog.to_regclass(v_object.name);
                 end if;
                 if v_before is distinct from v_after then
                     raise notice 'delivery_linkage: privileges: revoked % on % % from %',
-                        v_object.privileges, v_object.kind, v_object.name, v_grantee;
+                        v_privileges, v_object.kind, v_object.name, v_grantee;
                 end if;
             end loop;
         end loop;

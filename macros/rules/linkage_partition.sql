@@ -30,6 +30,8 @@
             | (1 << {{ linkage_partition(event_id) }}))::text,
         true
     )
+    where coalesce(nullif(pg_catalog.current_setting('delivery_linkage.pending_partitions', true), '')::integer, 0)
+        & (1 << {{ linkage_partition(event_id) }}) = 0
 {%- endmacro %}
 
 

@@ -116,9 +116,14 @@ def open_connection(dbname: str | None = None, as_json: bool = False):
         fail(str(error), as_json=as_json)
 
 
-def progress_bar() -> Progress:
+def progress_bar(disable: bool = False) -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=disable,
     )
 
 
@@ -286,7 +291,7 @@ def indexes():
 
     _, conn = open_connection()
     with conn:
-        indexes_module.build_deferred(conn, report=console.print)
+        indexes_module.build_missing(conn, report=console.print)
 
 
 @app.command()
@@ -318,7 +323,7 @@ def validate(
     settings, conn = open_connection(as_json=as_json)
     conn.close()
     try:
-        with progress_bar() as bar:
+        with progress_bar(disable=as_json) as bar:  # --json: stdout holds the JSON document alone
             task = bar.add_task("validating", total=None)
 
             def advance(description: str, done: int, total: int) -> None:

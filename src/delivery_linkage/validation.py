@@ -24,7 +24,7 @@ from html import escape
 from pathlib import Path
 
 from delivery_linkage import PROJECT_DIR
-from delivery_linkage.database.connection import ConnectionSettings, connect
+from delivery_linkage.database.connection import ConnectionSettings, connect, sqlalchemy_engine_kwargs
 
 SUITES_DIR = PROJECT_DIR / "gx" / "expectations"
 DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "gx" / "uncommitted" / "data_docs"
@@ -327,7 +327,9 @@ def run_validation(
     with warnings.catch_warnings():
         # a unix-socket URL has no host, which only the generic SQL datasource accepts
         warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
-        datasource = context.data_sources.add_sql(DATASOURCE, connection_string=settings.sqlalchemy_url())
+        datasource = context.data_sources.add_sql(
+            DATASOURCE, connection_string=settings.sqlalchemy_url(), kwargs=sqlalchemy_engine_kwargs()
+        )
     for done, suite_file in enumerate(suite_files):
         if progress:
             progress(f"validate {suite_file.name}", done, total)

@@ -2,6 +2,14 @@
 
 Every command resolves its connection here, so `PGHOST=… linkage check` and `linkage check`
 behave the same apart from the server they talk to.
+
+Every connection is also made here, fit for a transaction-mode pooler (PgBouncer, the port 6543 of
+hosted platforms), where consecutive transactions may run on different server connections: no
+server-side prepared statements (psycopg 3 prepares a query after its fifth execution:
+`prepare_threshold=None` turns that off, in `connect` and in the SQLAlchemy engine Great
+Expectations builds, `sqlalchemy_engine_kwargs`), and no session state that outlives a
+transaction anywhere in the code (`SET LOCAL` / `set_config(…, true)`, transaction-scoped advisory
+locks, temporary tables `on commit drop`; tests/test_pooler.py checks both).
 """
 
 from __future__ import annotations
@@ -94,12 +102,21 @@ def resolve(dbname: str | None = None, start_embedded: bool = True) -> Connectio
     )
 
 
+# psycopg keyword arguments of every connection: never a server-side prepared statement
+PSYCOPG_OPTIONS = {"prepare_threshold": None}
+
+
+def sqlalchemy_engine_kwargs() -> dict:
+    """`create_engine(url, **…)` arguments for SQLAlchemy engines over psycopg (Great Expectations')."""
+    return {"connect_args": dict(PSYCOPG_OPTIONS)}
+
+
 def connect(settings: ConnectionSettings, autocommit: bool = True, **kwargs):
     """A psycopg connection, or ConnectionError_ naming the cause and the fix."""
     import psycopg
 
     try:
-        return psycopg.connect(settings.conninfo(), autocommit=autocommit, **kwargs)
+        return psycopg.connect(settings.conninfo(), autocommit=autocommit, **{**PSYCOPG_OPTIONS, **kwargs})
     except psycopg.OperationalError as error:
         hint = (
             "check PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-import psycopg
 from psycopg import sql
 
 from delivery_linkage.database.connection import ConnectionSettings, connect
@@ -44,5 +43,5 @@ def create_app_database(settings: ConnectionSettings, dbname: str, replace: bool
 
 
 def execute_script(settings: ConnectionSettings, script: str) -> None:
-    with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+    with connect(settings) as conn:
         conn.execute(script)

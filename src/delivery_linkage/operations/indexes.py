@@ -1,8 +1,9 @@
-"""Build, CONCURRENTLY, the indexes a deploy did not build inline on a large table.
+"""Build, CONCURRENTLY, the indexes the linkage needs that are missing.
 
 The deploy (macros/deploy/linkage_indexes.sql) holds the one list of the indexes the linkage needs and
-accepts an equivalent index under any name; what it skipped it records, with its CREATE statement, in
-linkage_deferred_indexes. This builds exactly those, one at a time, outside a transaction.
+records it in linkage_indexes, each with what counts as an equivalent index (any name). On a large table
+the deploy does not build them inside its transaction; and an index can be dropped after a deploy. This
+builds every one with no valid equivalent, one at a time, outside a transaction.
 """
 
 from __future__ import annotations
@@ -12,25 +13,34 @@ from collections.abc import Callable
 from delivery_linkage.database.schemas import private_schema
 
 
-def build_deferred(conn, report: Callable[[str], None] = print) -> int:
-    """Build every deferred index; returns how many were built. conn must be in autocommit."""
-    table = f"{private_schema()}.linkage_deferred_indexes"
+def build_missing(conn, report: Callable[[str], None] = print) -> int:
+    """Build every needed index that has no valid equivalent; returns how many were built.
+    conn must be in autocommit (CREATE INDEX CONCURRENTLY cannot run in a transaction)."""
+    table = f"{private_schema()}.linkage_indexes"
     if conn.execute("select to_regclass(%s)", (table,)).fetchone()[0] is None:
-        report("no deferred index list: the linkage is not deployed here (run dbt first)")
+        report("no index list: the linkage is not deployed here (run dbt first)")
         return 0
-    deferred = conn.execute(f"select index_name, create_statement from {table} order by index_name").fetchall()
-    if not deferred:
-        report("every index the linkage needs is present")
-    for name, statement in deferred:
+    built = 0
+    wanted = conn.execute(f"select index_name, table_name, create_statement, equivalent from {table} order by 1")
+    for name, table_name, statement, equivalent in wanted.fetchall():
+        present = conn.execute(
+            "select exists (select 1 from pg_catalog.pg_index as i "
+            f"where i.indrelid = %s::regclass and i.indisvalid and {equivalent})",
+            (table_name,),
+        ).fetchone()[0]
+        if present:
+            report(f"{name}: present")
+            continue
         # a build that was interrupted leaves an invalid index of that name: start it again
         invalid = conn.execute(
-            "select i.indexrelid::regclass::text from pg_index as i join pg_class as c on c.oid = i.indexrelid "
-            "where c.relname = %s and not i.indisvalid",
+            "select i.indexrelid::regclass::text from pg_catalog.pg_index as i "
+            "join pg_catalog.pg_class as c on c.oid = i.indexrelid where c.relname = %s and not i.indisvalid",
             (name,),
         ).fetchone()
         if invalid:
             conn.execute(f"drop index concurrently if exists {invalid[0]}")
         conn.execute(statement)
-        conn.execute(f"delete from {table} where index_name = %s", (name,))
+        conn.execute(f"update {table} set deferred_at = null where index_name = %s", (name,))
         report(f"{name}: built")
-    return len(deferred)
+        built += 1
+    return built

@@ -71,7 +71,11 @@ def summarise(outcome: RunOutcome) -> dict:
     for worker in outcome.workers:
         for state, text in worker.error_examples.items():
             examples.setdefault(state, text)
+    retry_sources = Counter()
+    for worker in outcome.workers:
+        retry_sources.update(worker.retry_sources)
     return {
+        "retry_sources": dict(retry_sources.most_common()),
         "seconds": outcome.seconds,
         "operations": len(results),
         "committed": len(committed),

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from delivery_linkage.database import connection
 from delivery_linkage.database.connection import ConnectionSettings
 from delivery_linkage.devtools.concurrency.plan import Operation
 
@@ -46,6 +47,8 @@ class WorkerOutcome:
     app_links: list[tuple] = field(default_factory=list)  # (message_id, guest_id, user_id) the app wrote
     linkage_warnings: Counter = field(default_factory=Counter)
     error_examples: dict[str, str] = field(default_factory=dict)
+    # where the retried errors came from: operation, message, PostgreSQL's reason, the innermost function
+    retry_sources: Counter = field(default_factory=Counter)
 
 
 # --- the app's statements ----------------------------------------------------------------------------
@@ -215,9 +218,8 @@ class Worker(threading.Thread):
         self.failure: BaseException | None = None
 
     def connect(self) -> psycopg.Connection:
-        conn = psycopg.connect(
-            self.settings.conninfo(),
-            autocommit=True,
+        conn = connection.connect(
+            self.settings,
             options=self.run_settings.options(),
             application_name=f"concurrency_bench_{self.outcome.index}",
         )
@@ -265,6 +267,7 @@ class Worker(threading.Thread):
                 self.rollback()
                 if state in RETRIED:
                     retries.append(state)
+                    self.outcome.retry_sources[retry_source(operation.kind, error)] += 1
                     time.sleep(self.backoff.random() * 0.002 * min(attempt + 1, 10))
                     continue
                 self.outcome.error_examples.setdefault(state, f"{operation.kind}: {str(error).strip()[:300]}")
@@ -282,6 +285,14 @@ class Worker(threading.Thread):
         return OperationResult(
             operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), "gave_up"
         )
+
+
+def retry_source(kind: str, error: psycopg.Error) -> str:
+    diag = error.diag
+    context = (diag.context or "").strip().splitlines()
+    where = next((line.strip() for line in context if "function" in line), context[-1].strip() if context else "")
+    detail = (diag.message_detail or "").split(",")[0]
+    return f"{kind} | {diag.message_primary} | {detail} | {where}"
 
 
 # --- lock waits -------------------------------------------------------------------------------------
@@ -304,9 +315,7 @@ class LockWaitSampler(threading.Thread):
         self.waiting_backend_samples = 0
 
     def run(self) -> None:
-        with psycopg.connect(
-            self.settings.conninfo(), autocommit=True, application_name="concurrency_bench_sampler"
-        ) as conn:
+        with connection.connect(self.settings, application_name="concurrency_bench_sampler") as conn:
             while not self.stop.wait(self.interval):
                 rows = conn.execute(SAMPLE_LOCK_WAITS, (self.pids,)).fetchall()
                 self.samples += 1
