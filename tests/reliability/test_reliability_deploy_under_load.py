@@ -14,6 +14,7 @@ NOWAIT, retrying until its lock timeout, so it never waits while holding one of 
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from contextlib import contextmanager
@@ -116,10 +117,18 @@ def writers_running(settings, events, users=()):
     rs.add("deploy.writer_failures", sum(len(writer.errors) for writer in writers))
 
 
+def named_relations(db, text):
+    """A deadlock's detail with its relations' names instead of their oids."""
+    for oid in set(re.findall(r"relation (\d+)", text)):
+        name = db.execute("select %s::oid::regclass::text", (oid,)).fetchone()[0]
+        text = text.replace(f"relation {oid} ", f"relation {name} ")
+    return text
+
+
 def assert_nothing_escaped(db, writers):
     """No writer failed, and everything written during the deploys was linked and audited."""
-    errors = [error for writer in writers for error in writer.errors]
-    assert not errors, errors[:5]
+    errors = [named_relations(db, error) for writer in writers for error in writer.errors]
+    assert not errors, f"{len(errors)} writer statements failed: {errors[:3]}"
     assert rs.linkable_null(db) == 0
     assert rs.unaudited_attempts(db) == 0
     assert rs.audit_disagreements(db) == []
@@ -169,7 +178,7 @@ def test_changed_redeploys_under_write_load_complete_and_fail_no_writer(app_db, 
             assert comment.startswith("delivery_linkage "), "the trigger should have been recreated"
     rs.record_max("deploy.stall_changed", worst)
     rs.add("deploy.changed_deploys_failed", len(failed))
-    writer_errors = [error for writer in writers for error in writer.errors]
+    writer_errors = [named_relations(db, error) for writer in writers for error in writer.errors]
     assert not failed, (
         f"{len(failed)} of {scale} changed deploys failed under write load (worst writer stall "
         f"{worst * 1000:.0f} ms, writer errors {writer_errors[:3]}):\n{failed[0]}"
