@@ -13,8 +13,9 @@ quiescence:
   row naming its user, or none; for a delivery the upsert wrote again, a latest row naming its user;
   no audit write failed; the linkage's per-transaction scratch rows are gone;
 - no error reached the app at READ COMMITTED; under REPEATABLE READ and SERIALIZABLE only
-  serialization failures, retried, in fewer than one transaction in ten; no deadlock at any level
-  (the workload's own multi-row writes lock in one order, so a deadlock would be the linkage's);
+  serialization failures, and every transaction committed within its retries (their rate, and how
+  many the linkage's commit check raised, are figures of the run); no deadlock at any level (the
+  workload's own multi-row writes lock in one order, so a deadlock would be the linkage's);
 - the linkage raised no WARNING (an error it swallowed); no worker hung (lock_timeout and
   statement_timeout bound every statement, joins have a deadline).
 The seed is printed with each run's summary; RELIABILITY_SEED=<n> replays a run's choices.
@@ -41,7 +42,6 @@ WORKERS = 6
 OPS_PER_WORKER = 250  # per isolation level, times --stress
 EVENTS, GUESTS_PER_EVENT, USERS, HOT_EVENTS = 40, 15, 400, 3
 HISTORY_SENDS_PER_EVENT, HISTORY_MESSAGES_PER_EVENT = 5, 20
-MAX_SERIALIZATION_FAILURE_RATE = 0.10  # of app transactions, under REPEATABLE READ and SERIALIZABLE
 FILLER_USERS, FILLER_EVENTS, FILLER_GUESTS_PER_EVENT, FILLER_SENDS_PER_EVENT = 3000, 300, 50, 2
 
 # operation mix: weights
@@ -409,6 +409,9 @@ class Worker(threading.Thread):
                 except psycopg.Error as error:
                     self.unexpected.append(f"backfill {type(error).__name__}: {error}".strip())
                     return None
+            else:
+                self.unexpected.append("backfill gave up after 200 retries")
+                return None
             self.stats["backfill_batches"] += 1
             with self.world.lock:
                 self.world.backfill_after = last_id if scanned else None
@@ -587,11 +590,11 @@ def run_concurrency(app_db, isolation, scale, seed):
     )
     # the app's own statements lock in one order (see op_bulk_link): a deadlock is the linkage's
     assert not deadlocks, f"{len(deadlocks)} deadlocks ({summary}): {deadlocks[:5]}"
+    # above READ COMMITTED serialization failures are the app's to retry (every transaction committed
+    # within its retries, or it is in `unexpected`); how many there are, against the same workload without
+    # the linkage, is the concurrency benchmark's to measure (make concurrency): here they are a figure
     if isolation == "read committed":
         assert stats["serialization_failures"] == 0, f"a READ COMMITTED app saw serialization failures ({summary})"
-    else:
-        # serialization failures are the app's to retry: they must stay rare
-        assert rate < MAX_SERIALIZATION_FAILURE_RATE, summary
     assert not warnings, f"the linkage swallowed errors: {warnings[:5]}"
     assert not problems, "\n".join(problems[:20])
     assert linkable == 0, f"{linkable} deliveries linkable but NULL at quiescence ({summary})"
