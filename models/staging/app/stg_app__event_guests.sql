@@ -13,7 +13,9 @@ renamed as (
         guest_name,
         removed_at,
         created_at,
-        updated_at
+        updated_at,
+        {{ linkage_guest_is_active('source') }} as is_active,
+        {{ linkage_guest_is_linkable('source') }} as is_linkable
     from source
 )
 
