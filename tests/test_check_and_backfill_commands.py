@@ -28,10 +28,10 @@ def linkage(settings, *args, extra_env=None):
     [(71, 3, 4.23, "critical", 2), (200, 1, 0.5, "warning", 1), (20, 0, 0.0, "healthy", 0)],
 )
 def test_check_exit_status_follows_the_runbook_alert_levels(
-    app_db, db, total, defects, percentage, status, exit_status
+    modeled_app_db, modeled_db, total, defects, percentage, status, exit_status
 ):
-    runbook_world.build(db, total, defects)
-    result = linkage(app_db, "check", "--json")
+    runbook_world.build(modeled_db, total, defects)
+    result = linkage(modeled_app_db, "check", "--json")
     report = json.loads(result.stdout)
     assert result.returncode == exit_status, result.stderr
     assert (report["total_deliveries"], report["inconsistent_deliveries"]) == (total, defects)
@@ -39,7 +39,8 @@ def test_check_exit_status_follows_the_runbook_alert_levels(
     assert report["health_status"] == status
 
 
-def test_backfill_dry_run_changes_nothing_then_backfill_leaves_zero(app_db, db):
+def test_backfill_dry_run_changes_nothing_then_backfill_leaves_zero(modeled_app_db, modeled_db):
+    app_db, db = modeled_app_db, modeled_db  # `linkage backfill` prints the check's figures before and after
     defective = runbook_world.build(db, 71, 3)
     audit_before = len(w.audit_rows(db))
     dry = linkage(app_db, "backfill", "--dry-run", "--batch-size", "10")

@@ -45,7 +45,7 @@
             (linkage_sql_literal(started_at.isoformat()) ~ "::timestamp at time zone 'UTC'") if started_at else 'null',
             (linkage_sql_literal(completed_at.isoformat()) ~ "::timestamp at time zone 'UTC'") if completed_at else 'null',
             linkage_sql_literal(rows_affected) ~ '::bigint',
-            linkage_sql_literal(node.config.severity if is_test and node.config.severity is defined else none),
+            linkage_sql_literal(node.config.severity | lower if is_test and node.config.severity is defined else none),
             linkage_sql_literal(tested_node),
             linkage_sql_literal(node.column_name if is_test and node.column_name is defined else none),
         ] | join(', ') ~ ')') -%}
