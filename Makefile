@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test lint lint-sql lint-python stress bench validate report db-start db-stop clean
+.PHONY: setup demo test lint lint-sql lint-python stress bench validate report evaluate db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -45,6 +45,13 @@ stress: setup
 
 bench: setup
 	$(BIN)/linkage bench
+
+# dbt-labs' dbt-project-evaluator over the project, from local copies (not part of `make test`, no
+# network): EVALUATOR_DIR (default vendor/dbt-project-evaluator) and DBT_UTILS_DIR (default
+# vendor/dbt-utils); when absent it says where to put them. Exceptions kept on purpose, with reasons:
+# tests/evaluator_project/seeds/dbt_project_evaluator_exceptions.csv.
+evaluate: setup
+	$(BIN)/python tests/evaluator_project/evaluate.py
 
 validate: setup
 	$(BIN)/linkage validate

@@ -30,7 +30,7 @@ EXPOSURE_DEPENDENCIES = {
         "ambiguous_phone_groups",
         "delivery_link_conflicts",
     },
-    "linkage_daily_check": {"delivery_integrity", "link_success_rate_24h", "backfill_activity_daily"},
+    "linkage_daily_check": {"daily_integrity_check"},
     "linkage_gx_suites": {
         "delivery_integrity",
         "delivery_integrity_history",

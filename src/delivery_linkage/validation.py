@@ -268,7 +268,6 @@ def _context(context_dir: Path, data_docs_dir: Path):
     """The file-based context in context_dir (created the first time), its Data Docs site in data_docs_dir."""
     _quiet_gx()
     import great_expectations as gx
-
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="file", context_root_dir=str(context_dir))
