@@ -13,6 +13,7 @@ from decimal import Decimal
 
 import pytest
 
+import pending_interface
 import world as w
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
@@ -157,7 +158,11 @@ def test_missing_flag_rows_removed_guests_and_audit_failures_are_reported(modele
         w.deliver(modeled_db, message, w.guest(modeled_db, event, person), user_id=person)
     modeled_db.execute("select set_linkage_triggers_enabled(true)")
     modeled_db.execute("delete from feature_flags where flag_name = 'LINK_USER_BY_PHONE'")
-    add_audit_write_failure(modeled_db)
+    pending_interface.add_audit_write_failures(modeled_db)
+    modeled_db.execute(
+        "insert into delivery_linkage.audit_write_failures (table_name, error, payload) "
+        "values ('message_deliveries', 'null value in column \"event_id\"', '{\"outcome\": \"no_match\"}')"
+    )
     # the staging view was built while the table did not exist (an empty view): rebuild it and what
     # reads it (replacing a view drops its dependents)
     rebuilt = dbt(
@@ -188,18 +193,3 @@ def test_missing_flag_rows_removed_guests_and_audit_failures_are_reported(modele
     assert re.search(r"FAIL 1 assert_linkage_feature_flags_present", result.output), result.output[-3000:]
     assert re.search(r"WARN 1 assert_health_status_agrees_with_runbook_figure", result.output)
     assert re.search(r"WARN 1 assert_no_audit_write_failures", result.output)
-
-
-def add_audit_write_failure(conn) -> None:
-    """One row in the private schema's audit_write_failures (created here while the deploy that
-    creates it is not merged; the columns are the interface the deploy provides)."""
-    conn.execute("create schema if not exists delivery_linkage")
-    conn.execute(
-        "create table if not exists delivery_linkage.audit_write_failures ("
-        " id bigint generated always as identity primary key, created_at timestamptz not null default now(),"
-        " table_name text, error text, payload jsonb)"
-    )
-    conn.execute(
-        "insert into delivery_linkage.audit_write_failures (table_name, error, payload) "
-        "values ('message_deliveries', 'null value in column \"event_id\"', '{\"outcome\": \"no_match\"}')"
-    )
