@@ -40,7 +40,7 @@ identified as (
             '{{ var("linkage_app_schema", "public") }}',
             '{{ var("linkage_private_schema", "delivery_linkage") }}'
         )
-        and function_comments.comment like 'delivery_linkage:%'
+        and function_comments.function_comment like 'delivery_linkage:%'
 )
 
 select * from identified

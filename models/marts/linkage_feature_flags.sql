@@ -10,14 +10,15 @@ flags as (
 ),
 
 expected_flags as (
-    {% for flag in linkage_feature_flags() -%}
-        select
-            '{{ flag.flag_name }}'::text as flag_name,
-            {{ flag.default_enabled }}::boolean as default_enabled
-        {%- if not loop.last %}
-        union all
-        {% endif -%}
-    {%- endfor %}
+    select
+        expected.flag_name,
+        expected.default_enabled
+    from (
+        values
+        {%- for flag in linkage_feature_flags() %}
+            ('{{ flag.flag_name }}'::text, {{ flag.default_enabled }}::boolean){{ ',' if not loop.last }}
+        {%- endfor %}
+    ) as expected (flag_name, default_enabled)
 ),
 
 flag_status as (

@@ -6,14 +6,14 @@ source as (
 
 renamed as (
     select
-        id as guest_id,
-        event_id,
-        user_id,
-        phone,
-        guest_name,
-        removed_at,
-        created_at,
-        updated_at,
+        source.id as guest_id,
+        source.event_id,
+        source.user_id,
+        source.phone,
+        source.guest_name,
+        source.removed_at,
+        source.created_at,
+        source.updated_at,
         {{ linkage_guest_is_active('source') }} as is_active,
         {{ linkage_guest_is_linkable('source') }} as is_linkable
     from source

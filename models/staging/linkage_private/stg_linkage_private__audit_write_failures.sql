@@ -16,29 +16,29 @@
 with
 
 {% if exists -%}
-source as (
-    select * from {{ source_relation }}
-),
+    source as (
+        select * from {{ source_relation }}
+    ),
 
-renamed as (
-    select
-        id::text as audit_write_failure_id,
-        created_at,
-        table_name,
-        error,
-        payload
-    from source
-)
+    renamed as (
+        select
+            id::text as audit_write_failure_id,
+            created_at,
+            table_name,
+            error,
+            payload
+        from source
+    )
 {%- else -%}
-renamed as (
-    select
-        null::text as audit_write_failure_id,
-        null::timestamptz as created_at,
-        null::text as table_name,
-        null::text as error,
-        null::jsonb as payload
-    where false
-)
+    renamed as (
+        select
+            null::text as audit_write_failure_id,
+            null::timestamptz as created_at,
+            null::text as table_name,
+            null::text as error,
+            null::jsonb as payload
+        where false
+    )
 {%- endif %}
 
 select * from renamed

@@ -9,7 +9,7 @@ source as (
 renamed as (
     select
         objoid as function_oid,
-        description as comment
+        description as function_comment
     from source
     where
         classoid = 'pg_catalog.pg_proc'::pg_catalog.regclass
