@@ -109,6 +109,13 @@ def test_check_psql_script_and_models_show_one_definition_beside_the_runbook_fig
     )
     assert (script["runbook_inconsistency_percentage"], script["runbook_health_status"]) == ("70.00", "NEEDS_ATTENTION")
     assert "WARNING:  delivery integrity critical: 6 of 13" in result.stderr
+    # the operations read the same row (macro linkage_integrity_figures)
+    operation = dbt(modeled_app_db, "run-operation", "linkage_integrity_figures")
+    operation.check()
+    assert (
+        "delivery integrity critical: 6 of 13 deliveries linkable but NULL (46.15%); "
+        "runbook figure 7 of 10 (70.00%, NEEDS_ATTENTION)" in operation.output
+    )
 
 
 def test_a_threshold_given_to_the_check_holds_for_its_transaction_only(modeled_app_db, modeled_db):
