@@ -18,12 +18,12 @@
 
 {% if exists -%}
     select
-        source.id::text as audit_write_failure_id,
-        source.created_at,
-        source.table_name,
-        source.error,
-        source.payload
-    from {{ source_relation }} as source
+        id::text as audit_write_failure_id,
+        created_at,
+        table_name,
+        error,
+        payload
+    from {{ source_relation }}
 {%- else -%}
     select
         null::text as audit_write_failure_id,
