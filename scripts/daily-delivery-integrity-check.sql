@@ -33,12 +33,16 @@ begin;
     select set_config('linkage.critical_pct', :'critical_pct', true) as critical_pct_setting
     \gset
 \endif
+with check_row as (
+    select * from :"marts_schema".daily_integrity_check
+)
+
 select
     check_row.*,
     -- \gset leaves a variable unset for NULL: the NULL-able figures as text
     coalesce(check_row.success_rate_24h::text, 'n/a (no attempts)') as success_rate_24h_text,
     coalesce(check_row.last_audit_write_failure_at::text, 'never') as last_audit_write_failure_text
-from :"marts_schema".daily_integrity_check as check_row
+from check_row
 \gset check_
 commit;
 
