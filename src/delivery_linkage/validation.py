@@ -30,6 +30,8 @@ from pathlib import Path
 
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database.connection import ConnectionSettings, connect, sqlalchemy_engine_kwargs
+from delivery_linkage.database.schemas import app_schema, marts_schema
+from delivery_linkage.database.schemas import quote_identifier as _quote
 
 SUITES_DIR = PROJECT_DIR / "gx" / "expectations"
 DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "gx" / "uncommitted" / "data_docs"
@@ -152,18 +154,6 @@ class ValidationSummary:
 
 
 # --- suites ------------------------------------------------------------------------------------------
-
-
-def app_schema() -> str:
-    return os.environ.get("LINKAGE_APP_SCHEMA", "public")
-
-
-def marts_schema() -> str:
-    return os.environ.get("DBT_SCHEMA", "linkage")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclass

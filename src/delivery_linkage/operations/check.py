@@ -6,10 +6,12 @@ the app tables, so `linkage check` needs one `dbt run` ever (to create the views
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
+
+from delivery_linkage.database.schemas import marts_schema
+from delivery_linkage.database.schemas import quote_identifier as _quote
 
 HEALTHY, WARNING, CRITICAL = 0, 1, 2  # exit statuses, the monitoring-plugin convention
 CHECK_MODEL = "daily_integrity_check"
@@ -17,15 +19,6 @@ CHECK_MODEL = "daily_integrity_check"
 
 class ModelsNotBuiltError(RuntimeError):
     """The metric models are missing from the database; the message says how to build them."""
-
-
-def app_schema() -> str:
-    return os.environ.get("LINKAGE_APP_SCHEMA", "public")
-
-
-def marts_schema() -> str:
-    """Schema of the dbt models: DBT_SCHEMA, as in profiles.example.yml (default linkage)."""
-    return os.environ.get("DBT_SCHEMA", "linkage")
 
 
 @dataclass
@@ -55,8 +48,32 @@ class IntegrityReport:
     last_audit_write_failure_at: datetime | None = None
 
     @property
+    def problems(self) -> list[str]:
+        """What is wrong besides the figures: a missing flag row (linking silently off or on) and audit
+        groups that could not be stored. Each makes a healthy check a warning."""
+        found = []
+        if self.missing_feature_flags:
+            found.append(
+                "feature flag rows missing: " + ", ".join(self.missing_feature_flags)
+                + " (read as off; the next deploy restores them: `dbt run-operation deploy`)"
+            )
+        if self.audit_write_failures:
+            found.append(
+                f"{self.audit_write_failures} audit groups could not be stored (kept in "
+                "delivery_linkage.audit_write_failures with the error)"
+            )
+        return found
+
+    @property
+    def status(self) -> str:
+        """The status to alert on: the health status, raised to warning by any of the problems."""
+        if self.health_status == "healthy" and self.problems:
+            return "warning"
+        return self.health_status
+
+    @property
     def exit_status(self) -> int:
-        return {"healthy": HEALTHY, "warning": WARNING, "critical": CRITICAL}[self.health_status]
+        return {"healthy": HEALTHY, "warning": WARNING, "critical": CRITICAL}[self.status]
 
     @property
     def statuses_agree(self) -> bool:
@@ -71,12 +88,10 @@ class IntegrityReport:
         for key in ("inconsistency_percentage", "success_rate_24h", "runbook_inconsistency_percentage"):
             data[key] = None if data[key] is None else float(data[key])
         data["exit_status"] = self.exit_status
+        data["status"] = self.status
+        data["problems"] = self.problems
         data["statuses_agree"] = self.statuses_agree
         return data
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def _check_relation(conn, schema: str) -> str:
@@ -128,3 +143,11 @@ def check(conn, critical_pct: float | None = None, schema: str | None = None) ->
         audit_write_failures=row["audit_write_failures"],
         last_audit_write_failure_at=row["last_audit_write_failure_at"],
     )
+
+
+def check_if_built(conn, critical_pct: float | None = None) -> IntegrityReport | None:
+    """The check, or None where the models were never built (for operations that only show figures)."""
+    try:
+        return check(conn, critical_pct)
+    except ModelsNotBuiltError:
+        return None
