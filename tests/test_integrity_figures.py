@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import pytest
 
-import pending_interface
 import world as w
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
@@ -165,7 +164,6 @@ def test_missing_flag_rows_removed_guests_and_audit_failures_are_reported(modele
         w.deliver(modeled_db, message, w.guest(modeled_db, event, person), user_id=person)
     modeled_db.execute("select set_linkage_triggers_enabled(true)")
     modeled_db.execute("delete from feature_flags where flag_name = 'LINK_USER_BY_PHONE'")
-    pending_interface.add_audit_write_failures(modeled_db)
     modeled_db.execute(
         "insert into delivery_linkage.audit_write_failures (table_name, error, payload) "
         "values ('message_deliveries', 'null value in column \"event_id\"', '{\"outcome\": \"no_match\"}')"

@@ -10,10 +10,8 @@ import re
 import shutil
 import uuid
 
-import psycopg
 import pytest
 
-import pending_interface
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.devtools import app_fixture
@@ -55,9 +53,6 @@ def docs(server, template_database):
     app_fixture.create_database(server, name, template=template_database)
     try:
         settings = server.with_database(name)
-        with psycopg.connect(settings.conninfo(), autocommit=True) as conn:
-            pending_interface.add_audit_source(conn)
-            pending_interface.add_audit_write_failures(conn)
         shutil.rmtree(PROJECT_DIR / TARGET, ignore_errors=True)
         dbt_runner.run_dbt(["run"], settings, target_path=TARGET).check()
         # a full parse: a partial parse after YAML edits can drop singular tests' descriptions (dbt 1.11)
