@@ -144,13 +144,14 @@ def test_a_malformed_libpq_variable_is_could_not_check_not_a_warning(app_db):
 
 
 def test_missing_app_tables_name_the_cause_and_the_fix(server):
+    # a database with neither the app nor the models: the check says what is missing and how to build it
     result = linkage(server.with_database("postgres"), "check")
     assert result.returncode == 3
-    assert "cannot read the app tables" in result.stderr and "Traceback" not in result.stderr
+    assert "the metric models are not built" in result.stderr and "Traceback" not in result.stderr
     as_json = linkage(server.with_database("postgres"), "check", "--json")
     error = one_json_object(as_json.stdout)
     assert as_json.returncode == 3 and (error["status"], error["exit_code"]) == ("error", 3)
-    assert "cannot read the app tables" in error["error"] and "linkage demo" in error["fix"]
+    assert "the metric models are not built" in error["error"] and "dbt run" in error["fix"]
 
 
 def test_rollback_undoes_links_since_a_time_but_leaves_changed_deliveries_alone(app_db, db):

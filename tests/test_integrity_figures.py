@@ -49,7 +49,7 @@ def issue_10_world(conn) -> None:
     guests with a user, one of them removed; 2 consistent; 1 of a guest without a user."""
     event = w.event(conn)
     message = w.message(conn, event)
-    conn.execute("select set_linkage_triggers_enabled(false)")
+    conn.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     for _ in range(6):
         w.deliver(conn, message, w.guest(conn, event, w.user(conn)))
     w.deliver(conn, message, w.guest(conn, event, w.user(conn), removed=True))
@@ -60,7 +60,7 @@ def issue_10_world(conn) -> None:
     w.deliver(conn, message)
     for _ in range(2):
         conn.execute("insert into message_deliveries (message_id, guest_id) values (%s, gen_random_uuid())", (message,))
-    conn.execute("select set_linkage_triggers_enabled(true)")
+    conn.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
 
 
 def psql_figures(settings, *variables: str) -> tuple[subprocess.CompletedProcess, dict]:
@@ -120,11 +120,11 @@ def test_check_psql_script_and_models_show_one_definition_beside_the_runbook_fig
 def test_a_threshold_given_to_the_check_holds_for_its_transaction_only(modeled_app_db, modeled_db):
     event = w.event(modeled_db)
     message = w.message(modeled_db, event)
-    modeled_db.execute("select set_linkage_triggers_enabled(false)")
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     w.deliver(modeled_db, message, w.guest(modeled_db, event, w.user(modeled_db)))
     for _ in range(39):
         w.deliver(modeled_db, message, w.guest(modeled_db, event))
-    modeled_db.execute("select set_linkage_triggers_enabled(true)")  # 1 of 40: 2.50 %
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")  # 1 of 40: 2.50 %
 
     assert integrity.check(modeled_db).health_status == "critical"  # the model's threshold, 1.0
     relaxed = integrity.check(modeled_db, critical_pct=5.0)
@@ -145,7 +145,7 @@ def test_the_check_and_the_script_say_how_to_build_missing_models(app_db, db):
 def test_the_one_definition_reads_the_deliveries_once(modeled_db):
     """The figures come from one pass over message_deliveries (the runbook's own query's plan)."""
     plan = "\n".join(
-        row[0] for row in modeled_db.execute("explain select * from linkage.daily_integrity_check").fetchall()
+        row[0] for row in modeled_db.execute("explain select * from linkage.delivery_integrity").fetchall()
     )
     scans = re.findall(r"Scan(?: using \w+)? on message_deliveries\b", plan)
     assert len(scans) == 1, plan
@@ -156,13 +156,13 @@ def test_missing_flag_rows_removed_guests_and_audit_failures_are_reported(modele
     audit write failures warn; `linkage check` lists them all."""
     event = w.event(modeled_db)
     message = w.message(modeled_db, event)
-    modeled_db.execute("select set_linkage_triggers_enabled(false)")
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     for _ in range(3):  # removed guests' NULL deliveries: defects for the original script only
         w.deliver(modeled_db, message, w.guest(modeled_db, event, w.user(modeled_db), removed=True))
     for _ in range(7):
         person = w.user(modeled_db)
         w.deliver(modeled_db, message, w.guest(modeled_db, event, person), user_id=person)
-    modeled_db.execute("select set_linkage_triggers_enabled(true)")
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     modeled_db.execute("delete from feature_flags where flag_name = 'LINK_USER_BY_PHONE'")
     modeled_db.execute(
         "insert into delivery_linkage.audit_write_failures (table_name, error, payload) "

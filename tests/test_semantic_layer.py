@@ -54,9 +54,9 @@ def test_mf_query_gives_the_three_key_metrics(app_db, db, tmp_path):
     late_guest = w.guest(db, event, None, "+14155550102")
     w.deliver(db, message, late_guest, "+14155550102")  # trigger attempt: no_match (guest not linked)
     w.deliver(db, w.message(db, event), late_guest, "+14155550102")
-    db.execute("select set_linkage_triggers_enabled(false)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     w.deliver(db, message, w.guest(db, event, w.user(db)))  # one linkable but NULL delivery
-    db.execute("select set_linkage_triggers_enabled(true)")
+    db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     db.execute("update event_guests set user_id = %s where id = %s", (w.user(db), late_guest))  # 2 backfills
     dbt_runner.run_dbt(["run"], app_db, target_path=TARGET).check()  # also writes semantic_manifest.json
     output = tmp_path / "metrics.csv"
