@@ -45,12 +45,20 @@ def pytest_addoption(parser):
     )
 
 
+# tests that run dbt in a subprocess through their fixtures (besides the session's one deploy of the
+# template database), marked `dbt` like the files that call dbt themselves; `make test-fast` skips them
+DBT_FIXTURES = {"modeled_app_db", "modeled_db"}
+DBT_PATHS = ("adoption/", "test_concurrency_benchmark.py")
+
+
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
     for item in items:
         relative = item.path.relative_to(tests_dir).as_posix() if item.path.is_relative_to(tests_dir) else ""
         if any(relative == entry or (entry.endswith("/") and relative.startswith(entry)) for entry in CORE_SUITE):
             item.add_marker(pytest.mark.core)
+        if relative.startswith(DBT_PATHS) or DBT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.dbt)
 
 
 @pytest.fixture(scope="session")
