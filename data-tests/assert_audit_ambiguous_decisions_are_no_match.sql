@@ -1,4 +1,5 @@
 -- Error: a decision with more than one candidate (ambiguous guests or users) never links.
+-- Judges only the linkage's own audit rows: legacy rows (an adopted table's) follow other rules.
 
 with
 
@@ -7,5 +8,6 @@ audit as (
 )
 
 select * from audit
-where candidate_count > 1
+where audit_source = 'linkage'
+    and candidate_count > 1
     and outcome <> 'no_match'

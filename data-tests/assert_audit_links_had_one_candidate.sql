@@ -1,4 +1,5 @@
 -- Error: a link is only ever made on exactly one candidate.
+-- Judges only the linkage's own audit rows: legacy rows (an adopted table's) follow other rules.
 
 with
 
@@ -7,5 +8,6 @@ audit as (
 )
 
 select * from audit
-where outcome = 'linked'
+where audit_source = 'linkage'
+    and outcome = 'linked'
     and candidate_count is distinct from 1

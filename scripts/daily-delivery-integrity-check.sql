@@ -1,78 +1,73 @@
--- Daily delivery integrity check, for cron, without dbt:
---   psql -X -f scripts/daily-delivery-integrity-check.sql [-v critical_pct=1.0]
--- Computes the figures of the dbt model delivery_integrity straight from the app tables (found
--- through search_path, normally public) and prints them; then raises a WARNING when the share of
--- linkable-but-NULL deliveries is above critical_pct (default 1.0), a NOTICE otherwise.
+-- Daily delivery integrity check, for cron, without Python:
+--   psql -X -f scripts/daily-delivery-integrity-check.sql [-v critical_pct=1.0] [-v marts_schema=linkage]
+-- Reads the dbt model daily_integrity_check (a view: the figures are computed when read, from the
+-- app tables; one `dbt run` ever creates it) and prints it; then raises a WARNING when the share of
+-- linkable-but-NULL deliveries is above critical_pct (default: the model's, var
+-- linkage_critical_pct, 1.0), a NOTICE otherwise. The figures and the health status are defined
+-- once, in the models (int_delivery_integrity__assessed): this script only reads them.
 -- Read-only: runs on a hot standby too.
 
 \set ON_ERROR_STOP on
 \set QUIET on
-\if :{?critical_pct}
+\if :{?marts_schema}
 \else
-    \set critical_pct 1.0
+    \set marts_schema linkage
 \endif
 
-with
+select pg_catalog.to_regclass(format('%I.daily_integrity_check', :'marts_schema')) is not null as models_built
+\gset
+\if :models_built
+\else
+    -- stops the script (ON_ERROR_STOP: psql exits 3) with the cause and the fix
+    select format(
+        $do$do $stop$ begin raise exception using message = %L, hint = %L; end $stop$$do$,
+        format('the metric models are not built: %s.daily_integrity_check does not exist', :'marts_schema'),
+        'run `dbt run` once against this database, or pass -v marts_schema=SCHEMA (the DBT_SCHEMA of that run)'
+    )
+    \gexec
+\endif
 
-delivery_totals as (
-    select count(*) as total_deliveries
-    from message_deliveries
-),
-
-unlinked_delivery_counts as (
-    select
-        count(*) filter (where guest.user_id is not null and guest.removed_at is null) as inconsistent_deliveries,
-        count(*) filter (where guest.user_id is null) as both_null_deliveries
-    from message_deliveries as delivery
-    inner join event_guests as guest on guest.id = delivery.guest_id
-    where delivery.user_id is null
-),
-
-linked_delivery_counts as (
-    select
-        count(*) filter (where guest.user_id = delivery.user_id) as consistent_deliveries,
-        count(*) filter (where guest.user_id <> delivery.user_id) as conflicting_deliveries
-    from message_deliveries as delivery
-    inner join event_guests as guest on guest.id = delivery.guest_id
-    where delivery.user_id is not null
-        and guest.user_id is not null
-),
-
-figures as (
-    select
-        now() as check_timestamp,
-        delivery_totals.total_deliveries,
-        unlinked_delivery_counts.inconsistent_deliveries,
-        linked_delivery_counts.consistent_deliveries,
-        unlinked_delivery_counts.both_null_deliveries,
-        linked_delivery_counts.conflicting_deliveries,
-        coalesce(round(100.0 * unlinked_delivery_counts.inconsistent_deliveries
-            / nullif(delivery_totals.total_deliveries, 0), 2), 0)::numeric(5, 2) as inconsistency_percentage
-    from delivery_totals
-    cross join unlinked_delivery_counts
-    cross join linked_delivery_counts
+-- the threshold, when given, for this transaction only (the view reads linkage.critical_pct)
+begin;
+\if :{?critical_pct}
+    select set_config('linkage.critical_pct', :'critical_pct', true) as critical_pct_setting
+    \gset
+\endif
+with check_row as (
+    select * from :"marts_schema".daily_integrity_check
 )
 
 select
-    figures.*,
-    case
-        when figures.inconsistent_deliveries = 0 then 'healthy'
-        when figures.inconsistency_percentage > :'critical_pct'::numeric then 'critical'
-        else 'warning'
-    end as health_status,
-    :'critical_pct'::numeric as critical_pct
-from figures
+    check_row.*,
+    -- \gset leaves a variable unset for NULL: the NULL-able figures as text
+    coalesce(check_row.success_rate_24h::text, 'n/a (no attempts)') as success_rate_24h_text,
+    coalesce(check_row.last_audit_write_failure_at::text, 'never') as last_audit_write_failure_text
+from check_row
 \gset check_
+commit;
 
-\echo 'check_timestamp          ' :check_check_timestamp
-\echo 'total_deliveries         ' :check_total_deliveries
-\echo 'inconsistent_deliveries  ' :check_inconsistent_deliveries
-\echo 'consistent_deliveries    ' :check_consistent_deliveries
-\echo 'both_null_deliveries     ' :check_both_null_deliveries
-\echo 'conflicting_deliveries   ' :check_conflicting_deliveries
-\echo 'inconsistency_percentage ' :check_inconsistency_percentage
-\echo 'health_status            ' :check_health_status
-\echo 'critical_pct             ' :check_critical_pct
+\echo 'check_timestamp                  ' :check_check_timestamp
+\echo 'total_deliveries                 ' :check_total_deliveries
+\echo 'inconsistent_deliveries          ' :check_inconsistent_deliveries
+\echo 'consistent_deliveries            ' :check_consistent_deliveries
+\echo 'both_null_deliveries             ' :check_both_null_deliveries
+\echo 'conflicting_deliveries           ' :check_conflicting_deliveries
+\echo 'inconsistency_percentage         ' :check_inconsistency_percentage
+\echo 'health_status                    ' :check_health_status
+\echo 'critical_pct                     ' :check_critical_pct
+\echo 'runbook_total_deliveries         ' :check_runbook_total_deliveries
+\echo 'runbook_inconsistent_deliveries  ' :check_runbook_inconsistent_deliveries
+\echo 'runbook_inconsistency_percentage ' :check_runbook_inconsistency_percentage
+\echo 'runbook_alert_status             ' :check_runbook_alert_status
+\echo 'runbook_health_status            ' :check_runbook_health_status
+\echo 'attempts_24h                     ' :check_attempts_24h
+\echo 'linked_24h                       ' :check_linked_24h
+\echo 'success_rate_24h                 ' :check_success_rate_24h_text
+\echo 'backfill_links_24h               ' :check_backfill_links_24h
+\echo 'missing_feature_flags            ' :check_missing_feature_flags
+\echo 'backfilled_guests_24h            ' :check_backfilled_guests_24h
+\echo 'audit_write_failures             ' :check_audit_write_failures
+\echo 'last_audit_write_failure_at      ' :check_last_audit_write_failure_text
 
 -- RAISE needs PL/pgSQL, and psql variables are not substituted inside a DO body: the DO statement
 -- is built here with the figures as literals and run by \gexec.
@@ -80,13 +75,18 @@ select format(
     $do$do $check$ begin raise %s '%%', %L; end $check$$do$,
     case when :'check_health_status' = 'critical' then 'warning' else 'notice' end,
     format(
-        'delivery integrity %s: %s of %s deliveries linkable but NULL (%s%%, critical above %s%%), %s conflicting',
+        'delivery integrity %s: %s of %s deliveries linkable but NULL (%s%%, critical above %s%%), %s conflicting;'
+        ' runbook figure %s of %s (%s%%, %s)',
         :'check_health_status',
         :'check_inconsistent_deliveries',
         :'check_total_deliveries',
         :'check_inconsistency_percentage',
         :'check_critical_pct',
-        :'check_conflicting_deliveries'
+        :'check_conflicting_deliveries',
+        :'check_runbook_inconsistent_deliveries',
+        :'check_runbook_total_deliveries',
+        :'check_runbook_inconsistency_percentage',
+        :'check_runbook_health_status'
     )
 )
 \gexec

@@ -19,6 +19,7 @@ from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.devtools import app_fixture
 
 TEMPLATE = f"linkage_test_template_{os.getpid()}"
+MODELED_TEMPLATE = f"linkage_test_modeled_{os.getpid()}"
 
 # The core suite (`pytest -m core`): what `make test-matrix` runs on every PostgreSQL version. Files and
 # folders relative to tests/: the rules, the deploy and its upgrade, races, privileges, the models and dbt
@@ -44,12 +45,20 @@ def pytest_addoption(parser):
     )
 
 
+# tests that run dbt in a subprocess through their fixtures (besides the session's one deploy of the
+# template database), marked `dbt` like the files that call dbt themselves; `make test-fast` skips them
+DBT_FIXTURES = {"modeled_app_db", "modeled_db"}
+DBT_PATHS = ("adoption/", "test_concurrency_benchmark.py")
+
+
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
     for item in items:
         relative = item.path.relative_to(tests_dir).as_posix() if item.path.is_relative_to(tests_dir) else ""
         if any(relative == entry or (entry.endswith("/") and relative.startswith(entry)) for entry in CORE_SUITE):
             item.add_marker(pytest.mark.core)
+        if relative.startswith(DBT_PATHS) or DBT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.dbt)
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +78,16 @@ def template_database(server):
     app_fixture.drop_database(server, TEMPLATE)
 
 
+@pytest.fixture(scope="session")
+def modeled_template_database(server, template_database):
+    """The template with the dbt models built too (`dbt run`): what `linkage check` reads."""
+    app_fixture.create_database(server, MODELED_TEMPLATE, template=template_database)
+    result = dbt_runner.run_dbt(["run"], server.with_database(MODELED_TEMPLATE), target_path="target/pytest_modeled")
+    result.check()
+    yield MODELED_TEMPLATE
+    app_fixture.drop_database(server, MODELED_TEMPLATE)
+
+
 @pytest.fixture
 def app_db(server, template_database):
     """A fresh app database with the linkage deployed: ConnectionSettings for it."""
@@ -76,6 +95,22 @@ def app_db(server, template_database):
     app_fixture.create_database(server, name, template=template_database)
     yield server.with_database(name)
     app_fixture.drop_database(server, name)
+
+
+@pytest.fixture
+def modeled_app_db(server, modeled_template_database):
+    """A fresh app database with the linkage deployed and the dbt models built."""
+    name = f"linkage_test_{uuid.uuid4().hex[:12]}"
+    app_fixture.create_database(server, name, template=modeled_template_database)
+    yield server.with_database(name)
+    app_fixture.drop_database(server, name)
+
+
+@pytest.fixture
+def modeled_db(modeled_app_db):
+    """An autocommit psycopg connection to a per-test database with the models built."""
+    with psycopg.connect(modeled_app_db.conninfo(), autocommit=True) as conn:
+        yield conn
 
 
 @pytest.fixture

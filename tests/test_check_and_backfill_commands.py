@@ -38,10 +38,10 @@ def one_json_object(stdout: str) -> dict:
     [(71, 3, 4.23, "critical", 2), (200, 1, 0.5, "warning", 1), (20, 0, 0.0, "healthy", 0)],
 )
 def test_check_exit_status_follows_the_runbook_alert_levels(
-    app_db, db, total, defects, percentage, status, exit_status
+    modeled_app_db, modeled_db, total, defects, percentage, status, exit_status
 ):
-    runbook_world.build(db, total, defects)
-    result = linkage(app_db, "check", "--json")
+    runbook_world.build(modeled_db, total, defects)
+    result = linkage(modeled_app_db, "check", "--json")
     report = one_json_object(result.stdout)
     assert result.returncode == exit_status, result.stderr
     assert (report["status"], report["exit_code"]) == (status, exit_status)
@@ -49,7 +49,7 @@ def test_check_exit_status_follows_the_runbook_alert_levels(
     assert report["inconsistency_percentage"] == percentage
     assert report["health_status"] == status
     assert "error" not in report
-    human = linkage(app_db, "check")
+    human = linkage(modeled_app_db, "check")
     assert human.returncode == exit_status and status in human.stdout
 
 
@@ -87,7 +87,8 @@ def test_json_is_a_flag_and_the_help_documents_every_exit_code(app_db):
     assert "--json Print one JSON object" in help_text  # no value shown after the flag (was `--json <bool>`)
 
 
-def test_backfill_dry_run_changes_nothing_then_backfill_leaves_zero(app_db, db):
+def test_backfill_dry_run_changes_nothing_then_backfill_leaves_zero(modeled_app_db, modeled_db):
+    app_db, db = modeled_app_db, modeled_db  # `linkage backfill` prints the check's figures before and after
     defective = runbook_world.build(db, 71, 3)
     audit_before = len(w.audit_rows(db))
     dry = linkage(app_db, "backfill", "--dry-run", "--batch-size", "10")
@@ -143,13 +144,14 @@ def test_a_malformed_libpq_variable_is_could_not_check_not_a_warning(app_db):
 
 
 def test_missing_app_tables_name_the_cause_and_the_fix(server):
+    # a database with neither the app nor the models: the check says what is missing and how to build it
     result = linkage(server.with_database("postgres"), "check")
     assert result.returncode == 3
-    assert "cannot read the app tables" in result.stderr and "Traceback" not in result.stderr
+    assert "the metric models are not built" in result.stderr and "Traceback" not in result.stderr
     as_json = linkage(server.with_database("postgres"), "check", "--json")
     error = one_json_object(as_json.stdout)
     assert as_json.returncode == 3 and (error["status"], error["exit_code"]) == ("error", 3)
-    assert "cannot read the app tables" in error["error"] and "linkage demo" in error["fix"]
+    assert "the metric models are not built" in error["error"] and "dbt run" in error["fix"]
 
 
 def test_rollback_undoes_links_since_a_time_but_leaves_changed_deliveries_alone(app_db, db):

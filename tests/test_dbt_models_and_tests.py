@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 import runbook_world
 import world as w
+from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
 
 pytestmark = pytest.mark.dbt
@@ -90,4 +93,10 @@ def test_dbt_unit_tests_pass(app_db):
     dbt(app_db, "run", "--empty").check()  # unit tests read their inputs' columns from the built relations
     result = dbt(app_db, "test", "--select", "test_type:unit")
     result.check()
-    assert "PASS=11" in result.output
+    target = PROJECT_DIR / TARGET
+    manifest = json.loads((target / "manifest.json").read_text())
+    defined = {uid for uid, test in manifest["unit_tests"].items() if test["package_name"] == "delivery_linkage"}
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    ran = {r["unique_id"]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
+    assert len(defined) >= 15
+    assert ran == dict.fromkeys(defined, "pass")

@@ -243,13 +243,14 @@ def test_installed_package_deploys_builds_tests_and_takes_vars_from_the_root_pro
         text = config.read_text()
         assert "    linkage_critical_pct: 1.0 " in text
         config.write_text(text.replace("    linkage_critical_pct: 1.0 ", "    linkage_critical_pct: 5 "))
-        # (delivery_integrity+: replacing a view drops the views built on it, here app_linkage_health)
-        dbt("run", "--select", "delivery_integrity+").check()
+        # the threshold is applied in int_delivery_integrity__assessed; replacing a view drops the
+        # views built on it (here app_linkage_health): rebuild it and everything downstream
+        dbt("run", "--select", "int_delivery_integrity__assessed+").check()
         assert health(conn) == ("warning", 4.23, 5.0)
         passing = dbt("test")
         assert passing.returncode == 0, passing.output[-3000:]
         assert "WARN" in passing.output and "assert_no_linkable_null_deliveries" in passing.output
 
         # --vars on the command line (global) wins over the root project's scoped value
-        dbt("run", "--select", "delivery_integrity+", "--vars", "{linkage_critical_pct: 3}").check()
+        dbt("run", "--select", "int_delivery_integrity__assessed+", "--vars", "{linkage_critical_pct: 3}").check()
         assert health(conn) == ("critical", 4.23, 3.0)

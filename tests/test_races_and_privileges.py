@@ -78,6 +78,7 @@ def test_guest_sees_their_delivery_once_linked_and_never_anyone_elses(db):
     assert visible(stranger) == {theirs}
 
 
+@pytest.mark.dbt
 def test_revoked_rights_survive_a_redeploy(app_db, db):
     from delivery_linkage.database import dbt_runner
 

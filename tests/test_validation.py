@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -138,3 +139,34 @@ def test_an_unreachable_database_names_the_cause(server, tmp_path):
     settings = server.with_database(f"linkage_test_missing_{uuid.uuid4().hex[:8]}")
     with pytest.raises(connection.ConnectionError_, match="cannot connect"):
         validation.run_validation(settings, tmp_path / "docs")
+
+
+def test_validate_twice_keeps_both_named_runs_and_indexes_them(modeled_app_db, tmp_path):
+    """`linkage validate` keeps its results in a file-based context: the second run's Data Docs
+    list both runs, each under its own name."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    docs = tmp_path / "docs"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | modeled_app_db.libpq_env()
+    command = [str(Path(sys.executable).with_name("linkage")), "validate", "--json", "--docs-dir", str(docs)]
+    runs = []
+    for _ in range(2):
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))  # the JSON is the last line
+
+    first, second = runs
+    assert (first["runs_kept"], second["runs_kept"]) == (1, 2)
+    assert first["run_name"] != second["run_name"]
+    assert first["run_name"].startswith("linkage-validate-")
+    assert second["context_dir"] == str(tmp_path / "context")
+    kept = list((tmp_path / "context").rglob("uncommitted/validations/**/*.json"))
+    assert len(kept) == 2 * len(second["suites"])
+    index = (docs / "index.html").read_text()
+    for run in runs:
+        assert run["run_name"] in index
+        # GX's own index links every run's result page of every suite
+        assert len(re.findall(rf'validations/[^"]*/{run["run_name"]}/[^"]*\.html', index)) >= len(run["suites"])

@@ -94,9 +94,9 @@
             -- the common case: every row was linked by its guest record, or left for its guest
             if not v_linking_off then
                 {{ linkage_queue_commit_checks(ctx,
-                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids)
+                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, phones)
                     select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
-                           pg_catalog.array_agg(inserted.message_id)
+                           pg_catalog.array_agg(inserted.message_id), pg_catalog.array_agg(inserted.phone_number::text)
                     from inserted_deliveries as inserted
                     where inserted.user_id is null
                     having pg_catalog.count(*) > 0") }}
@@ -120,9 +120,10 @@
         v_note_record_ids := coalesce(v_note_record_ids, '{}');
 
         {{ linkage_queue_commit_checks(ctx,
-            "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, audited)
+            "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, phones, audited)
             select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
-                   pg_catalog.array_agg(inserted.message_id), note.record_id is not null
+                   pg_catalog.array_agg(inserted.message_id), pg_catalog.array_agg(inserted.phone_number::text),
+                   note.record_id is not null
             from inserted_deliveries as inserted
             left join " ~ notes ~ "
                 on note.record_id = inserted.id and note.kind = 'decided'

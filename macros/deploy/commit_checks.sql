@@ -14,6 +14,7 @@
         kind text not null,
         record_ids uuid[],
         message_ids uuid[],
+        phones text[],
         guest_ids uuid[],
         user_ids uuid[],
         audited boolean not null default false,
@@ -21,6 +22,9 @@
         send_clocks bigint[],
         link_snapshot pg_snapshot
     );
+    alter table {{ ctx.p }}.commit_checks
+        add column if not exists message_ids uuid[],
+        add column if not exists phones text[];
     comment on table {{ ctx.p }}.commit_checks is
         'delivery_linkage: per-transaction work for commit time (race guard between sends and guest links).';
 {% endmacro %}

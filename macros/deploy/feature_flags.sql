@@ -38,6 +38,10 @@
     {%- endif %}
     insert into {{ ctx.flags }} (flag_name, enabled)
     select wanted.flag_name, wanted.enabled
-    from (values ('LINK_USER_BY_PHONE', true), ('LINK_USER_BY_PHONE_FALLBACK_TO_USERS', false)) as wanted (flag_name, enabled)
+    from (values
+        {%- for flag in linkage_feature_flags() %}
+        ('{{ flag.flag_name }}', {{ flag.default_enabled }}){{ ',' if not loop.last }}
+        {%- endfor %}
+    ) as wanted (flag_name, enabled)
     where not exists (select 1 from {{ ctx.flags }} as flag where flag.flag_name = wanted.flag_name);
 {% endmacro %}

@@ -51,8 +51,9 @@
                 -- waiting for its guest: the commit check closes the race with a concurrent guest link
                 perform {{ linkage_remember_pending_partition('v_decision.event_id') }};
                 {{ linkage_queue_commit_checks(ctx,
-                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, audited)
-                    values ('unlinked_deliveries', array[new.id], array[new.guest_id], array[new.message_id], true)") }}
+                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, phones, audited)
+                    values ('unlinked_deliveries', array[new.id], array[new.guest_id], array[new.message_id],
+                            array[new.phone_number::text], true)") }}
             end if;
         elsif v_decision.outcome = 'linked' and v_decision.linked_user_id = new.user_id then
             v_outcome := 'linked';

@@ -43,6 +43,11 @@
         v_pending_guests uuid[];
         v_pending_audited boolean[];
         v_pending_messages uuid[];
+        v_pending_phones text[];
+        v_attempt_ids uuid[];
+        v_attempt_guests uuid[];
+        v_attempt_messages uuid[];
+        v_attempt_phones text[];
         v_linker_partitions integer[];
         v_partition integer;
         v_recheck_guests uuid[];
@@ -73,14 +78,16 @@
             select pg_catalog.array_agg(entry.record_id) as record_ids,
                    pg_catalog.array_agg(entry.guest_id) as guest_ids,
                    pg_catalog.array_agg(entry.message_id) as message_ids,
+                   pg_catalog.array_agg(entry.phone) as phones,
                    pg_catalog.array_agg(taken.audited) as audited
             from taken
-            cross join lateral unnest(taken.record_ids, taken.guest_ids, taken.message_ids) as entry (record_id, guest_id, message_id)
+            cross join lateral unnest(taken.record_ids, taken.guest_ids, taken.message_ids, taken.phones)
+                as entry (record_id, guest_id, message_id, phone)
             where taken.kind = 'unlinked_deliveries'
         )
 
-        select links.checks, pending.record_ids, pending.guest_ids, pending.message_ids, pending.audited
-        into v_links, v_pending_ids, v_pending_guests, v_pending_messages, v_pending_audited
+        select links.checks, pending.record_ids, pending.guest_ids, pending.message_ids, pending.phones, pending.audited
+        into v_links, v_pending_ids, v_pending_guests, v_pending_messages, v_pending_phones, v_pending_audited
         from links cross join pending;
 
         if v_links is null and v_pending_ids is null then
@@ -189,19 +196,34 @@
                 perform {{ p }}.backfill_guest_deliveries(v_recheck_guests, v_recheck_users, 'guest_linked');
             end if;
 
-            {{ linkage_write_attempts(ctx,
-                "select 'message_deliveries'::text, 'no_match'::text, attempt.reason, attempt.event_id, attempt.message_id, "
-                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", "
-                ~ "case when attempt.reason in ('guest_not_linked', 'guest_removed') then 1 else 0 end, "
-                ~ "pg_catalog.array_agg(attempt.record_id), null::uuid[], null::uuid[], null::text[], null::integer[], null::uuid[] "
-                ~ "from ("
-                ~ "    select waiting.record_id, waiting.message_id, guest.event_id, "
-                ~ "           case when guest.id is null then 'no_candidate' when guest.removed_at is not null then 'guest_removed' else 'guest_not_linked' end as reason "
-                ~ "    from unnest(v_pending_ids, v_pending_guests, v_pending_messages, v_pending_audited) as waiting (record_id, guest_id, message_id, audited) "
-                ~ "    left join " ~ s ~ ".event_guests as guest on guest.id = waiting.guest_id "
-                ~ "    where not waiting.audited "
-                ~ ") as attempt "
-                ~ "group by attempt.reason, attempt.event_id, attempt.message_id") }}
+            -- the attempts not audited yet, decided by the rules (one definition) as they stand now; a
+            -- delivery whose guest became linkable since was not linkable when it was inserted
+            select pg_catalog.array_agg(waiting.record_id), pg_catalog.array_agg(waiting.guest_id),
+                   pg_catalog.array_agg(waiting.message_id), pg_catalog.array_agg(waiting.phone)
+            into v_attempt_ids, v_attempt_guests, v_attempt_messages, v_attempt_phones
+            from unnest(v_pending_ids, v_pending_guests, v_pending_messages, v_pending_phones, v_pending_audited)
+                as waiting (record_id, guest_id, message_id, phone, audited)
+            where not waiting.audited;
+            if v_attempt_ids is not null then
+                {{ linkage_write_attempts(ctx,
+                    "select 'message_deliveries'::text, attempt.outcome, attempt.reason, attempt.event_id, attempt.message_id, "
+                    ~ "attempt.fallback, attempt.candidate_count, pg_catalog.array_agg(attempt.record_id), null::uuid[], "
+                    ~ "case when attempt.reason in ('guest_not_linked', 'guest_removed') then null "
+                    ~ "     else pg_catalog.array_agg(attempt.matched_guest_id) end, "
+                    ~ "null::text[], null::integer[], null::uuid[] "
+                    ~ "from ("
+                    ~ "    select decision.record_id, waiting.message_id, decision.event_id, decision.matched_guest_id, "
+                    ~ "           decision.phone_fallback_enabled as fallback, "
+                    ~ "           case when decision.outcome = 'linked' then 'no_match' else decision.outcome end as outcome, "
+                    ~ "           case when decision.outcome = 'linked' then 'guest_not_linked' else decision.reason end as reason, "
+                    ~ "           case when decision.outcome = 'linked' then 1 else decision.candidate_count end as candidate_count "
+                    ~ "    from " ~ p ~ ".decide_delivery_links(v_attempt_ids, v_attempt_guests, v_attempt_messages, "
+                    ~ "         pg_catalog.array_fill(null::uuid, array[pg_catalog.cardinality(v_attempt_ids)]), v_attempt_phones) as decision "
+                    ~ "    join unnest(v_attempt_ids, v_attempt_messages) as waiting (record_id, message_id) "
+                    ~ "        on waiting.record_id = decision.record_id "
+                    ~ ") as attempt "
+                    ~ "group by attempt.outcome, attempt.reason, attempt.event_id, attempt.message_id, attempt.fallback, attempt.candidate_count") }}
+            end if;
 
             -- partitions where deliveries still wait for their guest (not linkable now, so nothing linked
             -- them above): this transaction's id in the send clock

@@ -177,9 +177,9 @@ begin
         -- a deleted flag row is restored by a full deploy
         execute $flags$
             select pg_catalog.count(distinct flag.flag_name) from {{ ctx.flags }} as flag
-            where flag.flag_name in ('LINK_USER_BY_PHONE', 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS')
+            where flag.flag_name in ({% for flag in linkage_feature_flags() %}'{{ flag.flag_name }}'{{ ', ' if not loop.last }}{% endfor %})
         $flags$ into v_flag_rows;
-        if v_flag_rows = 2 then
+        if v_flag_rows = {{ linkage_feature_flags() | length }} then
             raise notice 'delivery_linkage: deployed version {{ version_hash }} is current, nothing to do';
             return;
         end if;

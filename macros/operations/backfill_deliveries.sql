@@ -13,7 +13,7 @@
     {%- endif -%}
     {%- set batch_size = batch_size_text | int -%}
 
-    {%- set before = linkage_inconsistency_figures(s) -%}
+    {%- set before = linkage_integrity_figures() -%}
     {{ log('Backfill' ~ (' (dry run: nothing will change)' if dry_run else '') ~ ', batches of ' ~ batch_size ~ ' deliveries with no user', info=True) }}
 
     {#- keyset loop until a batch scans nothing; nested because dbt's sandbox caps range() at 100000 -#}
@@ -53,25 +53,13 @@
             {{ log('  ' ~ reason ~ ': ' ~ state.by_reason[reason], info=True) }}
         {%- endfor -%}
     {%- endif -%}
-    {%- set after = linkage_inconsistency_figures(s) -%}
+    {%- set after = linkage_integrity_figures() -%}
     {%- if dry_run -%}
         {{ log('Dry run: ' ~ state.linked ~ ' would link, of ' ~ state.scanned ~ ' deliveries with no user scanned in ' ~ state.batches ~ (' batch' if state.batches == 1 else ' batches') ~ '; nothing changed', info=True) }}
     {%- else -%}
         {{ log('Linked ' ~ state.linked ~ ' of ' ~ state.scanned ~ ' deliveries with no user scanned in ' ~ state.batches ~ (' batch' if state.batches == 1 else ' batches'), info=True) }}
     {%- endif -%}
-    {{ log('Before: ' ~ before.inconsistent ~ ' inconsistent deliveries (' ~ before.percentage ~ '%)  After: ' ~ after.inconsistent ~ ' (' ~ after.percentage ~ '%)', info=True) }}
-{% endmacro %}
-
-
-{# The linkable-but-NULL count and its percentage (text, two decimals), as delivery_integrity has them. #}
-{% macro linkage_inconsistency_figures(s) %}
-    {%- set result = linkage_run_committed(
-        "select inconsistent, (" ~ linkage_inconsistency_percentage('inconsistent', 'total') ~ ")::text as percentage from ("
-        ~ " select (select count(*) from " ~ s ~ ".message_deliveries) as total,"
-        ~ " (select count(*) from " ~ s ~ ".message_deliveries as delivery"
-        ~ " join " ~ s ~ ".event_guests as guest on guest.id = delivery.guest_id"
-        ~ " where delivery.user_id is null and guest.user_id is not null and guest.removed_at is null) as inconsistent"
-        ~ ") as counts"
-    ) -%}
-    {{ return({'inconsistent': result.rows[0]['inconsistent'], 'percentage': result.rows[0]['percentage']}) }}
+    {%- if before is not none and after is not none -%}
+        {{ log('Before: ' ~ before.inconsistent_deliveries ~ ' inconsistent deliveries (' ~ before.inconsistency_percentage ~ '%)  After: ' ~ after.inconsistent_deliveries ~ ' (' ~ after.inconsistency_percentage ~ '%)', info=True) }}
+    {%- endif -%}
 {% endmacro %}

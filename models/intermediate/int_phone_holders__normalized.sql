@@ -18,7 +18,7 @@ active_guest_phones as (
         event_id,
         {{ linkage_schema() }}.normalize_phone(phone) as normalized_phone
     from guests
-    where removed_at is null
+    where is_active
 ),
 
 user_phones as (
@@ -38,6 +38,7 @@ phone_holders as (
 
 normalized as (
     select
+        {{ linkage_grain_key(['group_type', 'holder_id']) }} as phone_holder_key,
         group_type,
         holder_id,
         event_id,

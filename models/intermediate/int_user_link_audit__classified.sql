@@ -1,5 +1,7 @@
--- Audit rows with the attributes the activity marts group by: the UTC day, whether the row is a
--- link, and for backfill rows their kind (guest_link, manual, historical).
+-- The linkage's own audit rows (audit_source 'linkage': rows an adopted audit table held before the
+-- deploy were written under another system's rules and are reported apart, in
+-- legacy_link_audit_daily), with the attributes the activity marts group by: the UTC day, whether
+-- the row is a link, and for backfill rows their kind (guest_link, manual, historical).
 
 with
 
@@ -10,6 +12,7 @@ audit as (
 classified as (
     select
         audit_id,
+        audit_source,
         table_name,
         delivery_id,
         event_id,
@@ -30,6 +33,7 @@ classified as (
             else 'other'
         end as backfill_kind
     from audit
+    where audit_source = 'linkage'
 )
 
 select * from classified

@@ -9,12 +9,13 @@ phone_holders as (
 
 groups as (
     select
+        {{ linkage_grain_key(['group_type', 'normalized_phone', 'event_id']) }} as phone_group_key,
         group_type,
         normalized_phone,
         event_id,
         count(*) as member_count
     from phone_holders
-    group by 1, 2, 3
+    group by group_type, normalized_phone, event_id
     having count(*) > 1
 )
 

@@ -20,6 +20,7 @@ backfill_links as (
 
 daily as (
     select
+        {{ linkage_grain_key(['activity_date', 'backfill_kind']) }} as backfill_group_key,
         activity_date,
         backfill_kind,
         count(*) as backfill_operations,
@@ -27,7 +28,7 @@ daily as (
         min(created_at) as first_at,
         max(created_at) as last_at
     from backfill_links
-    group by 1, 2
+    group by activity_date, backfill_kind
 )
 
 select * from daily

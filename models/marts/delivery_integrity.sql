@@ -1,36 +1,30 @@
--- The runbook's daily integrity check, one row. Counts come from int_delivery_integrity__counts
--- (no per-delivery classification); percentage and health are computed here.
+-- The runbook's daily integrity check, one row, computed when read (a view): the project's figures
+-- and health_status, and beside them the runbook's (the original daily script's) figure and
+-- statuses. Defined in int_delivery_integrity__assessed.
 
 with
 
-counts as (
-    select * from {{ ref('int_delivery_integrity__counts') }}
+assessed as (
+    select * from {{ ref('int_delivery_integrity__assessed') }}
 ),
 
-percentages as (
+integrity as (
     select
-        total_deliveries,
-        inconsistent_deliveries,
-        consistent_deliveries,
-        both_null_deliveries,
-        conflicting_deliveries,
-        {{ linkage_inconsistency_percentage('inconsistent_deliveries', 'total_deliveries') }}
-            as inconsistency_percentage
-    from counts
-),
-
-health as (
-    select
-        now() as check_timestamp,
+        check_timestamp,
         total_deliveries,
         inconsistent_deliveries,
         consistent_deliveries,
         both_null_deliveries,
         conflicting_deliveries,
         inconsistency_percentage,
-        {{ linkage_health_status('inconsistent_deliveries', 'inconsistency_percentage') }} as health_status,
-        ({{ linkage_critical_pct() }})::numeric(5, 2) as critical_pct
-    from percentages
+        health_status,
+        critical_pct,
+        runbook_total_deliveries,
+        runbook_inconsistent_deliveries,
+        runbook_inconsistency_percentage,
+        runbook_alert_status,
+        runbook_health_status
+    from assessed
 )
 
-select * from health
+select * from integrity

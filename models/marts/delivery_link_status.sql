@@ -24,7 +24,8 @@ joined as (
         deliveries.user_id as delivery_user_id,
         guests.user_id as guest_user_id,
         guests.guest_id is not null as guest_exists,
-        guests.guest_id is not null and guests.removed_at is null as guest_is_active,
+        coalesce(guests.is_active, false) as guest_is_active,
+        coalesce(guests.is_linkable, false) as guest_is_linkable,
         guests.guest_name,
         deliveries.created_at as delivery_created_at,
         guests.updated_at as guest_updated_at
@@ -52,9 +53,10 @@ classified as (
             when not guest_exists then 'no_guest'
             when delivery_user_id = guest_user_id then 'consistent'
             when delivery_user_id <> guest_user_id then 'conflict'
-            when delivery_user_id is null and guest_user_id is not null and guest_is_active then 'linkable_null'
+            when delivery_user_id is null and guest_is_linkable then 'linkable_null'
             else 'unlinked'
-        end as link_status
+        end as link_status,
+        guest_is_linkable
     from joined
 )
 

@@ -1,4 +1,4 @@
--- Linking activity per UTC day, audit table_name, outcome and reason.
+-- The linkage's linking activity (its own audit rows) per UTC day, audit table_name, outcome and reason.
 
 with
 
@@ -20,6 +20,8 @@ daily as (
 
 rated as (
     select
+        {{ linkage_grain_key(['activity_date', 'table_name', 'outcome', "coalesce(reason, 'unknown')"]) }}
+            as attempt_group_key,
         activity_date,
         table_name,
         outcome,

@@ -183,7 +183,9 @@ failure, e.g. {"status": "error", "exit_code": 3, "error": "cannot connect to â€
 @app.command(help=CHECK_HELP)
 def check(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
-    critical_pct: float = typer.Option(1.0, help="Critical above this inconsistency percentage."),
+    critical_pct: float = typer.Option(
+        None, help="Critical above this inconsistency percentage (default: the dbt var linkage_critical_pct)."
+    ),
 ):
     from delivery_linkage.operations import check as integrity
 
@@ -191,6 +193,8 @@ def check(
     with conn:
         try:
             report = integrity.check(conn, critical_pct)
+        except integrity.ModelsNotBuiltError as error:
+            fail(str(error), as_json=as_json)
         except Exception as error:  # noqa: BLE001 - a missing table is an expected failure here
             fail(
                 f"cannot read the app tables in {settings.describe()}: {str(error).strip()}\n"
@@ -200,7 +204,7 @@ def check(
     if as_json:
         figures = report.as_dict()
         figures.pop("exit_status", None)  # exit_code below
-        emit_json({"status": report.health_status, "exit_code": report.exit_status} | figures)
+        emit_json({"status": report.status, "exit_code": report.exit_status} | figures)
     else:
         print_report(report)
     raise typer.Exit(report.exit_status)
@@ -221,7 +225,17 @@ def print_report(report) -> None:
     table.add_row(
         "backfill activity (24h)", f"{report.backfill_links_24h:,} links, {report.backfilled_guests_24h:,} guests"
     )
+    table.add_row(
+        "runbook's figure",
+        f"{report.runbook_inconsistent_deliveries:,} of {report.runbook_total_deliveries:,} deliveries with a guest "
+        f"({report.runbook_inconsistency_percentage}%): {report.runbook_health_status}, "
+        f"alert level {report.runbook_alert_status}",
+    )
     table.add_row("health", f"[bold {colour}]{report.health_status}[/]")
+    for problem in report.problems:
+        table.add_row("[yellow]problem[/]", problem)
+    if report.status != report.health_status:
+        table.add_row("status", f"[bold yellow]{report.status}[/]")
     console.print(table)
 
 
@@ -236,24 +250,27 @@ def backfill(
 
     _, conn = open_connection()
     with conn:
-        before = integrity.check(conn)
+        before = integrity.check_if_built(conn)
         total = backfill_module.unlinked_count(conn)
         with progress_bar() as bar:
             task = bar.add_task("backfill (dry run)" if dry_run else "backfill", total=total)
             result = backfill_module.run(
                 conn, batch_size=batch_size, dry_run=dry_run, progress=lambda scanned, _: bar.advance(task, scanned)
             )
-        after = integrity.check(conn)
+        after = integrity.check_if_built(conn)
     verb = "would link" if dry_run else "linked"
     console.print(
         f"{result.batches} batches, {result.scanned:,} NULL-user deliveries scanned, {result.linked:,} {verb}"
     )
     for reason, count in sorted(result.by_reason.items()):
         console.print(f"  {reason}: {count:,}")
-    console.print(
-        f"Before: {before.inconsistent_deliveries} inconsistent deliveries ({before.inconsistency_percentage}%)  "
-        f"After: {after.inconsistent_deliveries} ({after.inconsistency_percentage}%)"
-    )
+    if before and after:
+        console.print(
+            f"Before: {before.inconsistent_deliveries} inconsistent deliveries ({before.inconsistency_percentage}%)  "
+            f"After: {after.inconsistent_deliveries} ({after.inconsistency_percentage}%)"
+        )
+    else:
+        console.print("(integrity figures: the metric models are not built here; `dbt run` builds them)")
 
 
 @app.command()

@@ -6,9 +6,13 @@ query in which `{app_schema}` and `{marts_schema}` stand for the app schema (LIN
 default public) and the models' schema (DBT_SCHEMA, default linkage). Expectation kwargs may use
 the parameter `critical_pct` (`{"$PARAMETER": "critical_pct"}`).
 
-GX runs in an ephemeral context (nothing written but the Data Docs; no network: analytics off, no
-cloud), against the same database as every command (libpq variables, else the embedded server),
-through SQLAlchemy. Data Docs (static HTML) go to gx/uncommitted/data_docs/ by default.
+GX runs in a file-based context (gx/uncommitted/context/ by default: beside the Data Docs folder,
+`<docs dir>/../context`), so every run's validation results are kept: each run is named
+(`linkage-validate-<UTC time>` unless given) and the Data Docs index lists every run. No network:
+analytics off, no cloud. It reads the same database as every command (libpq variables, else the
+embedded server) through SQLAlchemy; the context's configuration names the connection by an
+environment variable, never by its password. Data Docs (static HTML) go to gx/uncommitted/data_docs/
+by default.
 """
 
 from __future__ import annotations
@@ -19,17 +23,22 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 from pathlib import Path
 
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database.connection import ConnectionSettings, connect, sqlalchemy_engine_kwargs
+from delivery_linkage.database.schemas import app_schema, marts_schema
+from delivery_linkage.database.schemas import quote_identifier as _quote
 
 SUITES_DIR = PROJECT_DIR / "gx" / "expectations"
 DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "gx" / "uncommitted" / "data_docs"
 DATASOURCE = "delivery_linkage"
 DOCS_SITE = "delivery_linkage"
+# the context's great_expectations.yml refers to the database by this variable, set for each run
+CONNECTION_VARIABLE = "LINKAGE_GX_CONNECTION_STRING"
 
 Progress = Callable[[str, int, int], None]
 """progress(description, done, total): called before each suite and once more at the end."""
@@ -65,11 +74,24 @@ class SuiteOutcome:
 
 
 @dataclass
+class RunRecord:
+    """One validation run kept in the context: its name, time, and how many suites passed."""
+
+    run_name: str
+    run_time: str
+    suites: int
+    failed_suites: int
+
+
+@dataclass
 class ValidationSummary:
     suites: list[SuiteOutcome]
     data_docs_index: Path
     seconds: float
     critical_pct: float
+    run_name: str = ""
+    context_dir: Path | None = None
+    runs: list[RunRecord] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -99,7 +121,8 @@ class ValidationSummary:
         total = sum(s.evaluated for s in self.suites)
         out.append(
             f"{total - len(self.failures)}/{total} expectations passed in {len(self.suites)} suites "
-            f"({self.seconds:.1f} s); Data Docs: {self.data_docs_index}"
+            f"({self.seconds:.1f} s); run {self.run_name!r}, {len(self.runs)} runs kept; "
+            f"Data Docs: {self.data_docs_index}"
         )
         return out
 
@@ -108,6 +131,9 @@ class ValidationSummary:
             "success": self.success,
             "exit_status": self.exit_status,
             "critical_pct": self.critical_pct,
+            "run_name": self.run_name,
+            "runs_kept": len(self.runs),
+            "context_dir": None if self.context_dir is None else str(self.context_dir),
             "data_docs_index": str(self.data_docs_index),
             "seconds": round(self.seconds, 3),
             "suites": [
@@ -128,18 +154,6 @@ class ValidationSummary:
 
 
 # --- suites ------------------------------------------------------------------------------------------
-
-
-def app_schema() -> str:
-    return os.environ.get("LINKAGE_APP_SCHEMA", "public")
-
-
-def marts_schema() -> str:
-    return os.environ.get("DBT_SCHEMA", "linkage")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 @dataclass
@@ -191,7 +205,7 @@ def load_suites(suites_dir: Path = SUITES_DIR) -> list[SuiteFile]:
 # --- checks before GX --------------------------------------------------------------------------------
 
 APP_RELATIONS = ("event_guests", "message_deliveries", "messages", "user_link_audit")
-MART_RELATIONS = ("delivery_integrity", "delivery_integrity_history")
+MART_RELATIONS = ("delivery_integrity", "delivery_integrity_history", "stg_app__user_link_audit")
 
 
 def missing_relations(settings: ConnectionSettings) -> tuple[list[str], list[str]]:
@@ -240,32 +254,28 @@ def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
-def _context(data_docs_dir: Path):
+def _context(context_dir: Path, data_docs_dir: Path):
+    """The file-based context in context_dir (created the first time), its Data Docs site in data_docs_dir."""
     _quiet_gx()
     import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        data_docs_sites={
-            DOCS_SITE: {
-                "class_name": "SiteBuilder",
-                "show_how_to_buttons": False,
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(data_docs_dir),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            }
-        },
-        analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-    )
-    return gx.get_context(mode="ephemeral", project_config=config)
+    context = gx.get_context(mode="file", context_root_dir=str(context_dir))
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    site = {
+        "class_name": "SiteBuilder",
+        "show_how_to_buttons": False,
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir)},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    }
+    sites = context.list_data_docs_sites()
+    if DOCS_SITE not in sites:
+        context.add_data_docs_site(DOCS_SITE, site)
+    elif sites[DOCS_SITE] != site:
+        context.update_data_docs_site(DOCS_SITE, site)
+    for name in [name for name in context.list_data_docs_sites() if name != DOCS_SITE]:
+        context.delete_data_docs_site(name)  # the scaffold's local_site: one site, ours
+    return context
 
 
 def _observed(result) -> str:
@@ -306,8 +316,12 @@ def run_validation(
     critical_pct: float = 1.0,
     progress: Progress | None = None,
     suites_dir: Path = SUITES_DIR,
+    run_name: str | None = None,
+    context_dir: Path | None = None,
 ) -> ValidationSummary:
-    """Runs every suite in suites_dir against the database and writes Data Docs into data_docs_dir.
+    """Runs every suite in suites_dir against the database as one named run, keeps its results in
+    the file-based context (context_dir, default `<data_docs_dir>/../context`) with every earlier
+    run's, and rebuilds the Data Docs in data_docs_dir, which index them all.
 
     Raises connection.ConnectionError_ (unreachable database) or ValidationSetupError (missing
     tables or models, bad suite file), both with the fix in the message.
@@ -316,34 +330,43 @@ def run_validation(
     suite_files = load_suites(suites_dir)
     _require_relations(settings)
     data_docs_dir = Path(data_docs_dir).resolve()
+    context_dir = Path(context_dir).resolve() if context_dir else data_docs_dir.parent / "context"
     data_docs_dir.mkdir(parents=True, exist_ok=True)
+    run_time = datetime.now(UTC)
+    run_name = run_name or f"linkage-validate-{run_time:%Y%m%dT%H%M%SZ}"
 
-    context = _context(data_docs_dir)
+    os.environ[CONNECTION_VARIABLE] = settings.sqlalchemy_url()
+    context = _context(context_dir, data_docs_dir)
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
 
+    run_id = RunIdentifier(run_name=run_name, run_time=run_time)
     outcomes: list[SuiteOutcome] = []
     keys: dict = {}
     total = len(suite_files)
     with warnings.catch_warnings():
         # a unix-socket URL has no host, which only the generic SQL datasource accepts
         warnings.filterwarnings("ignore", message="You are using a generic SQLDatasource")
-        datasource = context.data_sources.add_sql(
-            DATASOURCE, connection_string=settings.sqlalchemy_url(), kwargs=sqlalchemy_engine_kwargs()
+        datasource = context.data_sources.add_or_update_sql(
+            DATASOURCE, connection_string="${" + CONNECTION_VARIABLE + "}", kwargs=sqlalchemy_engine_kwargs()
         )
     for done, suite_file in enumerate(suite_files):
         if progress:
             progress(f"validate {suite_file.name}", done, total)
         definition = {k: v for k, v in suite_file.definition.items() if k != "id"}
-        suite = context.suites.add(gx.ExpectationSuite(**definition))
-        asset = datasource.add_query_asset(suite_file.asset["name"], query=suite_file.query())
+        suite = context.suites.add_or_update(gx.ExpectationSuite(**definition))
+        asset_name = suite_file.asset["name"]
+        if asset_name in {asset.name for asset in datasource.assets}:
+            datasource.delete_asset(asset_name)  # the query names this run's schemas
+        asset = datasource.add_query_asset(asset_name, query=suite_file.query())
         batch = asset.add_batch_definition_whole_table("all rows")
-        validation = context.validation_definitions.add(
+        validation = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=suite_file.name, data=batch, suite=suite)
         )
-        checkpoint = context.checkpoints.add(
+        checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(name=suite_file.name, validation_definitions=[validation], result_format="SUMMARY")
         )
-        result = checkpoint.run(expectation_parameters={"critical_pct": float(critical_pct)})
+        result = checkpoint.run(expectation_parameters={"critical_pct": float(critical_pct)}, run_id=run_id)
         outcomes.append(_suite_outcome(suite_file, result))
         keys[suite_file.name] = next(iter(result.run_results), None)
     if progress:
@@ -351,13 +374,32 @@ def run_validation(
     context.build_data_docs(site_names=[DOCS_SITE])
     for outcome in outcomes:
         outcome.docs_page = _docs_page(context, keys.get(outcome.name))
-    _add_static_summary(data_docs_dir, outcomes)
+    runs = _kept_runs(context)
+    _add_static_summary(data_docs_dir, outcomes, run_name, runs)
     return ValidationSummary(
         suites=outcomes,
         data_docs_index=data_docs_dir / "index.html",
         seconds=time.perf_counter() - started,
         critical_pct=float(critical_pct),
+        run_name=run_name,
+        context_dir=context_dir,
+        runs=runs,
     )
+
+
+def _kept_runs(context) -> list[RunRecord]:
+    """Every run whose results the context keeps, newest first."""
+    runs: dict[tuple[str, str], list[bool]] = {}
+    store = context.validation_results_store
+    for key in store.list_keys():
+        run_id = key.run_id
+        run_time = run_id.run_time.isoformat() if run_id.run_time else ""
+        runs.setdefault((run_id.run_name or "", run_time), []).append(bool(store.get(key).success))
+    records = [
+        RunRecord(run_name=name, run_time=run_time, suites=len(results), failed_suites=results.count(False))
+        for (name, run_time), results in runs.items()
+    ]
+    return sorted(records, key=lambda record: record.run_time, reverse=True)
 
 
 def _docs_page(context, key) -> Path | None:
@@ -376,8 +418,11 @@ SUMMARY_START = "<!-- delivery_linkage summary -->"
 SUMMARY_END = "<!-- /delivery_linkage summary -->"
 
 
-def _add_static_summary(data_docs_dir: Path, outcomes: list[SuiteOutcome]) -> None:
-    """Puts a plain-HTML summary of this run at the top of Data Docs' index.html.
+def _add_static_summary(
+    data_docs_dir: Path, outcomes: list[SuiteOutcome], run_name: str, runs: list[RunRecord]
+) -> None:
+    """Puts a plain-HTML summary of this run, and the list of every run kept, at the top of Data
+    Docs' index.html.
 
     GX's index is filled in by JavaScript and styled by CSS from CDNs: opened offline it shows an
     empty table. The summary (inline styles, relative links to each suite's result page) reads
@@ -411,6 +456,12 @@ def _add_static_summary(data_docs_dir: Path, outcomes: list[SuiteOutcome]) -> No
             f'<td><ul style="margin:0;padding-left:1.2em">{failed}</ul></td></tr>'
         )
     passed = all(o.success for o in outcomes)
+    run_rows = "".join(
+        f"<tr><td>{escape(run.run_name)}</td><td>{escape(run.run_time)}</td>"
+        f'<td style="color:{"#1a7f37" if not run.failed_suites else "#cf222e"}">'
+        f"{run.suites - run.failed_suites}/{run.suites} suites pass</td></tr>"
+        for run in runs
+    )
     block = (
         f'{SUMMARY_START}<section id="delivery-linkage-summary" style="font-family:sans-serif;'
         'margin:1em;padding:1em;border:1px solid #d0d7de;border-radius:6px">'
@@ -420,7 +471,10 @@ def _add_static_summary(data_docs_dir: Path, outcomes: list[SuiteOutcome]) -> No
         "</span></h2>"
         '<table style="border-collapse:collapse" cellpadding="4">'
         "<tr><th>status</th><th>suite</th><th>layer</th><th>data asset</th><th>passed</th>"
-        "<th>failed</th></tr>" + "".join(rows) + f"</table></section>{SUMMARY_END}"
+        "<th>failed</th></tr>" + "".join(rows) + "</table>"
+        f'<h3>Every run kept ({len(runs)}; this one: {escape(run_name)})</h3>'
+        '<table id="delivery-linkage-runs" style="border-collapse:collapse" cellpadding="4">'
+        "<tr><th>run</th><th>time (UTC)</th><th>result</th></tr>" + run_rows + f"</table></section>{SUMMARY_END}"
     )
     at = html.find(">", html.find("<body")) + 1 if "<body" in html else 0
     index.write_text(html[:at] + block + html[at:])

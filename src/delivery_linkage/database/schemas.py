@@ -31,3 +31,8 @@ def private_schema() -> str:
 
 def marts_schema() -> str:
     return _schema("DBT_SCHEMA", "linkage")
+
+
+def quote_identifier(identifier: str) -> str:
+    """An SQL identifier, double-quoted."""
+    return '"' + identifier.replace('"', '""') + '"'

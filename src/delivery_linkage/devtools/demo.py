@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from delivery_linkage.database import connection, dbt_runner
+from delivery_linkage.database.schemas import app_schema
 from delivery_linkage.devtools import app_fixture, synthetic, traffic
 from delivery_linkage.operations import backfill
 from delivery_linkage.operations import check as integrity
@@ -130,7 +131,7 @@ def print_check(console: Console, report) -> None:
 
 
 def print_summary(console: Console, conn) -> None:
-    schema = integrity.app_schema()
+    schema = app_schema()
     table = Table(title="How deliveries were linked (user_link_audit)")
     for column in ("table_name", "outcome", "reason", "rows"):
         table.add_column(column, justify="right" if column == "rows" else "left")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from delivery_linkage.operations.check import app_schema
+from delivery_linkage.database.schemas import app_schema
 
 
 @dataclass

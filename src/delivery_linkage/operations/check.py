@@ -1,18 +1,24 @@
-"""The daily integrity check's figures, straight from the app tables
-(same as the delivery_integrity model)."""
+"""The daily integrity check: reads the dbt model daily_integrity_check, where every figure and the
+health status are defined (models/intermediate/int_delivery_integrity__assessed.sql and
+int_user_link_audit__last_24h.sql). The model is a view: reading it computes the figures now, from
+the app tables, so `linkage check` needs one `dbt run` ever (to create the views), not one per check.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from delivery_linkage.database.schemas import marts_schema
+from delivery_linkage.database.schemas import quote_identifier as _quote
+
 HEALTHY, WARNING, CRITICAL = 0, 1, 2  # exit statuses, the monitoring-plugin convention
+CHECK_MODEL = "daily_integrity_check"
 
 
-def app_schema() -> str:
-    return os.environ.get("LINKAGE_APP_SCHEMA", "public")
+class ModelsNotBuiltError(RuntimeError):
+    """The metric models are missing from the database; the message says how to build them."""
 
 
 @dataclass
@@ -31,87 +37,117 @@ class IntegrityReport:
     backfill_links_24h: int
     backfilled_guests_24h: int
     critical_pct: float
+    # the original daily script's figure on the same data, and its statuses (see delivery_integrity)
+    runbook_total_deliveries: int = 0
+    runbook_inconsistent_deliveries: int = 0
+    runbook_inconsistency_percentage: Decimal = Decimal("0.00")
+    runbook_alert_status: str = "healthy"
+    runbook_health_status: str = "HEALTHY"
+    missing_feature_flags: list[str] = field(default_factory=list)
+    audit_write_failures: int = 0
+    last_audit_write_failure_at: datetime | None = None
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong besides the figures: a missing flag row (linking silently off or on) and audit
+        groups that could not be stored. Each makes a healthy check a warning."""
+        found = []
+        if self.missing_feature_flags:
+            found.append(
+                "feature flag rows missing: " + ", ".join(self.missing_feature_flags)
+                + " (read as off; the next deploy restores them: `dbt run-operation deploy`)"
+            )
+        if self.audit_write_failures:
+            found.append(
+                f"{self.audit_write_failures} audit groups could not be stored (kept in "
+                "delivery_linkage.audit_write_failures with the error)"
+            )
+        return found
+
+    @property
+    def status(self) -> str:
+        """The status to alert on: the health status, raised to warning by any of the problems."""
+        if self.health_status == "healthy" and self.problems:
+            return "warning"
+        return self.health_status
 
     @property
     def exit_status(self) -> int:
-        return {"healthy": HEALTHY, "warning": WARNING, "critical": CRITICAL}[self.health_status]
+        return {"healthy": HEALTHY, "warning": WARNING, "critical": CRITICAL}[self.status]
+
+    @property
+    def statuses_agree(self) -> bool:
+        """Whether the runbook's alert levels say the same on the original script's figure."""
+        return self.health_status == self.runbook_alert_status
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["check_timestamp"] = self.check_timestamp.isoformat()
-        for key in ("inconsistency_percentage", "success_rate_24h"):
+        if self.last_audit_write_failure_at is not None:
+            data["last_audit_write_failure_at"] = self.last_audit_write_failure_at.isoformat()
+        for key in ("inconsistency_percentage", "success_rate_24h", "runbook_inconsistency_percentage"):
             data[key] = None if data[key] is None else float(data[key])
         data["exit_status"] = self.exit_status
+        data["status"] = self.status
+        data["problems"] = self.problems
+        data["statuses_agree"] = self.statuses_agree
         return data
 
 
-def integrity_sql(schema: str) -> str:
-    return f"""
-    with unlinked as (
-        select
-            count(*) filter (where g.user_id is not null and g.removed_at is null) as inconsistent,
-            count(*) filter (where g.id is not null and g.user_id is null) as both_null
-        from {schema}.message_deliveries as d
-        left join {schema}.event_guests as g on g.id = d.guest_id
-        where d.user_id is null
-    ),
-    linked as (
-        select
-            count(*) filter (where g.user_id = d.user_id) as consistent,
-            count(*) filter (where g.user_id is not null and g.user_id <> d.user_id) as conflicting
-        from {schema}.message_deliveries as d
-        join {schema}.event_guests as g on g.id = d.guest_id
-        where d.user_id is not null
-    ),
-    total as (select count(*) as total from {schema}.message_deliveries)
-    select now(), total.total, unlinked.inconsistent, linked.consistent, unlinked.both_null,
-        linked.conflicting,
-        round(100.0 * unlinked.inconsistent / nullif(total.total, 0), 2)
-    from total, unlinked, linked
-    """
+def _check_relation(conn, schema: str) -> str:
+    relation = f"{_quote(schema)}.{_quote(CHECK_MODEL)}"
+    if conn.execute("select to_regclass(%s)", (relation,)).fetchone()[0] is None:
+        raise ModelsNotBuiltError(
+            f"the metric models are not built: {schema}.{CHECK_MODEL} does not exist\n"
+            f"  fix: run `dbt run` once against this database (it builds the models, views that compute "
+            f"the figures when read, in schema DBT_SCHEMA, here {schema!r}); "
+            "`dbt run --select +daily_integrity_check` builds only what the check reads"
+        )
+    return relation
 
 
-def activity_sql(schema: str) -> str:
-    return f"""
-    select
-        count(*) filter (where table_name = 'message_deliveries'),
-        count(*) filter (where table_name = 'message_deliveries' and outcome = 'linked'),
-        count(*) filter (where table_name = 'message_deliveries_backfill' and outcome = 'linked'),
-        count(distinct matched_guest_id)
-            filter (where table_name = 'message_deliveries_backfill' and outcome = 'linked')
-    from {schema}.user_link_audit
-    where created_at >= now() - interval '24 hours'
-    """
-
-
-def health_status(inconsistent: int, percentage: Decimal, critical_pct: float) -> str:
-    if inconsistent == 0:
-        return "healthy"
-    if percentage > Decimal(str(critical_pct)):
-        return "critical"
-    return "warning"
-
-
-def check(conn, critical_pct: float = 1.0, schema: str | None = None) -> IntegrityReport:
-    schema = schema or app_schema()
-    row = conn.execute(integrity_sql(schema)).fetchone()
-    timestamp, total, inconsistent, consistent, both_null, conflicting, percentage = row
-    percentage = percentage if percentage is not None else Decimal("0.00")
-    attempts, linked, backfills, guests = conn.execute(activity_sql(schema)).fetchone()
-    rate = (Decimal(linked) / attempts).quantize(Decimal("0.0001")) if attempts else None
+def check(conn, critical_pct: float | None = None, schema: str | None = None) -> IntegrityReport:
+    """The figures of daily_integrity_check, with critical_pct as the threshold (None: the model's,
+    var linkage_critical_pct). Raises ModelsNotBuiltError when the models were never built."""
+    relation = _check_relation(conn, schema or marts_schema())
+    with conn.transaction(), conn.cursor() as cursor:
+        if critical_pct is not None:
+            # transaction-local: nothing outlives the check's transaction (transaction-mode poolers)
+            cursor.execute("select set_config('linkage.critical_pct', %s, true)", (str(critical_pct),))
+        cursor.execute(f"select * from {relation}")
+        columns = [column.name for column in cursor.description]
+        row = dict(zip(columns, cursor.fetchone(), strict=True))
+        if critical_pct is not None:  # within a caller's open transaction the setting would linger
+            cursor.execute("select set_config('linkage.critical_pct', '', true)")
     return IntegrityReport(
-        check_timestamp=timestamp,
-        total_deliveries=total,
-        inconsistent_deliveries=inconsistent,
-        consistent_deliveries=consistent,
-        both_null_deliveries=both_null,
-        conflicting_deliveries=conflicting,
-        inconsistency_percentage=percentage,
-        health_status=health_status(inconsistent, percentage, critical_pct),
-        attempts_24h=attempts,
-        linked_24h=linked,
-        success_rate_24h=rate,
-        backfill_links_24h=backfills,
-        backfilled_guests_24h=guests,
-        critical_pct=critical_pct,
+        check_timestamp=row["check_timestamp"],
+        total_deliveries=row["total_deliveries"],
+        inconsistent_deliveries=row["inconsistent_deliveries"],
+        consistent_deliveries=row["consistent_deliveries"],
+        both_null_deliveries=row["both_null_deliveries"],
+        conflicting_deliveries=row["conflicting_deliveries"],
+        inconsistency_percentage=row["inconsistency_percentage"],
+        health_status=row["health_status"],
+        attempts_24h=row["attempts_24h"],
+        linked_24h=row["linked_24h"],
+        success_rate_24h=row["success_rate_24h"],
+        backfill_links_24h=row["backfill_links_24h"],
+        backfilled_guests_24h=row["backfilled_guests_24h"],
+        critical_pct=float(row["critical_pct"]),
+        runbook_total_deliveries=row["runbook_total_deliveries"],
+        runbook_inconsistent_deliveries=row["runbook_inconsistent_deliveries"],
+        runbook_inconsistency_percentage=row["runbook_inconsistency_percentage"],
+        runbook_alert_status=row["runbook_alert_status"],
+        runbook_health_status=row["runbook_health_status"],
+        missing_feature_flags=list(row["missing_feature_flags"] or []),
+        audit_write_failures=row["audit_write_failures"],
+        last_audit_write_failure_at=row["last_audit_write_failure_at"],
     )
+
+
+def check_if_built(conn, critical_pct: float | None = None) -> IntegrityReport | None:
+    """The check, or None where the models were never built (for operations that only show figures)."""
+    try:
+        return check(conn, critical_pct)
+    except ModelsNotBuiltError:
+        return None

@@ -25,7 +25,7 @@ def build_missing(conn, report: Callable[[str], None] = print) -> int:
     for name, table_name, statement, equivalent in wanted.fetchall():
         present = conn.execute(
             "select exists (select 1 from pg_catalog.pg_index as i "
-            f"where i.indrelid = %s::regclass and i.indisvalid and {equivalent})",
+            f"where i.indrelid = %s::regclass and i.indisvalid and {equivalent.replace('%', '%%')})",
             (table_name,),
         ).fetchone()[0]
         if present:

@@ -9,7 +9,6 @@ The models are read from schema DBT_SCHEMA (default linkage), where `dbt run` bu
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,6 +17,8 @@ from html import escape
 from pathlib import Path
 
 from delivery_linkage.database.connection import ConnectionSettings, connect
+from delivery_linkage.database.schemas import marts_schema
+from delivery_linkage.database.schemas import quote_identifier as _quote
 from delivery_linkage.report import glossary
 from delivery_linkage.report.svg import Series, legend, line_chart, stacked_bar_chart
 
@@ -45,14 +46,6 @@ MASK = "\u2022"  # a bullet stands for each hidden digit
 
 class ReportError(RuntimeError):
     """The report could not be built; the message names the cause and the fix."""
-
-
-def marts_schema() -> str:
-    return os.environ.get("DBT_SCHEMA", "linkage")
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 # --- data --------------------------------------------------------------------------------------------

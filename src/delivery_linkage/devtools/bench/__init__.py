@@ -319,7 +319,7 @@ def dbt_variables() -> dict:
 
 def build_integrity_models(ctx: Context, dbname: str) -> None:
     result = dbt_runner.run_dbt(
-        ["run", "--select", "+delivery_integrity"],
+        ["run", "--select", "+delivery_integrity", "+daily_integrity_check"],  # the psql script reads the latter
         ctx.settings(dbname),
         variables=dbt_variables(),
         target_path=ctx.options.target_path,
@@ -356,7 +356,7 @@ def cron_script_query() -> str | None:
     match = re.search(r"^with\b.*?(?=^\\gset)", text, flags=re.S | re.M)
     if not match:
         return None
-    return match.group(0).replace(":'critical_pct'", "'1.0'")
+    return match.group(0).replace(":'critical_pct'", "'1.0'").replace(':"marts_schema"', f'"{DBT_SCHEMA}"')
 
 
 def integrity_workload(ctx: Context, dbname: str, key: str, deliveries: int) -> Workload:

@@ -1,0 +1,200 @@
+"""The integrity figures are defined once, in the dbt models, and read by everything else.
+
+`linkage check`, the psql script and the marts all show the same row; the runbook's (original daily
+script's) figure is shown beside the project's; the check says how to build the models when they
+are missing; the one definition reads the deliveries once.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from decimal import Decimal
+
+import pytest
+
+import world as w
+from delivery_linkage import PROJECT_DIR
+from delivery_linkage.database import dbt_runner
+from delivery_linkage.operations import check as integrity
+
+pytestmark = pytest.mark.dbt
+TARGET = "target/pytest_integrity"
+PSQL_SCRIPT = PROJECT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
+
+# The original app's daily script's main query (unveil-app/scripts/daily-delivery-integrity-check.sql),
+# rewritten here from what it computes: every delivery joined to its guest, NULL user with a guest user.
+ORIGINAL_DAILY_QUERY = """
+select
+    count(*) as total_deliveries,
+    count(*) filter (where d.user_id is null and g.user_id is not null) as inconsistent_deliveries,
+    round(100.0 * count(*) filter (where d.user_id is null and g.user_id is not null)
+        / nullif(count(*), 0), 2) as inconsistency_percentage,
+    case
+        when count(*) filter (where d.user_id is null and g.user_id is not null) = 0 then 'HEALTHY'
+        when count(*) filter (where d.user_id is null and g.user_id is not null) <= 2 then 'MINOR_ISSUES'
+        else 'NEEDS_ATTENTION'
+    end as health_status
+from message_deliveries as d
+join event_guests as g on g.id = d.guest_id
+"""
+
+
+def dbt(settings, *args):
+    return dbt_runner.run_dbt(list(args), settings, target_path=TARGET)
+
+
+def issue_10_world(conn) -> None:
+    """The data of issue 10: 13 deliveries; 3 without an existing guest; 7 NULL-user deliveries of
+    guests with a user, one of them removed; 2 consistent; 1 of a guest without a user."""
+    event = w.event(conn)
+    message = w.message(conn, event)
+    conn.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
+    for _ in range(6):
+        w.deliver(conn, message, w.guest(conn, event, w.user(conn)))
+    w.deliver(conn, message, w.guest(conn, event, w.user(conn), removed=True))
+    for _ in range(2):
+        person = w.user(conn)
+        w.deliver(conn, message, w.guest(conn, event, person), user_id=person)
+    w.deliver(conn, message, w.guest(conn, event))
+    w.deliver(conn, message)
+    for _ in range(2):
+        conn.execute("insert into message_deliveries (message_id, guest_id) values (%s, gen_random_uuid())", (message,))
+    conn.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
+
+
+def psql_figures(settings, *variables: str) -> tuple[subprocess.CompletedProcess, dict]:
+    command = ["psql", "-X", "-f", str(PSQL_SCRIPT)]
+    for variable in variables:
+        command += ["-v", variable]
+    result = subprocess.run(
+        command, env=settings.libpq_env() | {"PATH": "/usr/bin:/bin"}, capture_output=True, text=True, timeout=60
+    )
+    figures = dict(re.findall(r"^(\w+) +(.*?)\s*$", result.stdout, flags=re.M))
+    return result, figures
+
+
+def test_check_psql_script_and_models_show_one_definition_beside_the_runbook_figure(modeled_app_db, modeled_db):
+    issue_10_world(modeled_db)
+    original = modeled_db.execute(ORIGINAL_DAILY_QUERY).fetchone()
+
+    report = integrity.check(modeled_db)
+    marts = modeled_db.execute(
+        "select total_deliveries, inconsistent_deliveries, inconsistency_percentage, health_status, "
+        "runbook_total_deliveries, runbook_inconsistent_deliveries, runbook_inconsistency_percentage, "
+        "runbook_health_status, runbook_alert_status from linkage.delivery_integrity"
+    ).fetchone()
+    result, script = psql_figures(modeled_app_db)
+
+    # the project's figure: every delivery counts, removed guests' deliveries are not defects
+    assert (report.total_deliveries, report.inconsistent_deliveries) == (13, 6)
+    assert report.inconsistency_percentage == Decimal("46.15") and report.health_status == "critical"
+    # the runbook's figure is the original script's, on the same data
+    assert original == (10, 7, Decimal("70.00"), "NEEDS_ATTENTION")
+    assert (
+        report.runbook_total_deliveries,
+        report.runbook_inconsistent_deliveries,
+        report.runbook_inconsistency_percentage,
+        report.runbook_health_status,
+    ) == original
+    assert report.runbook_alert_status == "critical" and report.statuses_agree
+    # one definition: the mart and the psql script show the check's row
+    assert marts == (13, 6, Decimal("46.15"), "critical", 10, 7, Decimal("70.00"), "NEEDS_ATTENTION", "critical")
+    assert result.returncode == 0, result.stderr
+    assert (script["total_deliveries"], script["inconsistent_deliveries"], script["health_status"]) == (
+        "13",
+        "6",
+        "critical",
+    )
+    assert (script["runbook_inconsistency_percentage"], script["runbook_health_status"]) == ("70.00", "NEEDS_ATTENTION")
+    assert "WARNING:  delivery integrity critical: 6 of 13" in result.stderr
+    # the operations read the same row (macro linkage_integrity_figures)
+    operation = dbt(modeled_app_db, "run-operation", "linkage_integrity_figures")
+    operation.check()
+    assert (
+        "delivery integrity critical: 6 of 13 deliveries linkable but NULL (46.15%); "
+        "runbook figure 7 of 10 (70.00%, NEEDS_ATTENTION)" in operation.output
+    )
+
+
+def test_a_threshold_given_to_the_check_holds_for_its_transaction_only(modeled_app_db, modeled_db):
+    event = w.event(modeled_db)
+    message = w.message(modeled_db, event)
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
+    w.deliver(modeled_db, message, w.guest(modeled_db, event, w.user(modeled_db)))
+    for _ in range(39):
+        w.deliver(modeled_db, message, w.guest(modeled_db, event))
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")  # 1 of 40: 2.50 %
+
+    assert integrity.check(modeled_db).health_status == "critical"  # the model's threshold, 1.0
+    relaxed = integrity.check(modeled_db, critical_pct=5.0)
+    assert (relaxed.health_status, relaxed.critical_pct, relaxed.exit_status) == ("warning", 5.0, 1)
+    assert modeled_db.execute("select health_status from linkage.delivery_integrity").fetchone()[0] == "critical"
+    _, script = psql_figures(modeled_app_db, "critical_pct=5")
+    assert (script["health_status"], script["critical_pct"]) == ("warning", "5.00")
+
+
+def test_the_check_and_the_script_say_how_to_build_missing_models(app_db, db):
+    with pytest.raises(integrity.ModelsNotBuiltError, match=r"dbt run"):
+        integrity.check(db)
+    result, _ = psql_figures(app_db)
+    assert result.returncode == 3
+    assert "metric models are not built" in result.stderr and "dbt run" in result.stderr
+
+
+def test_the_one_definition_reads_the_deliveries_once(modeled_db):
+    """The figures come from one pass over message_deliveries (the runbook's own query's plan)."""
+    plan = "\n".join(
+        row[0] for row in modeled_db.execute("explain select * from linkage.delivery_integrity").fetchall()
+    )
+    scans = re.findall(r"Scan(?: using \w+)? on message_deliveries\b", plan)
+    assert len(scans) == 1, plan
+
+
+def test_missing_flag_rows_removed_guests_and_audit_failures_are_reported(modeled_app_db, modeled_db):
+    """A deleted flag row fails `dbt test`; a status the runbook's figure would not give warns;
+    audit write failures warn; `linkage check` lists them all."""
+    event = w.event(modeled_db)
+    message = w.message(modeled_db, event)
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
+    for _ in range(3):  # removed guests' NULL deliveries: defects for the original script only
+        w.deliver(modeled_db, message, w.guest(modeled_db, event, w.user(modeled_db), removed=True))
+    for _ in range(7):
+        person = w.user(modeled_db)
+        w.deliver(modeled_db, message, w.guest(modeled_db, event, person), user_id=person)
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
+    modeled_db.execute("delete from feature_flags where flag_name = 'LINK_USER_BY_PHONE'")
+    modeled_db.execute(
+        "insert into delivery_linkage.audit_write_failures (table_name, error, payload) "
+        "values ('message_deliveries', 'null value in column \"event_id\"', '{\"outcome\": \"no_match\"}')"
+    )
+    # the staging view was built while the table did not exist (an empty view): rebuild it and what
+    # reads it (replacing a view drops its dependents)
+    rebuilt = dbt(
+        modeled_app_db,
+        "run",
+        "--vars",
+        "{linkage_deploy: false}",
+        "--select",
+        "stg_linkage_private__audit_write_failures+",
+    )
+    rebuilt.check()
+
+    report = integrity.check(modeled_db)
+    assert (report.health_status, report.runbook_alert_status, report.statuses_agree) == ("healthy", "critical", False)
+    assert report.missing_feature_flags == ["LINK_USER_BY_PHONE"]
+    assert report.audit_write_failures == 1 and report.last_audit_write_failure_at is not None
+
+    result = dbt(
+        modeled_app_db,
+        "test",
+        "--vars",
+        "{linkage_deploy: false}",  # the deploy would restore the flag row
+        "--select",
+        "assert_linkage_feature_flags_present assert_health_status_agrees_with_runbook_figure "
+        "assert_no_audit_write_failures",
+    )
+    assert result.returncode == 1, result.output[-3000:]
+    assert re.search(r"FAIL 1 assert_linkage_feature_flags_present", result.output), result.output[-3000:]
+    assert re.search(r"WARN 1 assert_health_status_agrees_with_runbook_figure", result.output)
+    assert re.search(r"WARN 1 assert_no_audit_write_failures", result.output)
