@@ -145,6 +145,7 @@ declare
     v_attempt_group record;
     v_flag_rows bigint;
     v_app_owner name;
+    v_linkage_relations text;
 begin
     perform pg_catalog.set_config('lock_timeout', '{{ lock_timeout }}', true);
     -- the linkage's objects belong to the owner of the app's tables, whoever deploys: a superuser's
@@ -184,6 +185,19 @@ begin
             return;
         end if;
     end if;
+
+    -- A changed deploy alters relations the app's writes use: the app's tables (triggers, indexes) and
+    -- the linkage's own tables and views, which every send writes or reads. Taking them one at a time
+    -- with ordinary waits deadlocks a send in flight, or queues the app behind a deploy that waits for
+    -- an app table. So all of them are taken first, together, NOWAIT (retried until lock_timeout), before
+    -- any DDL: the deploy never waits while it holds one, and from here on it waits for nothing.
+    select pg_catalog.string_agg(pg_catalog.format('%I.%I', n.nspname, c.relname), ', ' order by n.nspname, c.relname)
+    into v_linkage_relations
+    from pg_catalog.pg_class as c
+    join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+    where c.relkind in ('r', 'p', 'v')
+      and (n.nspname = '{{ p }}' or (n.nspname = '{{ s }}' and c.relname in ('user_link_audit', 'feature_flags')));
+    {{ linkage_lock_app_tables(s, also_sql='v_linkage_relations') }}
 
     create schema if not exists {{ p }};
     comment on schema {{ p }} is
