@@ -538,40 +538,31 @@ def unlinked_count(conn: psycopg.Connection) -> int:
 
 
 def batched_backfill(ctx: Context, dbname: str, label: str) -> dict:
-    """The historical backfill as `linkage backfill` runs it: batches, one transaction each, until none is left.
-
-    backfill_deliveries_batch over delivery ids; where a variant also has backfill_linkable_guests_batch
-    (a guest-driven first phase, bench/experiments/backfill_by_guest.sql) that phase runs first."""
+    """The historical backfill as `linkage backfill` runs it: batches of backfill_deliveries_batch over
+    delivery ids, one transaction each, until none is left."""
     with connect(ctx, dbname) as conn:
         total = unlinked_count(conn)
         task = ctx.progress.add_task(label, total=total)
-        phases = ["backfill_deliveries_batch"]
         # the project keeps its machinery in its private schema, the baseline in public
-        function = {
-            phase: conn.execute(
-                "select coalesce(to_regproc(%s), to_regproc(%s))::text",
-                (f"delivery_linkage.{phase}", f"public.{phase}"),
-            ).fetchone()[0]
-            for phase in ("backfill_deliveries_batch", "backfill_linkable_guests_batch")
-        }
-        if conn.execute("select to_regproc('public.backfill_linkable_guests_batch') is not null").fetchone()[0]:
-            phases.insert(0, "backfill_linkable_guests_batch")
+        function = conn.execute(
+            "select coalesce(to_regproc('delivery_linkage.backfill_deliveries_batch'),"
+            " to_regproc('public.backfill_deliveries_batch'))::text"
+        ).fetchone()[0]
         batches: list[float] = []
         linked = 0
         started = time.perf_counter()
-        for phase in phases:
-            after = None
-            while True:
-                batch_started = time.perf_counter()
-                last_id, scanned, batch_linked, _ = conn.execute(
-                    f"select * from {function[phase]}(%s, %s, false)", (after, ctx.options.backfill_batch_size)
-                ).fetchone()
-                batches.append(time.perf_counter() - batch_started)
-                if not scanned:
-                    break
-                linked += batch_linked
-                after = last_id
-                ctx.progress.advance(task, batch_linked if phase != "backfill_deliveries_batch" else scanned)
+        after = None
+        while True:
+            batch_started = time.perf_counter()
+            last_id, scanned, batch_linked, _ = conn.execute(
+                f"select * from {function}(%s, %s, false)", (after, ctx.options.backfill_batch_size)
+            ).fetchone()
+            batches.append(time.perf_counter() - batch_started)
+            if not scanned:
+                break
+            linked += batch_linked
+            after = last_id
+            ctx.progress.advance(task, scanned)
         seconds = time.perf_counter() - started
         inconsistent_after = conn.execute(
             """
