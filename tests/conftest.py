@@ -39,6 +39,18 @@ CORE_SUITE = (
 )
 
 
+def pytest_configure(config):
+    """`make test` runs the files on two workers (pytest-xdist, --dist loadfile). The controller starts the
+    embedded server once, before any worker could race to initialise it; each worker keeps its own dbt
+    target and log folders (its databases are named after its pid already)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        os.environ["LINKAGE_TARGET_SUFFIX"] = f"pytest_{worker}"
+        os.environ["DBT_LOG_PATH"] = str(Path(__file__).parent.parent / "logs" / worker)
+    elif getattr(config.option, "numprocesses", None):
+        connection.resolve("postgres")
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--stress", action="store_true", help="run the reliability suite at ten times its default size"

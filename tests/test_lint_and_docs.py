@@ -53,13 +53,13 @@ def docs(server, template_database):
     app_fixture.create_database(server, name, template=template_database)
     try:
         settings = server.with_database(name)
-        shutil.rmtree(PROJECT_DIR / TARGET, ignore_errors=True)
+        shutil.rmtree(PROJECT_DIR / dbt_runner.target_dir(TARGET), ignore_errors=True)
         dbt_runner.run_dbt(["run"], settings, target_path=TARGET).check()
         # a full parse: a partial parse after YAML edits can drop singular tests' descriptions (dbt 1.11)
         dbt_runner.run_dbt(["docs", "generate", "--no-partial-parse"], settings, target_path=TARGET).check()
     finally:
         app_fixture.drop_database(server, name)
-    target = PROJECT_DIR / TARGET
+    target = PROJECT_DIR / dbt_runner.target_dir(TARGET)
     assert (target / "index.html").exists()
     manifest = json.loads((target / "manifest.json").read_text())
     return manifest, json.loads((target / "catalog.json").read_text())

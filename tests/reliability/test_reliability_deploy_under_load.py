@@ -269,6 +269,7 @@ def deploy_during_an_app_transaction(app_db, db, first, then, upgrade=False):
         while not db.execute(
             "select count(*) from pg_stat_activity "
             "where state = 'active' and query like '%%do $linkage_deploy$%%' and pid <> pg_backend_pid()"
+            " and datname = current_database()"
         ).fetchone()[0]:
             assert time.monotonic() < deadline, "the deploy never started"
             time.sleep(0.02)

@@ -64,7 +64,7 @@ def wait_until_active(db, pattern, timeout=10):
     while time.monotonic() < deadline:
         if db.execute(
             "select count(*) from pg_stat_activity "
-            "where state = 'active' and query like %s and pid <> pg_backend_pid()",
+            "where state = 'active' and query like %s and pid <> pg_backend_pid() and datname = current_database()",
             (pattern,),
         ).fetchone()[0]:
             return True

@@ -46,8 +46,22 @@ def profiles_dir(project_dir: Path = PROJECT_DIR) -> Path:
     else:
         directory = project_dir / ".dbt"
     directory.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(project_dir / "profiles.example.yml", directory / "profiles.yml")
+    # written whole under another name, then renamed: a dbt started meanwhile never reads half a file
+    wanted = (project_dir / "profiles.example.yml").read_bytes()
+    profiles = directory / "profiles.yml"
+    if not profiles.exists() or profiles.read_bytes() != wanted:
+        partial = directory / f".profiles.yml.{os.getpid()}"
+        partial.write_bytes(wanted)
+        partial.replace(profiles)
     return directory
+
+
+def target_dir(target_path: str | None = None) -> str:
+    """The --target-path a dbt run uses: target_path (default `target`), plus LINKAGE_TARGET_SUFFIX when
+    set, so that processes running dbt side by side (the test workers) never share one."""
+    suffix = os.environ.get("LINKAGE_TARGET_SUFFIX")
+    path = target_path or "target"
+    return f"{path}_{suffix}" if suffix else path
 
 
 def dbt_executable() -> str:
@@ -76,8 +90,8 @@ def run_dbt(
     if extra_env:
         env.update(extra_env)
     command = [dbt_executable(), *args, "--project-dir", str(project_dir)]
-    if target_path:
-        command += ["--target-path", target_path]
+    if target_path or os.environ.get("LINKAGE_TARGET_SUFFIX"):
+        command += ["--target-path", target_dir(target_path)]
     if variables:
         command += ["--vars", json.dumps(variables)]
     completed = subprocess.run(
