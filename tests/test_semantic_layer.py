@@ -41,7 +41,8 @@ def metricflow_project(tmp_path: Path) -> Path:
     (project / "target").mkdir(parents=True)
     for name in PROJECT_FILES:
         (project / name).symlink_to(PROJECT_DIR / name)
-    (project / "target" / "semantic_manifest.json").symlink_to(PROJECT_DIR / dbt_runner.target_dir(TARGET) / "semantic_manifest.json")
+    built = PROJECT_DIR / dbt_runner.target_dir(TARGET) / "semantic_manifest.json"
+    (project / "target" / "semantic_manifest.json").symlink_to(built)
     return project
 
 
