@@ -140,6 +140,32 @@ def test_deleting_a_user_never_leaves_a_delivery_pointing_at_a_user_that_no_long
     assert len(linked_rows(db, delivery)) == links_before, "a foreign-key action is not a link"
 
 
+@pytest.mark.parametrize(
+    "order",
+    [("message_deliveries", "event_guests"), ("event_guests", "message_deliveries")],
+    ids=["guests_key_recreated_after_deliveries_key", "deliveries_key_recreated_after_guests_key"],
+)
+def test_deleting_the_user_of_a_delivery_whose_guest_was_relinked_since_links_it_to_the_guests_user(db, order):
+    """Found by `make concurrency` (deliveries linkable but NULL at quiescence): a delivery keeps the user
+    it had when its guest is relinked to another user; deleting the first user clears it, and it must not
+    stay NULL while its guest is active and linked."""
+    recreate_user_keys_on_delete_set_null(db, order)
+    event = w.event(db)
+    first, second = w.user(db, GUEST_PHONE), w.user(db)
+    guest = w.guest(db, event, first, GUEST_PHONE)
+    delivery = w.deliver(db, w.message(db, event), guest, GUEST_PHONE)
+    db.execute("update event_guests set user_id = %s where id = %s", (second, guest))
+    assert w.delivery_user(db, delivery) == first, "a relink of the guest leaves a delivery's user alone"
+
+    db.execute("delete from users where id = %s", (first,))
+
+    assert w.delivery_user(db, delivery) == second
+    latest = linked_rows(db, delivery)[-1]
+    assert (latest["table_name"], latest["linked_user_id"], latest["reason"]) == (
+        "message_deliveries", second, "guest_record"
+    ), linkage_audit(db, delivery)
+
+
 # --- 4 -----------------------------------------------------------------------------------------------
 
 

@@ -5,8 +5,9 @@
     user_id set or changed. A status update never calls it; neither do the linkage's own updates
     (backfills, commit checks, rollbacks: delivery_linkage.writing is on).
     - user_id cleared because its user is being deleted (the ON DELETE SET NULL action of the
-      foreign key; the user row is already gone): left NULL, never relinked — relinking to the guest's
-      user, the one being deleted, would leave the delivery pointing at no user.
+      foreign key; the user row is already gone): never linked back to that user, which would leave
+      the delivery pointing at no user. When the rules give another user (the guest was relinked
+      since), the delivery gets that one, audited; otherwise it stays NULL, with no audit row.
     - left with no user (guest/phone changed, or cleared by the app): an attempt, decided by the rules
       and audited; a delivery still waiting for its guest is queued for the commit check.
     - user_id set or changed by the app: kept. When it is exactly the user the rules give (the app's
@@ -30,18 +31,23 @@
         v_attempt_group record;
         v_queued text;
     begin
-        if new.user_id is null and old.user_id is not null
-            and not exists (select 1 from {{ s }}.users as app_user where app_user.id = old.user_id)
-        then
-            return new;
-        end if;
-
         select d.* into v_decision
         from {{ p }}.decide_delivery_links(
             array[new.id], array[new.guest_id], array[new.message_id], array[null]::uuid[], array[new.phone_number::text]
         ) as d;
 
-        if new.user_id is null then
+        if new.user_id is null and old.user_id is not null
+            and not exists (select 1 from {{ s }}.users as app_user where app_user.id = old.user_id)
+        then
+            -- the ON DELETE SET NULL action of a user's deletion: never back to that user; the guest's
+            -- user when it is another one (the guest was relinked since), else left NULL and not audited
+            if v_decision.outcome is distinct from 'linked' or v_decision.linked_user_id = old.user_id then
+                return new;
+            end if;
+            new.user_id := v_decision.linked_user_id;
+            v_outcome := 'linked';
+            v_reason := v_decision.reason;
+        elsif new.user_id is null then
             if v_decision.outcome = 'linked' then
                 new.user_id := v_decision.linked_user_id;
             end if;
