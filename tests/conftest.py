@@ -48,7 +48,12 @@ def pytest_configure(config):
         os.environ["LINKAGE_TARGET_SUFFIX"] = f"pytest_{worker}"
         os.environ["DBT_LOG_PATH"] = str(Path(__file__).parent.parent / "logs" / worker)
     elif getattr(config.option, "numprocesses", None):
-        connection.resolve("postgres")
+        server = connection.resolve("postgres")
+        # roles are the cluster's, not a database's: created once here, so that workers building their
+        # fixtures at the same moment find them and write nothing to the roles catalog
+        roles = Path(__file__).parent / "adoption" / "sql" / "00_platform_roles.sql"
+        with psycopg.connect(server.conninfo(), autocommit=True) as conn:
+            conn.execute(roles.read_text())
 
 
 def pytest_addoption(parser):
