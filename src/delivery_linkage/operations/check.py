@@ -6,7 +6,7 @@ the app tables, so `linkage check` needs one `dbt run` ever (to create the views
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 
@@ -119,30 +119,11 @@ def check(conn, critical_pct: float | None = None, schema: str | None = None) ->
         row = dict(zip(columns, cursor.fetchone(), strict=True))
         if critical_pct is not None:  # within a caller's open transaction the setting would linger
             cursor.execute("select set_config('linkage.critical_pct', '', true)")
-    return IntegrityReport(
-        check_timestamp=row["check_timestamp"],
-        total_deliveries=row["total_deliveries"],
-        inconsistent_deliveries=row["inconsistent_deliveries"],
-        consistent_deliveries=row["consistent_deliveries"],
-        both_null_deliveries=row["both_null_deliveries"],
-        conflicting_deliveries=row["conflicting_deliveries"],
-        inconsistency_percentage=row["inconsistency_percentage"],
-        health_status=row["health_status"],
-        attempts_24h=row["attempts_24h"],
-        linked_24h=row["linked_24h"],
-        success_rate_24h=row["success_rate_24h"],
-        backfill_links_24h=row["backfill_links_24h"],
-        backfilled_guests_24h=row["backfilled_guests_24h"],
-        critical_pct=float(row["critical_pct"]),
-        runbook_total_deliveries=row["runbook_total_deliveries"],
-        runbook_inconsistent_deliveries=row["runbook_inconsistent_deliveries"],
-        runbook_inconsistency_percentage=row["runbook_inconsistency_percentage"],
-        runbook_alert_status=row["runbook_alert_status"],
-        runbook_health_status=row["runbook_health_status"],
-        missing_feature_flags=list(row["missing_feature_flags"] or []),
-        audit_write_failures=row["audit_write_failures"],
-        last_audit_write_failure_at=row["last_audit_write_failure_at"],
-    )
+    # one field per column of the view, by name; two need their Python shape
+    figures = {column.name: row[column.name] for column in fields(IntegrityReport)}
+    figures["critical_pct"] = float(figures["critical_pct"])
+    figures["missing_feature_flags"] = list(figures["missing_feature_flags"] or [])
+    return IntegrityReport(**figures)
 
 
 def check_if_built(conn, critical_pct: float | None = None) -> IntegrityReport | None:
