@@ -10,10 +10,10 @@ export DO_NOT_TRACK := 1
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml devtools/pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./devtools
 	@# headless Chromium renders the report in the tests (Debian's package; never a browser download)
 	command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "note: install Debian's chromium to run the report rendering test"
@@ -54,7 +54,7 @@ lint-sql: setup
 	DBT_PROFILES_DIR=$(CURDIR)/.dbt $(BIN)/sqlfluff lint models data-tests analyses macros
 
 lint-python: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src devtools tests
 
 # the reliability suite at ten times its default size
 stress: setup
@@ -67,7 +67,7 @@ bench: setup
 # with its triggers disabled, side by side (bench/results/concurrency.{json,md}); not part of `make test`.
 # CONCURRENCY_ARGS, e.g. "--operations 200000 --connections 8 --seed 7" or "--quick"
 concurrency: setup
-	$(BIN)/python -m delivery_linkage.devtools.concurrency $(CONCURRENCY_ARGS)
+	$(BIN)/python -m delivery_linkage_devtools.concurrency $(CONCURRENCY_ARGS)
 
 # dbt-labs' dbt-project-evaluator over the project, from local copies (not part of `make test`, no
 # network): EVALUATOR_DIR (default vendor/dbt-project-evaluator) and DBT_UTILS_DIR (default

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage.devtools import app_fixture
+from delivery_linkage_devtools import app_fixture
 
 TEMPLATE = f"linkage_test_template_{os.getpid()}"
 MODELED_TEMPLATE = f"linkage_test_modeled_{os.getpid()}"

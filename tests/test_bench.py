@@ -17,8 +17,8 @@ import pytest
 from rich.console import Console
 
 from delivery_linkage.database import connection
-from delivery_linkage.devtools import app_fixture, bench
-from delivery_linkage.devtools.bench import results as bench_report
+from delivery_linkage_devtools import app_fixture, bench
+from delivery_linkage_devtools.bench import results as bench_report
 
 pytestmark = pytest.mark.dbt
 

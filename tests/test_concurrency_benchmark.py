@@ -10,9 +10,9 @@ from collections import Counter
 import pytest
 
 import world as w
-from delivery_linkage.devtools import concurrency
-from delivery_linkage.devtools.concurrency import invariants, plan, runner
-from delivery_linkage.devtools.concurrency import world as bench_world
+from delivery_linkage_devtools import concurrency
+from delivery_linkage_devtools.concurrency import invariants, plan, runner
+from delivery_linkage_devtools.concurrency import world as bench_world
 
 PHONE = "+15555550100"
 

@@ -14,7 +14,7 @@ import pytest
 
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
-from delivery_linkage.devtools import app_fixture
+from delivery_linkage_devtools import app_fixture
 
 pytestmark = pytest.mark.dbt
 TARGET = "target/pytest_docs"

@@ -25,8 +25,8 @@ import runbook_world
 import world as w
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage.devtools import synthetic, traffic
 from delivery_linkage.operations import backfill
+from delivery_linkage_devtools import synthetic, traffic
 
 LINKAGE = str(Path(sys.executable).with_name("linkage"))
 REPEATED = "select count(*) from message_deliveries where user_id is null"

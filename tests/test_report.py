@@ -20,10 +20,10 @@ import pytest
 import world as w
 from delivery_linkage import report
 from delivery_linkage.database import dbt_runner
-from delivery_linkage.devtools import app_fixture, synthetic, traffic
 from delivery_linkage.operations import backfill
 from delivery_linkage.report import glossary
 from delivery_linkage.report.svg import LINE, Series, line_chart, stacked_bar_chart
+from delivery_linkage_devtools import app_fixture, synthetic, traffic
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(

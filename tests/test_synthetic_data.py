@@ -12,8 +12,8 @@ import psycopg
 import pytest
 
 from delivery_linkage.database import connection
-from delivery_linkage.devtools import app_fixture
-from delivery_linkage.devtools.synthetic import WorldShape, generate, runbook_world
+from delivery_linkage_devtools import app_fixture
+from delivery_linkage_devtools.synthetic import WorldShape, generate, runbook_world
 
 SHAPE = WorldShape(deliveries=5_000, guests_per_event=(50, 300), messages_per_event=(2, 6), seed=7)
 

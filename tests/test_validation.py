@@ -10,8 +10,8 @@ import pytest
 
 from delivery_linkage import validation
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage.devtools import synthetic, traffic
 from delivery_linkage.operations import backfill
+from delivery_linkage_devtools import synthetic, traffic
 
 pytestmark = pytest.mark.dbt
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage.devtools import app_fixture
+from delivery_linkage_devtools import app_fixture
 
 EVALUATION_PROJECT = Path(__file__).resolve().parent
 DATABASE = "linkage_evaluation"

@@ -19,8 +19,8 @@ import reliability_support as rs
 
 import world as w
 from delivery_linkage.database import dbt_runner
-from delivery_linkage.devtools import app_fixture
 from delivery_linkage.operations import backfill
+from delivery_linkage_devtools import app_fixture
 
 pytestmark = pytest.mark.reliability
 

@@ -26,7 +26,7 @@ import psycopg
 
 from delivery_linkage.database import connection
 from delivery_linkage.database.connection import ConnectionSettings
-from delivery_linkage.devtools.concurrency.plan import Operation
+from delivery_linkage_devtools.concurrency.plan import Operation
 
 RETRIED = {"40001": "serialization_failure", "40P01": "deadlock_detected"}
 

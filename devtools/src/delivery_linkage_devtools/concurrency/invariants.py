@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import psycopg
 
-from delivery_linkage.devtools.concurrency.world import BOOKKEEPING_SCHEMA
+from delivery_linkage_devtools.concurrency.world import BOOKKEEPING_SCHEMA
 
 AUDITED_TABLES = ("message_deliveries", "message_deliveries_backfill")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from delivery_linkage.devtools.concurrency.plan import INSERT_KINDS, ISOLATION_LEVELS
-from delivery_linkage.devtools.concurrency.runner import RETRIED, RunOutcome
+from delivery_linkage_devtools.concurrency.plan import INSERT_KINDS, ISOLATION_LEVELS
+from delivery_linkage_devtools.concurrency.runner import RETRIED, RunOutcome
 
 CONTROL, LINKAGE = "control", "linkage"
 SHORT_ISOLATION = {"read committed": "RC", "repeatable read": "RR", "serializable": "SER"}

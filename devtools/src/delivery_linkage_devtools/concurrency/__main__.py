@@ -1,4 +1,4 @@
-"""python -m delivery_linkage.devtools.concurrency [--operations N] [--connections K] [--seed S] [--quick] …"""
+"""python -m delivery_linkage_devtools.concurrency [--operations N] [--connections K] [--seed S] [--quick] …"""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from delivery_linkage.devtools import concurrency
-from delivery_linkage.devtools.concurrency import report, runner, world
+from delivery_linkage_devtools import concurrency
+from delivery_linkage_devtools.concurrency import report, runner, world
 
 
 def parse(argv: list[str]) -> tuple[concurrency.ConcurrencyOptions, bool]:
     parser = argparse.ArgumentParser(
-        prog="python -m delivery_linkage.devtools.concurrency",
+        prog="python -m delivery_linkage_devtools.concurrency",
         description="The same app workload on K connections, with the linkage and with its triggers disabled "
         "(control), side by side: errors, lock waits, latency, invariants at quiescence.",
     )

@@ -21,8 +21,8 @@ from time import perf_counter
 import psycopg
 from psycopg import sql
 
-from delivery_linkage import PROJECT_DIR
-from delivery_linkage.devtools.bench.results import (
+from delivery_linkage_devtools import CHECKOUT_DIR
+from delivery_linkage_devtools.bench.results import (
     BASELINE,
     FLOOR,
     IDEAL_APP,
@@ -72,7 +72,7 @@ where delivery.guest_id = linked.id and delivery.user_id is null and linked.remo
 """
 LINK_ONE = "update public.event_guests set user_id = %s where id = %s"
 
-IDEAL_APP_SQL = PROJECT_DIR / "bench" / "ideal_app.sql"
+IDEAL_APP_SQL = CHECKOUT_DIR / "bench" / "ideal_app.sql"
 APP_STATEMENTS = {"insert_many": INSERT_MANY, "insert_one": INSERT_ONE}
 
 

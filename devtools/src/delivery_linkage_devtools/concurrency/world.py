@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage.devtools import app_fixture
+from delivery_linkage_devtools import app_fixture
 
 BOOKKEEPING_SCHEMA = "concurrency_bench"
 # the runbook's names and the helpers of the current deploy; any trigger on the app's tables whose

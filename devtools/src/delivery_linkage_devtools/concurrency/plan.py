@@ -22,7 +22,7 @@ import random
 import uuid
 from dataclasses import dataclass
 
-from delivery_linkage.devtools.concurrency.world import World, new_id
+from delivery_linkage_devtools.concurrency.world import World, new_id
 
 READ_COMMITTED, REPEATABLE_READ, SERIALIZABLE = "read committed", "repeatable read", "serializable"
 ISOLATION_LEVELS = (READ_COMMITTED, REPEATABLE_READ, SERIALIZABLE)

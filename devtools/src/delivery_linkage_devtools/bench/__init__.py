@@ -40,12 +40,11 @@ from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage.devtools import app_fixture, synthetic
-from delivery_linkage.devtools.bench import results as bench_report
-from delivery_linkage.devtools.bench import workloads as bench_workloads
-from delivery_linkage.devtools.bench.results import (
+from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, synthetic
+from delivery_linkage_devtools.bench import results as bench_report
+from delivery_linkage_devtools.bench import workloads as bench_workloads
+from delivery_linkage_devtools.bench.results import (
     BASELINE,
     FLOOR,
     IDEAL_APP,
@@ -58,11 +57,11 @@ from delivery_linkage.devtools.bench.results import (
     Workload,
 )
 
-BENCH_DIR = PROJECT_DIR / "bench"
+BENCH_DIR = CHECKOUT_DIR / "bench"
 BASELINE_SQL = BENCH_DIR / "baseline_linkage.sql"
 MINIMAL_TRIGGER_SQL = BENCH_DIR / "minimal_trigger.sql"
 RUNBOOK_QUERY_SQL = BENCH_DIR / "runbook_daily_query.sql"
-CRON_SCRIPT = PROJECT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
+CRON_SCRIPT = CHECKOUT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
 FIGURES = (
     "total_deliveries",
     "inconsistent_deliveries",

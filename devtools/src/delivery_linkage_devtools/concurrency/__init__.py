@@ -1,6 +1,6 @@
 """The concurrency benchmark (issue 9, "Measure it"): what the linkage costs an app under contention.
 
-`python -m delivery_linkage.devtools.concurrency` (`make concurrency`):
+`python -m delivery_linkage_devtools.concurrency` (`make concurrency`):
 1. generates a world from the seed and deploys the linkage into a template database (world.py);
 2. plans the workload: K connections, N operations, the app's mix, from the seed (plan.py);
 3. runs the same plan twice, each on its own `CREATE DATABASE … TEMPLATE` copy of the world:
@@ -24,13 +24,12 @@ from pathlib import Path
 import psycopg
 from rich.console import Console
 
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import connection
-from delivery_linkage.devtools import app_fixture
-from delivery_linkage.devtools.concurrency import invariants, plan, report, runner, world
-from delivery_linkage.devtools.concurrency.report import CONTROL, LINKAGE
+from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture
+from delivery_linkage_devtools.concurrency import invariants, plan, report, runner, world
+from delivery_linkage_devtools.concurrency.report import CONTROL, LINKAGE
 
-OUTPUT_DIR = PROJECT_DIR / "bench" / "results"
+OUTPUT_DIR = CHECKOUT_DIR / "bench" / "results"
 
 Prepare = Callable[[psycopg.Connection], None]
 
@@ -190,4 +189,4 @@ def run_variant(console: Console, settings, variant: str, plans, options: Concur
 
 
 def command_line() -> str:
-    return " ".join(["python -m delivery_linkage.devtools.concurrency", *(shlex.quote(a) for a in sys.argv[1:])])
+    return " ".join(["python -m delivery_linkage_devtools.concurrency", *(shlex.quote(a) for a in sys.argv[1:])])

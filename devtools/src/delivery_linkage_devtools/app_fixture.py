@@ -10,7 +10,7 @@ from delivery_linkage.database.connection import ConnectionSettings, connect
 
 
 def fixture_sql() -> str:
-    return files("delivery_linkage.devtools").joinpath("sql/app_fixture.sql").read_text()
+    return files("delivery_linkage_devtools").joinpath("sql/app_fixture.sql").read_text()
 
 
 def database_exists(settings: ConnectionSettings, dbname: str) -> bool:

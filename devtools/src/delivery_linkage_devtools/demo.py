@@ -16,9 +16,9 @@ from rich.table import Table
 
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.database.schemas import app_schema
-from delivery_linkage.devtools import app_fixture, synthetic, traffic
 from delivery_linkage.operations import backfill
 from delivery_linkage.operations import check as integrity
+from delivery_linkage_devtools import app_fixture, synthetic, traffic
 
 DEMO_DATABASE = connection.DEFAULT_DATABASE
 TARGET = "target/demo"
