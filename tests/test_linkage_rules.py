@@ -158,7 +158,10 @@ def test_event_comes_from_the_message_when_the_delivery_names_no_guest(db):
     assert only_audit(db, delivery)["event_id"] == other_event
 
 
-def test_app_provided_user_is_never_overwritten_nor_audited(db):
+def test_an_app_provided_user_is_never_overwritten_and_only_the_guests_own_user_is_audited_as_its_link(db):
+    """The row trigger never sees a row that arrives with a user (its WHEN clause), and the statement's
+    audit reads only the transition table: a user_id equal to its guest's user is indistinguishable from
+    the guest-record link and audited as one; any other user_id is the app's own, kept and not audited."""
     event = w.event(db)
     guest_user, app_user = w.user(db), w.user(db)
     guest = w.guest(db, event, guest_user, PHONE)
@@ -167,7 +170,9 @@ def test_app_provided_user_is_never_overwritten_nor_audited(db):
     same = w.deliver(db, w.message(db, event), guest, PHONE, user_id=guest_user)
     assert w.delivery_user(db, overwritten) == app_user
     assert w.audit_rows(db, record_id=overwritten) == []
-    assert w.audit_rows(db, record_id=same) == []
+    assert [(r["outcome"], r["reason"], r["linked_user_id"]) for r in w.audit_rows(db, record_id=same)] == [
+        ("linked", "guest_record", guest_user)
+    ]
 
 
 def test_multi_row_insert_writes_one_audit_row_per_attempt(db):

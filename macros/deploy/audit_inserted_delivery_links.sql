@@ -1,54 +1,24 @@
 {#
     audit_inserted_delivery_links: statement-level AFTER INSERT trigger function on message_deliveries
-    (trigger_message_deliveries_audit_links). From the statement's transition table, in a few
-    set-based statements:
-    - the attempts' audit, grouped (link_attempts): rows the row trigger linked by guest record (their
-      ids and users), rows left alone while linking was off (skipped), rows the phone rules decided
-      (their notes); rows whose user_id came from the app are not attempts and are left out;
-    - the commit check of the rows left for a guest that is not linkable yet (commit_checks), whose
-      attempt is audited at commit, when it is known whether the guest became linkable meanwhile.
-    Without notes (the common case) it reads no other table than messages, for the groups' event.
-    An audit write that fails keeps the groups in audit_write_failures (linkage_write_attempts); the
-    app's insert never fails because of the audit.
+    (trigger_message_deliveries_audit_links). The whole INSERT's audit, from its transition table
+    alone (the row trigger leaves no note anywhere), in one statement:
+    - each row is classified by what its guest says now (one key lookup each; the message once):
+      a user_id equal to its guest's user is the guest-record link (the row trigger's, or the app's
+      same choice); another user_id is the app's own and not an attempt; a NULL row gets the guest's
+      state as its reason (guest_not_linked, guest_removed, guest_other_event), feature_disabled
+      while LINK_USER_BY_PHONE is off, or deferred when its guest is linkable (its user's row was
+      locked, or the guest was linked while the statement ran);
+    - the guests of deferred rows, and under REPEATABLE READ / SERIALIZABLE the guests of every row
+      left NULL (the transaction's snapshot may predate their link), go to guest_link_queue for the
+      sweeper;
+    - the attempts go to link_attempts grouped by outcome, reason, event and message (a delivery's
+      id, and for a link its user: 32 bytes an attempt).
+    Rows the phone rules decide (no known guest named, or the users fallback on) are decided again
+    with decide_delivery_links, in a second statement that runs only when there are such rows.
 #}
-{% macro linkage_unnoted_attempt_groups(ctx, unnoted_filter) -%}
-    select
-        'message_deliveries'::text,
-        case when row_attempt.linked then 'linked' else 'skipped' end,
-        case when row_attempt.linked then 'guest_record' else 'feature_disabled' end,
-        row_attempt.event_id,
-        row_attempt.message_id,
-        v_fallback,
-        case when row_attempt.linked then 1 else 0 end,
-        pg_catalog.array_agg(row_attempt.id),
-        case when row_attempt.linked then pg_catalog.array_agg(row_attempt.user_id) end,
-        null::uuid[],
-        null::text[],
-        null::integer[],
-        null::uuid[]
-    from (
-        select
-            inserted.id,
-            inserted.user_id,
-            inserted.message_id,
-            inserted.user_id is not null as linked,
-            coalesce(
-                message.event_id,
-                (select guest.event_id from {{ ctx.s }}.event_guests as guest where guest.id = inserted.guest_id)
-            ) as event_id
-        from inserted_deliveries as inserted
-        left join {{ ctx.s }}.messages as message on message.id = inserted.message_id
-        where (inserted.user_id is not null or v_linking_off)
-          and {{ unnoted_filter }}
-    ) as row_attempt
-    group by row_attempt.linked, row_attempt.event_id, row_attempt.message_id
-{%- endmacro %}
-
-
 {% macro audit_inserted_delivery_links(ctx) %}
+    {%- set s = ctx.s -%}
     {%- set p = ctx.p -%}
-    {%- set notes = "unnest(v_note_record_ids, v_note_kinds, v_note_event_ids, v_note_phones, v_note_guest_ids, v_note_user_ids, v_note_outcomes, v_note_reasons, v_note_counts, v_note_fallbacks, v_note_pending) as note (record_id, kind, event_id, normalized_phone, matched_guest_id, linked_user_id, outcome, reason, candidate_count, phone_fallback_enabled, pending)" -%}
-    {%- set noted = "inserted.id = any(v_note_record_ids)" -%}
     create or replace function {{ p }}.audit_inserted_delivery_links()
     returns trigger
     language plpgsql
@@ -56,98 +26,132 @@
     set search_path = ''
     as $function$
     declare
-        v_note_rows tid[] := {{ linkage_remembered_rows('delivery_linkage.note_ctids') }};
-        v_linking_off boolean := pg_catalog.current_setting('delivery_linkage.linking_off', true) is not distinct from 'on';
-        v_fallback boolean := {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }};
-        v_attempt_group record;
-        v_queued text;
-        v_note_record_ids uuid[];
-        v_note_kinds text[];
-        v_note_event_ids uuid[];
-        v_note_phones text[];
-        v_note_guest_ids uuid[];
-        v_note_user_ids uuid[];
-        v_note_outcomes text[];
-        v_note_reasons text[];
-        v_note_counts integer[];
-        v_note_fallbacks boolean[];
-        v_note_pending boolean[];
+        v_phone_rules boolean;
     begin
-        if v_linking_off then
-            perform pg_catalog.set_config('delivery_linkage.linking_off', 'off', true);
-        end if;
-        if v_note_rows is not null then
-            perform pg_catalog.set_config('delivery_linkage.note_ctids', '', true);
-        end if;
-        -- no row of this statement reached auto_link_user_by_phone_trigger (every user_id came from the
-        -- app, or the runbook's rollback plan disabled trigger_message_deliveries_auto_link_user): no
-        -- attempt, nothing to audit or check. That trigger reads the flags once per statement, keyed by
-        -- statement_timestamp() (linkage_flags_of_statement): the key tells whether it ran.
-        if pg_catalog.split_part(coalesce(pg_catalog.current_setting('delivery_linkage.flags', true), ''), '|', 1)
-            <> (extract(epoch from pg_catalog.statement_timestamp()) * 1000000)::bigint::text
-        then
-            delete from {{ p }}.insert_notes as note where note.ctid = any(v_note_rows);
-            return null;
-        end if;
-
-        if v_note_rows is null then
-            -- the common case: every row was linked by its guest record, or left for its guest
-            if not v_linking_off then
-                {{ linkage_queue_commit_checks(ctx,
-                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, phones)
-                    select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
-                           pg_catalog.array_agg(inserted.message_id), pg_catalog.array_agg(inserted.phone_number::text)
-                    from inserted_deliveries as inserted
-                    where inserted.user_id is null
-                    having pg_catalog.count(*) > 0") }}
-            end if;
-            {{ linkage_write_attempts(ctx, linkage_unnoted_attempt_groups(ctx, 'true')) }}
-            return null;
-        end if;
-
-        -- the statement's notes, read by their ctids and let go
-        with taken as (
-            delete from {{ p }}.insert_notes as note where note.ctid = any(v_note_rows) returning note.*
-        )
-        select pg_catalog.array_agg(taken.record_id), pg_catalog.array_agg(taken.kind), pg_catalog.array_agg(taken.event_id),
-               pg_catalog.array_agg(taken.normalized_phone), pg_catalog.array_agg(taken.matched_guest_id),
-               pg_catalog.array_agg(taken.linked_user_id), pg_catalog.array_agg(taken.outcome), pg_catalog.array_agg(taken.reason),
-               pg_catalog.array_agg(taken.candidate_count), pg_catalog.array_agg(taken.phone_fallback_enabled),
-               pg_catalog.array_agg(taken.pending)
-        into v_note_record_ids, v_note_kinds, v_note_event_ids, v_note_phones, v_note_guest_ids, v_note_user_ids,
-             v_note_outcomes, v_note_reasons, v_note_counts, v_note_fallbacks, v_note_pending
-        from taken;
-        v_note_record_ids := coalesce(v_note_record_ids, '{}');
-
-        {{ linkage_queue_commit_checks(ctx,
-            "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, phones, audited)
-            select 'unlinked_deliveries', pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(inserted.guest_id),
-                   pg_catalog.array_agg(inserted.message_id), pg_catalog.array_agg(inserted.phone_number::text),
-                   note.record_id is not null
-            from inserted_deliveries as inserted
-            left join " ~ notes ~ "
-                on note.record_id = inserted.id and note.kind = 'decided'
-            where inserted.user_id is null
-              and ((note.record_id is null and not v_linking_off) or note.pending)
-            group by note.record_id is not null") }}
-
-        {{ linkage_write_attempts(ctx,
-            linkage_unnoted_attempt_groups(ctx, "not " ~ noted)
-            ~ "
-            union all
+        with flags as (
             select
-                'message_deliveries'::text, note.outcome, note.reason, note.event_id, inserted.message_id,
-                note.phone_fallback_enabled, null::integer,
-                pg_catalog.array_agg(inserted.id), pg_catalog.array_agg(note.linked_user_id),
-                pg_catalog.array_agg(note.matched_guest_id), pg_catalog.array_agg(note.normalized_phone),
-                pg_catalog.array_agg(note.candidate_count), null::uuid[]
+                {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} as linking,
+                {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }} as fallback,
+                pg_catalog.current_setting('transaction_isolation') <> 'read committed' as snapshot_isolation
+        ),
+
+        statement_messages as materialized (
+            select sent.message_id, message.event_id
+            from (select distinct inserted.message_id from inserted_deliveries as inserted) as sent
+            left join lateral (
+                select m.event_id from {{ s }}.messages as m where m.id = sent.message_id limit 1
+            ) as message on true
+        ),
+
+        classified as (
+            select
+                inserted.id,
+                inserted.message_id,
+                inserted.guest_id,
+                inserted.user_id,
+                coalesce(statement_message.event_id, guest.event_id) as event_id,
+                case
+                    when inserted.guest_id is null or guest.id is null or flags.fallback then 'phone_rules'
+                    when inserted.user_id is not null then
+                        case
+                            when inserted.user_id = guest.user_id
+                                and {{ linkage_guest_is_active('guest') }}
+                                and {{ linkage_guest_of_event('guest', 'statement_message.event_id') }}
+                                then 'guest_record'
+                        end
+                    when not flags.linking then 'feature_disabled'
+                    when not {{ linkage_guest_is_active('guest') }} then 'guest_removed'
+                    when not {{ linkage_guest_of_event('guest', 'statement_message.event_id') }} then 'guest_other_event'
+                    when guest.user_id is null then 'guest_not_linked'
+                    else 'deferred'
+                end as reason
             from inserted_deliveries as inserted
-            join " ~ notes ~ "
-                on note.record_id = inserted.id and note.kind = 'decided'
-            group by note.outcome, note.reason, note.event_id, inserted.message_id, note.phone_fallback_enabled") }}
+            cross join flags
+            left join statement_messages as statement_message on statement_message.message_id = inserted.message_id
+            left join lateral (
+                select g.id, g.user_id, g.event_id, g.removed_at
+                from {{ s }}.event_guests as g
+                where g.id = inserted.guest_id
+                limit 1
+            ) as guest on true
+        ),
+
+        queued as (
+            insert into {{ p }}.guest_link_queue (guest_id)
+            select distinct classified.guest_id
+            from classified
+            cross join flags
+            where classified.reason = 'deferred'
+               or (flags.snapshot_isolation and classified.reason in ('guest_not_linked', 'guest_removed'))
+        ),
+
+        audited as (
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries', " ~ linkage_outcome_of_reason('classified.reason') ~ ", classified.reason,
+                    classified.event_id, classified.message_id, flags.fallback,
+                    case when classified.reason = 'feature_disabled' then 0 else 1 end,
+                    pg_catalog.array_agg(classified.id),
+                    case when classified.reason = 'guest_record' then pg_catalog.array_agg(classified.user_id) end,
+                    null::uuid[], null::text[], null::integer[], null::uuid[]
+                from classified
+                cross join flags
+                where classified.reason <> 'phone_rules'
+                group by classified.reason, classified.event_id, classified.message_id, flags.fallback") }}
+        )
+
+        select pg_catalog.bool_or(classified.reason = 'phone_rules') into v_phone_rules from classified;
+
+        if v_phone_rules then
+            -- the rows the phone rules decide: decided again, set-based, for their audit
+            with phone_rows as (
+                select inserted.id, inserted.guest_id, inserted.message_id, inserted.user_id, inserted.phone_number::text as phone
+                from inserted_deliveries as inserted
+                left join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
+                where inserted.guest_id is null or guest.id is null
+                   or {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }}
+            ),
+
+            decided as (
+                select phone_rows.user_id as row_user_id, phone_rows.message_id, phone_rows.guest_id, decision.*,
+                       case
+                           -- the rules chose a user the row did not get: its user's row was locked
+                           when phone_rows.user_id is null and decision.outcome = 'linked'
+                               then case when decision.reason = 'guest_record' then 'deferred' else 'user_locked' end
+                           when phone_rows.user_id is null then decision.reason
+                           when decision.outcome = 'linked' and decision.linked_user_id = phone_rows.user_id then decision.reason
+                       end as audited_reason
+                from phone_rows
+                join {{ p }}.decide_delivery_links(
+                    (select pg_catalog.array_agg(r.id order by r.id) from phone_rows as r),
+                    (select pg_catalog.array_agg(r.guest_id order by r.id) from phone_rows as r),
+                    (select pg_catalog.array_agg(r.message_id order by r.id) from phone_rows as r),
+                    (select pg_catalog.array_fill(null::uuid, array[pg_catalog.count(*)::integer]) from phone_rows as r),
+                    (select pg_catalog.array_agg(r.phone order by r.id) from phone_rows as r)
+                ) as decision on decision.record_id = phone_rows.id
+            ),
+
+            queued as (
+                insert into {{ p }}.guest_link_queue (guest_id)
+                select distinct decided.guest_id from decided
+                where decided.audited_reason = 'deferred'
+                   or (pg_catalog.current_setting('transaction_isolation') <> 'read committed'
+                       and decided.guest_id is not null and decided.audited_reason in ('guest_not_linked', 'guest_removed'))
+            )
+
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries', " ~ linkage_outcome_of_reason('decided.audited_reason') ~ ", decided.audited_reason,
+                    decided.event_id, decided.message_id, decided.phone_fallback_enabled, null::integer,
+                    pg_catalog.array_agg(decided.record_id),
+                    pg_catalog.array_agg(case when decided.audited_reason in ('guest_record', 'guest_phone', 'user_phone') then decided.linked_user_id end),
+                    pg_catalog.array_agg(decided.matched_guest_id), pg_catalog.array_agg(decided.normalized_phone),
+                    pg_catalog.array_agg(decided.candidate_count), null::uuid[]
+                from decided
+                where decided.audited_reason is not null
+                group by decided.audited_reason, decided.event_id, decided.message_id, decided.phone_fallback_enabled") }};
+        end if;
         return null;
     end
     $function$;
     comment on function {{ p }}.audit_inserted_delivery_links() is
-        'delivery_linkage: AFTER INSERT statement trigger function: the audit of a whole INSERT in one write, and the commit checks of its unlinked rows.';
+        'delivery_linkage: AFTER INSERT statement trigger function: the audit of a whole INSERT in one write, and the queue entries of rows left for the sweeper.';
 {% endmacro %}

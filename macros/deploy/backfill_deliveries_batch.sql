@@ -37,7 +37,6 @@
         v_linked_reasons text[];
         v_linked_counts integer[];
         v_linked_fallbacks boolean[];
-        v_attempt_group record;
     begin
         select pg_catalog.array_agg(w.id order by w.id) into v_window
         from (
@@ -80,13 +79,18 @@
         where decision.outcome = 'linked';
 
         if not p_dry_run and v_linked_ids is not null then
-            perform pg_catalog.set_config('delivery_linkage.writing', 'on', true);
             with applied as (
                 update {{ s }}.message_deliveries as delivery
                 set user_id = decided.user_id
                 from unnest(v_linked_ids, v_linked_users) as decided (id, user_id)
                 where delivery.id = decided.id
                   and delivery.user_id is null
+                  -- a user another transaction is deleting or re-keying is left for a later run
+                  and exists (
+                      select from {{ s }}.users as app_user
+                      where app_user.id = decided.user_id
+                      for key share skip locked
+                  )
                 returning delivery.id, delivery.message_id
             )
 
@@ -100,7 +104,6 @@
                                    v_linked_reasons, v_linked_counts, v_linked_fallbacks)
                 as l (id, event_id, phone, guest_id, user_id, reason, candidates, fallback)
             join applied on applied.id = l.id;
-            perform pg_catalog.set_config('delivery_linkage.writing', 'off', true);
         end if;
 
         if not p_dry_run and v_linked_ids is not null then
@@ -111,7 +114,7 @@
                 ~ "from unnest(v_linked_ids, v_linked_messages, v_linked_events, v_linked_phones, v_linked_guests, "
                 ~ "v_linked_users, v_linked_reasons, v_linked_counts, v_linked_fallbacks) "
                 ~ "as l (id, message_id, event_id, phone, guest_id, user_id, reason, candidates, fallback) "
-                ~ "group by l.reason, l.event_id, l.message_id, l.fallback") }}
+                ~ "group by l.reason, l.event_id, l.message_id, l.fallback") }};
         end if;
 
         return query

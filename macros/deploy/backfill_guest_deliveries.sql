@@ -1,9 +1,12 @@
 {#
-    backfill_guest_deliveries: gives the deliveries of guests their guest's user.
-    - private (guest_ids uuid[], user_ids uuid[], reason text): set-based, one UPDATE (rows locked in
-      id order) and one audit write for any number of guests; only deliveries whose user_id is NULL,
-      only for guests that are active and linked to that very user. Used by the guest-link trigger,
-      the commit checks and the manual backfill. Returns how many deliveries it linked.
+    backfill_guest_deliveries: gives the NULL deliveries of guests their guest's user.
+    - private (guest_ids uuid[], reason text): set-based, one statement for any number of guests:
+      only deliveries whose user_id is NULL, of guests that are active and linked now, of messages of
+      the guest's event; rows another transaction holds, and users a transaction is deleting or
+      re-keying, are skipped, never waited on (the sweeper retries them). The links are audited
+      (message_deliveries_backfill, the given reason) in the same statement. While LINK_USER_BY_PHONE
+      is off it links nothing and audits the deliveries it skipped. Used by the guest-link trigger,
+      the sweeper and the manual backfill. Returns how many deliveries it linked.
     - {{ s }}.backfill_guest_deliveries(guest_id, user_id): the runbook's manual backfill for one
       guest. It links, or says why not in a NOTICE (no such guest; guest removed; guest not linked;
       guest linked to another user; nothing left to link), and returns how many it linked.
@@ -11,9 +14,7 @@
 {% macro backfill_guest_deliveries(ctx) %}
     {%- set s = ctx.s -%}
     {%- set p = ctx.p -%}
-    create or replace function {{ p }}.backfill_guest_deliveries(
-        p_guest_ids uuid[], p_user_ids uuid[], p_reason text
-    )
+    create or replace function {{ p }}.backfill_guest_deliveries(p_guest_ids uuid[], p_reason text)
     returns integer
     language plpgsql
     volatile
@@ -21,30 +22,36 @@
     set search_path = ''
     as $function$
     declare
-        v_ids uuid[];
-        v_users uuid[];
-        v_events uuid[];
-        v_messages uuid[];
-        v_attempt_group record;
+        v_linked integer;
     begin
-        -- these updates are the linkage's own: the delivery update trigger leaves them alone
-        perform pg_catalog.set_config('delivery_linkage.writing', 'on', true);
-        with targets as (
-            select guest.id as guest_id, guest.user_id, guest.event_id
-            from unnest(p_guest_ids, p_user_ids) as requested (guest_id, user_id)
-            join {{ s }}.event_guests as guest
-                on guest.id = requested.guest_id
-                and guest.user_id = requested.user_id
-                and guest.removed_at is null
-        ),
+        if not {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries_backfill', 'skipped', 'feature_disabled', guest.event_id, delivery.message_id, "
+                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 0, "
+                ~ "pg_catalog.array_agg(delivery.id), null::uuid[], null::uuid[], null::text[], null::integer[], null::uuid[] "
+                ~ "from unnest(p_guest_ids) as requested (guest_id) "
+                ~ "join " ~ s ~ ".event_guests as guest on guest.id = requested.guest_id and " ~ linkage_guest_is_linkable('guest') ~ " "
+                ~ "join " ~ s ~ ".message_deliveries as delivery on delivery.guest_id = guest.id and delivery.user_id is null "
+                ~ "group by guest.event_id, delivery.message_id") }};
+            return 0;
+        end if;
 
-        candidates as (
-            select delivery.id, targets.user_id, targets.event_id, delivery.message_id
-            from targets
+        with candidates as (
+            select delivery.id, guest.user_id, guest.event_id, delivery.message_id
+            from (select distinct requested.guest_id from unnest(p_guest_ids) as requested (guest_id)) as requested
+            join {{ s }}.event_guests as guest
+                on guest.id = requested.guest_id and {{ linkage_guest_is_linkable('guest') }}
             join {{ s }}.message_deliveries as delivery
-                on delivery.guest_id = targets.guest_id and delivery.user_id is null
+                on delivery.guest_id = guest.id and delivery.user_id is null
+            left join {{ s }}.messages as message on message.id = delivery.message_id
+            where {{ linkage_guest_of_event('guest', 'message.event_id') }}
+              and exists (
+                  select from {{ s }}.users as app_user
+                  where app_user.id = guest.user_id
+                  for key share skip locked
+              )
             order by delivery.id
-            for no key update of delivery
+            for no key update of delivery skip locked
         ),
 
         linked as (
@@ -52,29 +59,24 @@
             set user_id = candidates.user_id
             from candidates
             where delivery.id = candidates.id
-              and delivery.user_id is null
             returning delivery.id, candidates.user_id, candidates.event_id, candidates.message_id
+        ),
+
+        audited as (
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries_backfill', 'linked', p_reason, linked.event_id, linked.message_id, "
+                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
+                ~ "pg_catalog.array_agg(linked.id), pg_catalog.array_agg(linked.user_id), null::uuid[], null::text[], null::integer[], null::uuid[] "
+                ~ "from linked group by linked.event_id, linked.message_id "
+                ~ "returning pg_catalog.cardinality(record_ids) as linked_count") }}
         )
 
-        select pg_catalog.array_agg(linked.id), pg_catalog.array_agg(linked.user_id),
-               pg_catalog.array_agg(linked.event_id), pg_catalog.array_agg(linked.message_id)
-        into v_ids, v_users, v_events, v_messages
-        from linked;
-        perform pg_catalog.set_config('delivery_linkage.writing', 'off', true);
-
-        if v_ids is not null then
-            {{ linkage_write_attempts(ctx,
-                "select 'message_deliveries_backfill'::text, 'linked'::text, p_reason, l.event_id, l.message_id, "
-                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
-                ~ "pg_catalog.array_agg(l.id), pg_catalog.array_agg(l.user_id), null::uuid[], null::text[], null::integer[], null::uuid[] "
-                ~ "from unnest(v_ids, v_users, v_events, v_messages) as l (id, user_id, event_id, message_id) "
-                ~ "group by l.event_id, l.message_id") }}
-        end if;
-        return coalesce(pg_catalog.cardinality(v_ids), 0);
+        select coalesce(pg_catalog.sum(audited.linked_count), 0)::integer into v_linked from audited;
+        return v_linked;
     end
     $function$;
-    comment on function {{ p }}.backfill_guest_deliveries(uuid[], uuid[], text) is
-        'delivery_linkage: set-based backfill of many guests'' NULL-user deliveries, audited with the given reason; returns how many.';
+    comment on function {{ p }}.backfill_guest_deliveries(uuid[], text) is
+        'delivery_linkage: set-based backfill of guests'' NULL-user deliveries (rows held by others skipped), audited with the given reason; returns how many.';
 
     create or replace function {{ s }}.backfill_guest_deliveries(p_guest_id uuid, p_user_id uuid)
     returns integer
@@ -102,9 +104,9 @@
             raise notice 'delivery_linkage: guest % is linked to user %, not % — nothing linked', p_guest_id, v_guest.user_id, p_user_id;
             return 0;
         end if;
-        v_linked := {{ p }}.backfill_guest_deliveries(array[p_guest_id], array[p_user_id], 'manual_backfill');
+        v_linked := {{ p }}.backfill_guest_deliveries(array[p_guest_id], 'manual_backfill');
         if v_linked = 0 then
-            raise notice 'delivery_linkage: guest % has no delivery with a NULL user_id — nothing to link', p_guest_id;
+            raise notice 'delivery_linkage: guest % has no delivery with a NULL user_id left to link (deliveries of messages of other events are never linked; rows another transaction holds are skipped)', p_guest_id;
         else
             raise notice 'delivery_linkage: linked % deliveries of guest % to user %', v_linked, p_guest_id, p_user_id;
         end if;

@@ -1,16 +1,22 @@
 {#
     decide_delivery_links: the linkage rules, set-based, in one place. Given deliveries (or would-be
     deliveries) as parallel arrays, returns one decision per input row. Used by the insert trigger
-    (phone steps and the audit), by link_user_by_phone, and by the historical backfill.
+    (the phone rules of the rows that need them) and its audit, the update trigger, link_user_by_phone
+    and the historical backfill. The insert trigger's guest-record query and the statement audit's
+    classification of guest-named rows are the same rules 0-2 written for one key lookup
+    (tests/test_linkage_rules.py holds the two to the same answers).
     PL/pgSQL (RETURN QUERY) with one generic plan per session: a SQL-language function that cannot be
     inlined (SECURITY DEFINER, SET) is planned again at every call, which cost ~1 ms a call.
 
     0. LINK_USER_BY_PHONE off: skipped (feature_disabled).
-    1. The event is the guest's event, else the given event, else the message's event.
+    1. The event is the given event, else the message's event, else the guest's event. A named guest
+       of another event than the message's: no_match (guest_other_event), final — never across events.
     2. Guest record: the named guest, active and linked, gives its user (guest_record).
-    3. Guest phone: active guests of the event with the same normalized phone. More than one:
-       no_match (ambiguous_guests), final. Exactly one, linked: its user (guest_phone), only for a
-       delivery that names no guest; a delivery naming another guest is no_match (guest_mismatch).
+       A named guest with the users fallback off ends here: guest_removed or guest_not_linked.
+    3. Guest phone (a delivery naming no known guest, or the users fallback on): active guests of the
+       event with the same normalized phone. More than one: no_match (ambiguous_guests), final.
+       Exactly one, linked: its user (guest_phone), only for a delivery that names no guest; a
+       delivery naming another guest is no_match (guest_mismatch).
     4. Users phone, only with LINK_USER_BY_PHONE_FALLBACK_TO_USERS: exactly one user (user_phone);
        more than one: no_match (ambiguous_users).
     5. Otherwise no_match, with the most telling reason (guest_not_linked when the named guest, or
@@ -68,14 +74,20 @@
                 requested.*,
                 guest.id is not null as guest_exists,
                 guest.removed_at is null and guest.id is not null as guest_active,
-                coalesce({{ linkage_guest_is_linkable('guest') }}, false) as guest_linkable,
+                coalesce(not {{ linkage_guest_of_event('guest', 'coalesce(requested.given_event_id, message.event_id)') }}, false)
+                    as guest_other_event,
+                coalesce(
+                    {{ linkage_guest_is_linkable('guest') }}
+                    and {{ linkage_guest_of_event('guest', 'coalesce(requested.given_event_id, message.event_id)') }},
+                    false
+                ) as guest_linkable,
                 guest.user_id as guest_user_id,
-                coalesce(guest.event_id, requested.given_event_id, message.event_id) as event_id,
+                coalesce(requested.given_event_id, message.event_id, guest.event_id) as event_id,
                 {{ s }}.normalize_phone(requested.phone) as normalized_phone
             from requested
             left join {{ s }}.event_guests as guest on guest.id = requested.guest_id
             left join {{ s }}.messages as message
-                on message.id = requested.message_id and guest.id is null and requested.given_event_id is null
+                on message.id = requested.message_id and requested.given_event_id is null
         ),
 
         needs_phone as (
@@ -83,6 +95,8 @@
             from resolved cross join flags
             where flags.linking_enabled
               and not resolved.guest_linkable
+              and not resolved.guest_other_event
+              and (not resolved.guest_exists or flags.fallback_enabled)
               and resolved.normalized_phone is not null
               and resolved.event_id is not null
         ),
@@ -140,6 +154,7 @@
                 flags.fallback_enabled,
                 case
                     when not flags.linking_enabled then 'feature_disabled'
+                    when resolved.guest_other_event then 'guest_other_event'
                     when resolved.guest_linkable then 'guest_record'
                     when guest_phone.candidates > 1 then 'ambiguous_guests'
                     when guest_phone.candidates = 1 and guest_phone.user_id is not null
@@ -167,7 +182,7 @@
             decided.event_id,
             decided.normalized_phone,
             case
-                when decided.reason in ('guest_record', 'guest_removed') then decided.guest_id
+                when decided.reason in ('guest_record', 'guest_removed', 'guest_other_event') then decided.guest_id
                 when decided.reason = 'guest_not_linked' then coalesce(decided.guest_id, decided.phone_guest_id)
                 when decided.reason in ('guest_phone', 'guest_mismatch', 'user_phone', 'ambiguous_users')
                     then decided.phone_guest_id
@@ -193,6 +208,7 @@
                 -- the one guest named (or found by phone) that is not linkable
                 when 'guest_not_linked' then 1
                 when 'guest_removed' then 1
+                when 'guest_other_event' then 1
                 else 0
             end as candidate_count,
             decided.fallback_enabled as phone_fallback_enabled

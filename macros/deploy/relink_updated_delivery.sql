@@ -1,18 +1,16 @@
 {#
     relink_updated_delivery: row-level BEFORE UPDATE trigger function on message_deliveries, called
-    only when an update touches the link (trigger_message_deliveries_auto_link_user_on_update's WHEN
-    clause): guest_id or phone_number changed on a delivery left with no user, user_id cleared, or
-    user_id set or changed. A status update never calls it; neither do the linkage's own updates
-    (backfills, commit checks, rollbacks: delivery_linkage.writing is on).
-    - user_id cleared because its user is being deleted (the ON DELETE SET NULL action of the
-      foreign key; the user row is already gone): never linked back to that user, which would leave
-      the delivery pointing at no user. When the rules give another user (the guest was relinked
-      since), the delivery gets that one, audited; otherwise it stays NULL, with no audit row.
-    - left with no user (guest/phone changed, or cleared by the app): an attempt, decided by the rules
-      and audited; a delivery still waiting for its guest is queued for the commit check.
-    - user_id set or changed by the app: kept. When it is exactly the user the rules give (the app's
-      upsert writing `user_id = excluded.user_id`, which the insert trigger chose), it is audited as the
-      linkage's link; otherwise as message_deliveries_app_update, with the previous user.
+    only for an update that leaves a delivery with no user while touching its link
+    (trigger_message_deliveries_auto_link_user_on_update's WHEN clause: user_id cleared, or guest or
+    phone changed on a delivery with no user). A status update never calls it, nor does a backfill
+    (it sets a user), nor a user_id the app sets (the app's own: kept, not an attempt).
+    - user_id cleared by the ON DELETE SET NULL of a user's deletion (that user is gone): never
+      linked back to that user. When its guest has been linked to another user since, the delivery
+      gets that user (guest_relinked, audited); otherwise it stays NULL, with no audit row.
+    - cleared by rollback_links (which audits the undo first, in this transaction): left alone.
+    - otherwise an attempt, decided by the rules as an insert is (the guest-record query, then the
+      phone rules where they apply) and audited; left for the sweeper when its guest is linkable but
+      its user's row is locked, or (REPEATABLE READ / SERIALIZABLE) whenever it stays NULL.
 #}
 {% macro relink_updated_delivery(ctx) %}
     {%- set s = ctx.s -%}
@@ -24,60 +22,109 @@
     set search_path = ''
     as $function$
     declare
+        v_user_gone boolean := false;
+        v_guest record;
         v_decision record;
-        v_table_name text := 'message_deliveries';
-        v_outcome text;
         v_reason text;
-        v_attempt_group record;
-        v_queued text;
+        v_fallback boolean;
+        v_event_id uuid;
+        v_matched_guest_id uuid;
+        v_phone text;
+        v_candidates integer := 1;
     begin
-        select d.* into v_decision
-        from {{ p }}.decide_delivery_links(
-            array[new.id], array[new.guest_id], array[new.message_id], array[null]::uuid[], array[new.phone_number::text]
-        ) as d;
-
-        if new.user_id is null and old.user_id is not null
-            and not exists (select 1 from {{ s }}.users as app_user where app_user.id = old.user_id)
-        then
-            -- the ON DELETE SET NULL action of a user's deletion: never back to that user; the guest's
-            -- user when it is another one (the guest was relinked since), else left NULL and not audited
-            if v_decision.outcome is distinct from 'linked' or v_decision.linked_user_id = old.user_id then
+        if old.user_id is not null then
+            v_user_gone := not exists (select from {{ s }}.users as app_user where app_user.id = old.user_id);
+            if not v_user_gone and exists (
+                select from {{ p }}.link_attempts as undone
+                where undone.message_id is not distinct from new.message_id
+                  and undone.table_name = 'message_deliveries_rollback'
+                  and undone.created_at = pg_catalog.now()
+                  and new.id = any(undone.record_ids)
+            ) then
                 return new;
             end if;
-            new.user_id := v_decision.linked_user_id;
-            v_outcome := 'linked';
-            v_reason := v_decision.reason;
-        elsif new.user_id is null then
-            if v_decision.outcome = 'linked' then
-                new.user_id := v_decision.linked_user_id;
-            end if;
-            v_outcome := v_decision.outcome;
-            v_reason := v_decision.reason;
-            if v_decision.reason in ('guest_not_linked', 'guest_removed') and v_decision.matched_guest_id = new.guest_id then
-                -- waiting for its guest: the commit check closes the race with a concurrent guest link
-                perform {{ linkage_remember_pending_partition('v_decision.event_id') }};
-                {{ linkage_queue_commit_checks(ctx,
-                    "insert into " ~ p ~ ".commit_checks (kind, record_ids, guest_ids, message_ids, phones, audited)
-                    values ('unlinked_deliveries', array[new.id], array[new.guest_id], array[new.message_id],
-                            array[new.phone_number::text], true)") }}
-            end if;
-        elsif v_decision.outcome = 'linked' and v_decision.linked_user_id = new.user_id then
-            v_outcome := 'linked';
-            v_reason := v_decision.reason;
-        else
-            v_table_name := 'message_deliveries_app_update';
-            v_outcome := 'linked';
-            v_reason := 'app_update';
         end if;
 
+        select
+            guest.id is not null as found,
+            guest.user_id,
+            {{ linkage_guest_is_linkable('guest') }} and {{ linkage_guest_of_event('guest', 'message.event_id') }} as linkable,
+            {{ linkage_guest_is_active('guest') }} as active,
+            {{ linkage_guest_of_event('guest', 'message.event_id') }} as of_event,
+            coalesce(message.event_id, guest.event_id) as event_id,
+            {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} as linking,
+            {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }} as fallback
+        into v_guest
+        from (select) as one
+        left join {{ s }}.event_guests as guest on guest.id = new.guest_id
+        left join {{ s }}.messages as message on message.id = new.message_id;
+        v_fallback := v_guest.fallback;
+        v_event_id := v_guest.event_id;
+        v_matched_guest_id := new.guest_id;
+        v_phone := {{ s }}.normalize_phone(new.phone_number::text);
+
+        if v_user_gone then
+            -- a user's deletion: only a guest relinked to another user since gives one
+            if v_guest.linking and v_guest.linkable and v_guest.user_id <> old.user_id
+                and exists (select from {{ s }}.users as app_user where app_user.id = v_guest.user_id for key share skip locked)
+            then
+                new.user_id := v_guest.user_id;
+                {{ linkage_write_attempts(ctx,
+                    "select 'message_deliveries', 'linked', 'guest_relinked', v_guest.event_id, new.message_id, v_fallback, 1,
+                        array[new.id], array[new.user_id], array[new.guest_id], null::text[], null::integer[], array[old.user_id]") }};
+            end if;
+            return new;
+        end if;
+
+        if not v_guest.linking then
+            v_reason := 'feature_disabled';
+        elsif v_guest.found and not v_fallback then
+            if v_guest.linkable then
+                if exists (select from {{ s }}.users as app_user where app_user.id = v_guest.user_id for key share skip locked) then
+                    new.user_id := v_guest.user_id;
+                    v_reason := 'guest_record';
+                else
+                    v_reason := 'deferred';
+                end if;
+            elsif not v_guest.active then
+                v_reason := 'guest_removed';
+            elsif not v_guest.of_event then
+                v_reason := 'guest_other_event';
+            else
+                v_reason := 'guest_not_linked';
+            end if;
+        else
+            select decision.* into v_decision
+            from {{ p }}.decide_delivery_links(
+                array[new.id], array[new.guest_id], array[new.message_id], array[null]::uuid[], array[new.phone_number::text]
+            ) as decision;
+            v_reason := v_decision.reason;
+            v_event_id := v_decision.event_id;
+            v_matched_guest_id := v_decision.matched_guest_id;
+            v_phone := v_decision.normalized_phone;
+            v_candidates := v_decision.candidate_count;
+            if v_decision.outcome = 'linked' then
+                if exists (select from {{ s }}.users as app_user where app_user.id = v_decision.linked_user_id for key share skip locked) then
+                    new.user_id := v_decision.linked_user_id;
+                else
+                    v_reason := case when v_decision.reason = 'guest_record' then 'deferred' else 'user_locked' end;
+                end if;
+            end if;
+        end if;
+
+        if v_reason = 'deferred'
+            or (new.user_id is null and v_guest.found
+                and pg_catalog.current_setting('transaction_isolation') <> 'read committed')
+        then
+            insert into {{ p }}.guest_link_queue (guest_id) values (new.guest_id);
+        end if;
         {{ linkage_write_attempts(ctx,
-            "select v_table_name, v_outcome, v_reason, v_decision.event_id, new.message_id, v_decision.phone_fallback_enabled, "
-            ~ "case when v_table_name = 'message_deliveries' then v_decision.candidate_count else 0 end, "
-            ~ "array[new.id], array[new.user_id], array[case when v_table_name = 'message_deliveries' then v_decision.matched_guest_id else new.guest_id end], "
-            ~ "array[v_decision.normalized_phone], null::integer[], array[old.user_id]") }}
+            "select 'message_deliveries', " ~ linkage_outcome_of_reason('v_reason') ~ ", v_reason, v_event_id,
+                new.message_id, v_fallback, case when v_reason = 'feature_disabled' then 0 else v_candidates end,
+                array[new.id], array[new.user_id], array[v_matched_guest_id], array[v_phone], null::integer[], array[old.user_id]") }};
         return new;
     end
     $function$;
     comment on function {{ p }}.relink_updated_delivery() is
-        'delivery_linkage: BEFORE UPDATE row trigger function for updates that touch a delivery''s link (never status updates).';
+        'delivery_linkage: BEFORE UPDATE row trigger function for updates that leave a delivery with no user while touching its link (never status updates).';
 {% endmacro %}

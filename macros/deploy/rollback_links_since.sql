@@ -3,7 +3,9 @@
     (user_link_audit: this project's rows and an adopted table's). A delivery whose user_id is no
     longer the one the audit says it got (the app or an operator changed it since) is left alone.
     Each undone link is audited (message_deliveries_rollback, outcome unlinked, previous_user_id).
-    The linkage's update trigger does not relink these rows at once (delivery_linkage.writing).
+    The rows are locked first, the undo is audited, then applied: the linkage's update trigger sees
+    this transaction's rollback audit of a row and leaves it alone (relinking it at once would undo
+    the rollback); nothing a session could set decides that.
 #}
 {% macro rollback_links_since(ctx) %}
     {%- set s = ctx.s -%}
@@ -26,7 +28,6 @@
         v_undone_events uuid[];
         v_undone_guests uuid[];
         v_found integer;
-        v_attempt_group record;
     begin
         -- each delivery's latest link since p_since
         select pg_catalog.array_agg(latest.record_id), pg_catalog.array_agg(latest.linked_user_id),
@@ -53,21 +54,20 @@
             return;
         end if;
 
-        perform pg_catalog.set_config('delivery_linkage.writing', 'on', true);
-        with undone as (
-            update {{ s }}.message_deliveries as delivery
-            set user_id = null
+        -- the rows still carrying the user the audit gave them, locked; their undo audited first
+        with undoing as (
+            select delivery.id, delivery.message_id, candidate.linked_user_id, candidate.event_id, candidate.guest_id
             from unnest(v_ids, v_users, v_events, v_guests) as candidate (record_id, linked_user_id, event_id, guest_id)
-            where delivery.id = candidate.record_id
-              and delivery.user_id = candidate.linked_user_id
-            returning delivery.id, delivery.message_id, candidate.linked_user_id, candidate.event_id, candidate.guest_id
+            join {{ s }}.message_deliveries as delivery
+                on delivery.id = candidate.record_id and delivery.user_id = candidate.linked_user_id
+            order by delivery.id
+            for no key update of delivery
         )
 
-        select pg_catalog.array_agg(undone.id), pg_catalog.array_agg(undone.message_id), pg_catalog.array_agg(undone.linked_user_id),
-               pg_catalog.array_agg(undone.event_id), pg_catalog.array_agg(undone.guest_id)
+        select pg_catalog.array_agg(undoing.id), pg_catalog.array_agg(undoing.message_id), pg_catalog.array_agg(undoing.linked_user_id),
+               pg_catalog.array_agg(undoing.event_id), pg_catalog.array_agg(undoing.guest_id)
         into v_undone_ids, v_undone_messages, v_undone_users, v_undone_events, v_undone_guests
-        from undone;
-        perform pg_catalog.set_config('delivery_linkage.writing', 'off', true);
+        from undoing;
 
         if v_undone_ids is not null then
             {{ linkage_write_attempts(ctx,
@@ -76,7 +76,10 @@
                 ~ "pg_catalog.array_agg(u.previous_user_id) "
                 ~ "from unnest(v_undone_ids, v_undone_messages, v_undone_users, v_undone_events, v_undone_guests) "
                 ~ "as u (id, message_id, previous_user_id, event_id, guest_id) "
-                ~ "group by u.event_id, u.message_id") }}
+                ~ "group by u.event_id, u.message_id") }};
+            update {{ s }}.message_deliveries as delivery
+            set user_id = null
+            where delivery.id = any(v_undone_ids);
         end if;
         return query select v_found, coalesce(pg_catalog.cardinality(v_undone_ids), 0), v_found - coalesce(pg_catalog.cardinality(v_undone_ids), 0);
     end

@@ -1,7 +1,7 @@
 {#
     trigger_message_deliveries_audit_links (helper): AFTER INSERT on message_deliveries, per statement,
     with the statement's rows as a transition table: the audit of a whole INSERT in one write, and the
-    commit checks of its unlinked rows (audit_inserted_delivery_links).
+    queue entries of rows left for the sweeper (audit_inserted_delivery_links).
 #}
 {% macro trigger_message_deliveries_audit_links(ctx) %}
     {{ linkage_ensure_trigger(ctx.s, 'message_deliveries', 'trigger_message_deliveries_audit_links',

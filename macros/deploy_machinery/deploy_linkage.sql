@@ -3,11 +3,12 @@
 
     Renders every database object of the linkage (macros/deploy/, one file per object) into one DO
     block, so the deploy is a single statement: all or nothing, under a lock_timeout, whatever
-    transaction mode the caller uses. The block first takes a transaction-scoped advisory lock (two
-    deploys at once: the second waits, then finds the version current), then compares the version
-    hash of what it would deploy with the one recorded in linkage_deployments; when they match, the
-    main triggers exist and both flag rows are there, it returns having read only that table, the
-    flags and the catalogs: no lock on any app table.
+    transaction mode the caller uses. The block first compares the version hash of what it would
+    deploy with the one recorded in linkage_deployments; when they match, the main triggers exist and
+    both flag rows are there, it returns having read only that table, the flags and the catalogs: no
+    lock at all. Otherwise it takes every relation it changes (linkage_lock_app_tables), which also
+    serializes deploys: a second deploy gets them once the first has committed, finds the version
+    current and returns. No advisory lock: its key would be one any role could hold.
 
     Before rendering, it checks that the app's tables exist and stops with one line naming the
     schema and database it looked in (dbt then skips the models: flags.skip_nodes_if_on_run_start_fails).
@@ -88,38 +89,36 @@
         linkage_drop_superseded(ctx),
         linkage_deployments(ctx),
         feature_flags(ctx),
-        linkage_send_clocks(ctx),
         get_feature_flag(ctx),
         normalize_phone(ctx),
         link_attempts(ctx),
         audit_write_failures(ctx),
-        insert_notes(ctx),
-        commit_checks(ctx),
+        guest_link_queue(ctx),
         link_audit_purge_runs(ctx),
         linkage_adopt_audit_table(ctx),
         user_link_audit(ctx),
         linkage_mirror_audit_readers(ctx),
+        audit_vocabulary(ctx),
         decide_delivery_links(ctx),
         link_user_by_phone(ctx),
         backfill_guest_deliveries(ctx),
-        note_app_linked_delivery(ctx),
         auto_link_user_by_phone_trigger(ctx),
-        relink_updated_delivery(ctx),
         audit_inserted_delivery_links(ctx),
+        relink_updated_delivery(ctx),
+        queue_guest_link(ctx),
         trigger_backfill_guest_deliveries(ctx),
-        run_commit_checks(ctx),
+        sweep_guest_link_queue(ctx),
         backfill_deliveries_batch(ctx),
         rollback_links_since(ctx),
         purge_link_audit(ctx),
         set_linkage_triggers_enabled(ctx),
         linkage_compatibility_functions(ctx),
-        trigger_commit_checks_at_commit(ctx),
-        trigger_message_deliveries_app_linked(ctx),
         trigger_message_deliveries_auto_link_user(ctx),
-        trigger_message_deliveries_auto_link_user_on_update(ctx),
         trigger_message_deliveries_audit_links(ctx),
+        trigger_message_deliveries_auto_link_user_on_update(ctx),
         trigger_backfill_deliveries_on_guest_link(ctx),
-        trigger_backfill_deliveries_on_guest_insert(ctx),
+        trigger_queue_guest_link(ctx),
+        trigger_queue_guest_insert(ctx),
         linkage_indexes(ctx),
         linkage_privileges(ctx),
     ]) }}
@@ -142,7 +141,6 @@ declare
     v_trigger_enabled "char";
     v_lock_deadline timestamptz;
     v_table_rows bigint;
-    v_attempt_group record;
     v_flag_rows bigint;
     v_app_owner name;
     v_linkage_relations text;
@@ -157,10 +155,6 @@ begin
         execute pg_catalog.format('set local role %I', v_app_owner);
         raise notice 'delivery_linkage: deploying as %, the owner of the app''s tables', v_app_owner;
     end if;
-    -- one deploy at a time (a concurrent first deploy would collide on the catalogs); the second
-    -- one waits here, bounded by lock_timeout, and then finds the version current
-    perform pg_catalog.pg_advisory_xact_lock({{ linkage_lock_namespace() }}, -1);
-
     if pg_catalog.to_regclass('{{ p }}.linkage_deployments') is not null then
         select d.version_hash into v_deployed_hash
         from {{ p }}.linkage_deployments as d
@@ -198,6 +192,19 @@ begin
     where c.relkind in ('r', 'p', 'v')
       and (n.nspname = '{{ p }}' or (n.nspname = '{{ s }}' and c.relname in ('user_link_audit', 'feature_flags')));
     {{ linkage_lock_app_tables(s, also_sql='v_linkage_relations') }}
+    -- one deploy at a time, with no lock of its own (a lock key any role could hold would let it stall
+    -- every deploy): a second deploy waited above for the first one's tables; if the first deployed
+    -- this very version meanwhile, there is nothing left to do
+    if pg_catalog.to_regclass('{{ p }}.linkage_deployments') is not null then
+        select d.version_hash into v_deployed_hash
+        from {{ p }}.linkage_deployments as d
+        order by d.deployed_at desc, d.id desc
+        limit 1;
+        if v_deployed_hash = '{{ version_hash }}' then
+            raise notice 'delivery_linkage: deployed version {{ version_hash }} is current (deployed meanwhile), nothing to do';
+            return;
+        end if;
+    end if;
 
     create schema if not exists {{ p }};
     comment on schema {{ p }} is

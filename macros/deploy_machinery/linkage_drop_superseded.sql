@@ -9,6 +9,10 @@
     - This project's earlier machinery in the app schema (its comment starts with "delivery_linkage"):
       functions now in the private schema, the guest_link_fences and app_linked_spill tables, and
       the app-schema linkage_deployments (its rows move to the private one).
+    - The previous write path's parts (0.1): its triggers on the app's tables that the current one no
+      longer has (any trigger whose comment marks it as the linkage's and whose name is not in
+      linkage_trigger_names), the commit checks, the scratch tables, the send clocks and the functions
+      whose signature changed.
     Dropping a trigger needs the app tables: they are taken first, together and NOWAIT (linkage_lock_app_tables).
 #}
 {% macro linkage_drop_superseded(ctx) %}
@@ -28,6 +32,8 @@
     } -%}
     {%- set moved_to_private = ['decide_delivery_links', 'audit_inserted_delivery_links', 'backfill_deliveries_batch',
                                 'rollback_links_since', 'set_linkage_triggers_enabled', 'backfill_guest_deliveries'] -%}
+    {%- set retired_private_functions = ['run_commit_checks()', 'note_app_linked_delivery()',
+                                         'backfill_guest_deliveries(uuid[], uuid[], text)'] -%}
     declare
         v_signature text;
         v_dropping text[] := '{}';
@@ -64,6 +70,39 @@
                 execute pg_catalog.format('drop function %s cascade', v_signature);
             end loop;
         end if;
+        -- the previous write path's triggers, tables, sequences and functions
+        if exists (
+            select from pg_catalog.pg_trigger as t
+            where t.tgrelid in ('{{ s }}.message_deliveries'::regclass, '{{ s }}.event_guests'::regclass)
+              and pg_catalog.obj_description(t.oid, 'pg_trigger') like 'delivery_linkage %'
+              and t.tgname not in ({% for name in linkage_trigger_names() %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor %})
+        ) or pg_catalog.to_regclass('{{ p }}.commit_checks') is not null then
+            {{ linkage_lock_app_tables(s) }}
+            for v_signature in
+                select pg_catalog.format('drop trigger %I on %s', t.tgname, t.tgrelid::regclass)
+                from pg_catalog.pg_trigger as t
+                where t.tgrelid in ('{{ s }}.message_deliveries'::regclass, '{{ s }}.event_guests'::regclass)
+                  and pg_catalog.obj_description(t.oid, 'pg_trigger') like 'delivery_linkage %'
+                  and t.tgname not in ({% for name in linkage_trigger_names() %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor %})
+            loop
+                raise notice 'delivery_linkage: removing the previous write path''s trigger: %', v_signature;
+                execute v_signature;
+            end loop;
+        end if;
+        {%- for function in retired_private_functions %}
+        if pg_catalog.to_regprocedure('{{ p }}.{{ function }}') is not null then
+            drop function {{ p }}.{{ function }} cascade;
+        end if;
+        {%- endfor %}
+        drop table if exists {{ p }}.commit_checks, {{ p }}.insert_notes;
+        for v_signature in
+            select pg_catalog.format('%I.%I', n.nspname, c.relname)
+            from pg_catalog.pg_class as c
+            join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
+            where n.nspname = '{{ p }}' and c.relkind = 'S' and c.relname ~ '^(send|link)_clock_[0-9]+$'
+        loop
+            execute 'drop sequence ' || v_signature;
+        end loop;
         if coalesce(pg_catalog.obj_description(pg_catalog.to_regclass('{{ s }}.guest_link_fences'), 'pg_class'), '') like 'delivery_linkage:%' then
             drop table {{ s }}.guest_link_fences;
         end if;

@@ -34,9 +34,9 @@
     {{ return([
         'trigger_message_deliveries_auto_link_user',
         'trigger_backfill_deliveries_on_guest_link',
-        'trigger_message_deliveries_app_linked',
-        'trigger_message_deliveries_auto_link_user_on_update',
         'trigger_message_deliveries_audit_links',
-        'trigger_backfill_deliveries_on_guest_insert',
+        'trigger_message_deliveries_auto_link_user_on_update',
+        'trigger_queue_guest_link',
+        'trigger_queue_guest_insert',
     ]) }}
 {% endmacro %}

@@ -17,11 +17,12 @@
         s ~ '.auto_link_user_by_phone_trigger()',
         s ~ '.trigger_backfill_guest_deliveries()',
         p ~ '.decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[])',
-        p ~ '.backfill_guest_deliveries(uuid[], uuid[], text)',
-        p ~ '.note_app_linked_delivery()',
+        p ~ '.backfill_guest_deliveries(uuid[], text)',
         p ~ '.relink_updated_delivery()',
         p ~ '.audit_inserted_delivery_links()',
-        p ~ '.run_commit_checks()',
+        p ~ '.queue_guest_link()',
+        p ~ '.sweep_guest_link_queue()',
+        p ~ '.audit_vocabulary()',
         p ~ '.backfill_deliveries_batch(uuid, integer, boolean)',
         p ~ '.backfill_candidates(uuid[], boolean, boolean)',
         p ~ '.rollback_links_since(timestamptz, boolean)',
@@ -35,8 +36,8 @@
         s ~ '.run_user_link_audit_purge(integer)',
     ] -%}
     {%- set private_tables = [
-        p ~ '.linkage_deployments', p ~ '.link_attempts', p ~ '.audit_write_failures', p ~ '.insert_notes',
-        p ~ '.commit_checks', p ~ '.link_audit_purge_runs', p ~ '.linkage_indexes',
+        p ~ '.linkage_deployments', p ~ '.link_attempts', p ~ '.audit_write_failures', p ~ '.guest_link_queue',
+        p ~ '.link_audit_purge_runs', p ~ '.linkage_indexes',
     ] -%}
     {%- set roles = var('linkage_api_roles', ['anon', 'authenticated', 'service_role']) -%}
     declare
@@ -56,7 +57,8 @@
                 ('table', '{{ table }}', 'all'),
                 {%- endfor %}
                 ('table', '{{ p }}.feature_flags', 'all'),
-                ('table', '{{ s }}.feature_flags', 'insert, update, delete, truncate'),
+                -- the switches: the API roles may read them, nothing else (a trigger of theirs could swallow a flip)
+                ('table', '{{ s }}.feature_flags', 'insert, update, delete, truncate, references, trigger'),
                 ('table', '{{ s }}.user_link_audit', 'all'),
                 -- the adopted audit is read-only now: its readers keep SELECT, nobody may change it
                 ('table', '{{ p }}.user_link_audit_legacy', 'insert, update, delete, truncate, references, trigger')
@@ -66,12 +68,17 @@
                 else pg_catalog.to_regclass(t.name) is not null
             end
         loop
-            -- the audit view of an adopted audit table keeps the readers the app gave it
-            continue when v_object.name = '{{ s }}.user_link_audit'
-                and pg_catalog.to_regclass('{{ p }}.user_link_audit_legacy') is not null;
-            -- an adopted feature_flags table is the app's: left alone
-            continue when v_object.name = '{{ s }}.feature_flags'
-                and (select c.relkind from pg_catalog.pg_class as c where c.oid = '{{ s }}.feature_flags'::regclass) <> 'v';
+            -- the audit view of an adopted audit table keeps the readers the app gave it (SELECT), nothing more
+            if v_object.name = '{{ s }}.user_link_audit' and pg_catalog.to_regclass('{{ p }}.user_link_audit_legacy') is not null then
+                v_object.privileges := 'insert, update, delete, truncate, references, trigger';
+            end if;
+            -- an adopted feature_flags table is the app's: only TRIGGER is taken from the API roles (a
+            -- trigger of theirs on it could swallow the kill switch)
+            if v_object.name = '{{ s }}.feature_flags'
+                and (select c.relkind from pg_catalog.pg_class as c where c.oid = '{{ s }}.feature_flags'::regclass) <> 'v'
+            then
+                v_object.privileges := 'trigger';
+            end if;
             for v_grantee in
                 select 'public'
                 union all
