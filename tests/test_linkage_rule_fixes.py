@@ -162,7 +162,7 @@ def test_deleting_the_user_of_a_delivery_whose_guest_was_relinked_since_links_it
     assert w.delivery_user(db, delivery) == second
     latest = linked_rows(db, delivery)[-1]
     assert (latest["table_name"], latest["linked_user_id"], latest["reason"]) == (
-        "message_deliveries", second, "guest_record"
+        "message_deliveries", second, "guest_relinked"
     ), linkage_audit(db, delivery)
 
 

@@ -79,6 +79,7 @@
         where decision.outcome = 'linked';
 
         if not p_dry_run and v_linked_ids is not null then
+            {{ linkage_mark_own_writes(ctx) }}
             with applied as (
                 update {{ s }}.message_deliveries as delivery
                 set user_id = decided.user_id
@@ -104,6 +105,7 @@
                                    v_linked_reasons, v_linked_counts, v_linked_fallbacks)
                 as l (id, event_id, phone, guest_id, user_id, reason, candidates, fallback)
             join applied on applied.id = l.id;
+            {{ linkage_unmark_own_writes(ctx) }}
         end if;
 
         if not p_dry_run and v_linked_ids is not null then

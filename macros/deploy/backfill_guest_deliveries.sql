@@ -104,7 +104,9 @@
             raise notice 'delivery_linkage: guest % is linked to user %, not % — nothing linked', p_guest_id, v_guest.user_id, p_user_id;
             return 0;
         end if;
+        {{ linkage_mark_own_writes(ctx) }}
         v_linked := {{ p }}.backfill_guest_deliveries(array[p_guest_id], 'manual_backfill');
+        {{ linkage_unmark_own_writes(ctx) }}
         if v_linked = 0 then
             raise notice 'delivery_linkage: guest % has no delivery with a NULL user_id left to link (deliveries of messages of other events are never linked; rows another transaction holds are skipped)', p_guest_id;
         else

@@ -1,13 +1,16 @@
 {#
     relink_updated_delivery: row-level BEFORE UPDATE trigger function on message_deliveries, called
-    only for an update that leaves a delivery with no user while touching its link
-    (trigger_message_deliveries_auto_link_user_on_update's WHEN clause: user_id cleared, or guest or
-    phone changed on a delivery with no user). A status update never calls it, nor does a backfill
-    (it sets a user), nor a user_id the app sets (the app's own: kept, not an attempt).
+    only for an update that touches a delivery's link (trigger_message_deliveries_auto_link_user_on_update's
+    WHEN clause): one that leaves it with no user (user_id cleared, or guest or phone changed on a
+    delivery with no user), or — outside any trigger — one that sets a user on a delivery that had
+    none. A status update never calls it, nor does a guest link's backfill (it runs inside a trigger).
+    - the linkage's own writes (sweeper, manual and historical backfill, rollback: their transaction is
+      in own_write_transactions): left alone.
+    - a user set by the app on a delivery with none (an upsert's `user_id = excluded.user_id` among
+      them): kept; when it is the user the rules give, audited as that link, otherwise not an attempt.
     - user_id cleared by the ON DELETE SET NULL of a user's deletion (that user is gone): never
       linked back to that user. When its guest has been linked to another user since, the delivery
       gets that user (guest_relinked, audited); otherwise it stays NULL, with no audit row.
-    - cleared by rollback_links (which audits the undo first, in this transaction): left alone.
     - otherwise an attempt, decided by the rules as an insert is (the guest-record query, then the
       phone rules where they apply) and audited; left for the sweeper when its guest is linkable but
       its user's row is locked, or (REPEATABLE READ / SERIALIZABLE) whenever it stays NULL.
@@ -22,27 +25,20 @@
     set search_path = ''
     as $function$
     declare
-        v_user_gone boolean := false;
         v_guest record;
         v_decision record;
         v_reason text;
-        v_fallback boolean;
         v_event_id uuid;
         v_matched_guest_id uuid;
         v_phone text;
         v_candidates integer := 1;
+        v_chosen uuid;
     begin
-        if old.user_id is not null then
-            v_user_gone := not exists (select from {{ s }}.users as app_user where app_user.id = old.user_id);
-            if not v_user_gone and exists (
-                select from {{ p }}.link_attempts as undone
-                where undone.message_id is not distinct from new.message_id
-                  and undone.table_name = 'message_deliveries_rollback'
-                  and undone.created_at = pg_catalog.now()
-                  and new.id = any(undone.record_ids)
-            ) then
-                return new;
-            end if;
+        if exists (
+            select from {{ p }}.own_write_transactions as own
+            where own.transaction_id = pg_catalog.pg_current_xact_id()
+        ) then
+            return new;
         end if;
 
         select
@@ -58,34 +54,32 @@
         from (select) as one
         left join {{ s }}.event_guests as guest on guest.id = new.guest_id
         left join {{ s }}.messages as message on message.id = new.message_id;
-        v_fallback := v_guest.fallback;
         v_event_id := v_guest.event_id;
         v_matched_guest_id := new.guest_id;
         v_phone := {{ s }}.normalize_phone(new.phone_number::text);
 
-        if v_user_gone then
-            -- a user's deletion: only a guest relinked to another user since gives one
+        if new.user_id is null and old.user_id is not null
+            and not exists (select from {{ s }}.users as app_user where app_user.id = old.user_id)
+        then
+            -- a user's deletion (ON DELETE SET NULL): only a guest relinked to another user since gives one
             if v_guest.linking and v_guest.linkable and v_guest.user_id <> old.user_id
                 and exists (select from {{ s }}.users as app_user where app_user.id = v_guest.user_id for key share skip locked)
             then
                 new.user_id := v_guest.user_id;
-                {{ linkage_write_attempts(ctx,
-                    "select 'message_deliveries', 'linked', 'guest_relinked', v_guest.event_id, new.message_id, v_fallback, 1,
-                        array[new.id], array[new.user_id], array[new.guest_id], null::text[], null::integer[], array[old.user_id]") }};
+                v_reason := 'guest_relinked';
+            else
+                return new;
             end if;
-            return new;
-        end if;
-
-        if not v_guest.linking then
+        elsif not v_guest.linking then
+            if new.user_id is not null then
+                return new;
+            end if;
             v_reason := 'feature_disabled';
-        elsif v_guest.found and not v_fallback then
+        elsif v_guest.found and not v_guest.fallback then
+            -- rule 2 and the guest's state, as at insert
             if v_guest.linkable then
-                if exists (select from {{ s }}.users as app_user where app_user.id = v_guest.user_id for key share skip locked) then
-                    new.user_id := v_guest.user_id;
-                    v_reason := 'guest_record';
-                else
-                    v_reason := 'deferred';
-                end if;
+                v_chosen := v_guest.user_id;
+                v_reason := 'guest_record';
             elsif not v_guest.active then
                 v_reason := 'guest_removed';
             elsif not v_guest.of_event then
@@ -104,11 +98,20 @@
             v_phone := v_decision.normalized_phone;
             v_candidates := v_decision.candidate_count;
             if v_decision.outcome = 'linked' then
-                if exists (select from {{ s }}.users as app_user where app_user.id = v_decision.linked_user_id for key share skip locked) then
-                    new.user_id := v_decision.linked_user_id;
-                else
-                    v_reason := case when v_decision.reason = 'guest_record' then 'deferred' else 'user_locked' end;
-                end if;
+                v_chosen := v_decision.linked_user_id;
+            end if;
+        end if;
+
+        if new.user_id is not null and v_reason <> 'guest_relinked' then
+            -- the app set a user on a delivery that had none: kept; the link the rules give, audited as such
+            if v_chosen is distinct from new.user_id then
+                return new;
+            end if;
+        elsif v_chosen is not null then
+            if exists (select from {{ s }}.users as app_user where app_user.id = v_chosen for key share skip locked) then
+                new.user_id := v_chosen;
+            else
+                v_reason := case when v_reason = 'guest_record' then 'deferred' else 'user_locked' end;
             end if;
         end if;
 
@@ -120,11 +123,11 @@
         end if;
         {{ linkage_write_attempts(ctx,
             "select 'message_deliveries', " ~ linkage_outcome_of_reason('v_reason') ~ ", v_reason, v_event_id,
-                new.message_id, v_fallback, case when v_reason = 'feature_disabled' then 0 else v_candidates end,
+                new.message_id, v_guest.fallback, case when v_reason = 'feature_disabled' then 0 else v_candidates end,
                 array[new.id], array[new.user_id], array[v_matched_guest_id], array[v_phone], null::integer[], array[old.user_id]") }};
         return new;
     end
     $function$;
     comment on function {{ p }}.relink_updated_delivery() is
-        'delivery_linkage: BEFORE UPDATE row trigger function for updates that leave a delivery with no user while touching its link (never status updates).';
+        'delivery_linkage: BEFORE UPDATE row trigger function for updates that touch a delivery''s link (never status updates nor a guest link''s backfill).';
 {% endmacro %}

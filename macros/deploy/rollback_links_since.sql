@@ -3,9 +3,9 @@
     (user_link_audit: this project's rows and an adopted table's). A delivery whose user_id is no
     longer the one the audit says it got (the app or an operator changed it since) is left alone.
     Each undone link is audited (message_deliveries_rollback, outcome unlinked, previous_user_id).
-    The rows are locked first, the undo is audited, then applied: the linkage's update trigger sees
-    this transaction's rollback audit of a row and leaves it alone (relinking it at once would undo
-    the rollback); nothing a session could set decides that.
+    The rows are locked first, the undo audited, then applied in a transaction marked as the
+    linkage's own writer (own_write_transactions): the update trigger leaves those rows alone
+    (relinking them at once would undo the rollback); nothing a session could set decides that.
 #}
 {% macro rollback_links_since(ctx) %}
     {%- set s = ctx.s -%}
@@ -77,9 +77,11 @@
                 ~ "from unnest(v_undone_ids, v_undone_messages, v_undone_users, v_undone_events, v_undone_guests) "
                 ~ "as u (id, message_id, previous_user_id, event_id, guest_id) "
                 ~ "group by u.event_id, u.message_id") }};
+            {{ linkage_mark_own_writes(ctx) }}
             update {{ s }}.message_deliveries as delivery
             set user_id = null
             where delivery.id = any(v_undone_ids);
+            {{ linkage_unmark_own_writes(ctx) }}
         end if;
         return query select v_found, coalesce(pg_catalog.cardinality(v_undone_ids), 0), v_found - coalesce(pg_catalog.cardinality(v_undone_ids), 0);
     end

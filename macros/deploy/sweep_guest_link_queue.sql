@@ -84,7 +84,9 @@
         from ready;
         if v_ready is not null then
             if {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+                {{ linkage_mark_own_writes(ctx) }}
                 perform {{ p }}.backfill_guest_deliveries(v_guest_ids, 'sweeper');
+                {{ linkage_unmark_own_writes(ctx) }}
                 -- a linkable delivery still NULL (its row or its user was held): looked at again
                 update {{ p }}.guest_link_queue as queued
                 set waiting_for = null, stamped_at = null

@@ -94,6 +94,7 @@
         link_attempts(ctx),
         audit_write_failures(ctx),
         guest_link_queue(ctx),
+        own_write_transactions(ctx),
         link_audit_purge_runs(ctx),
         linkage_adopt_audit_table(ctx),
         user_link_audit(ctx),
@@ -144,6 +145,7 @@ declare
     v_flag_rows bigint;
     v_app_owner name;
     v_linkage_relations text;
+    v_version_was_current boolean := false;
 begin
     perform pg_catalog.set_config('lock_timeout', '{{ lock_timeout }}', true);
     -- the linkage's objects belong to the owner of the app's tables, whoever deploys: a superuser's
@@ -161,6 +163,7 @@ begin
         order by d.deployed_at desc, d.id desc
         limit 1;
     end if;
+    v_version_was_current := v_deployed_hash is not distinct from '{{ version_hash }}';
     if v_deployed_hash = '{{ version_hash }}'
         and (
             select pg_catalog.count(*) from pg_catalog.pg_trigger as t
@@ -200,7 +203,7 @@ begin
         from {{ p }}.linkage_deployments as d
         order by d.deployed_at desc, d.id desc
         limit 1;
-        if v_deployed_hash = '{{ version_hash }}' then
+        if v_deployed_hash = '{{ version_hash }}' and not v_version_was_current then
             raise notice 'delivery_linkage: deployed version {{ version_hash }} is current (deployed meanwhile), nothing to do';
             return;
         end if;

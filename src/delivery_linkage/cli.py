@@ -274,6 +274,45 @@ def backfill(
 
 
 @app.command()
+def sweep(
+    interval: float = typer.Option(1.0, min=0.05, max=3600, help="seconds between passes"),
+    once: bool = typer.Option(False, "--once", help="one pass, then exit (for cron)"),
+    quiet: bool = typer.Option(False, "--quiet", help="print only errors"),
+):
+    """The sweeper, in the foreground: links the deliveries a guest link could not see in its own
+    transaction, once every transaction that overlapped it has ended (delivery_linkage.sweep_guest_link_queue).
+    Not needed where the database has pg_cron (the deploy schedules it there). Stop it with Ctrl-C."""
+    from delivery_linkage.operations import sweep as sweep_module
+
+    settings, conn = open_connection()
+    conn.close()
+    last_left: list[int] = []
+
+    def report(result) -> None:
+        if not quiet and (not last_left or result.left != last_left[-1] or once):
+            console.print(f"sweeper: {result.left:,} queue entries waiting ({result.seconds * 1000:.0f} ms pass)")
+        last_left[:] = [result.left]
+
+    def on_error(error, pause) -> None:
+        errors.print(f"sweeper: {str(error).strip()} — retrying in {pause:.0f} s", highlight=False)
+
+    if not quiet:
+        console.print(f"sweeping {settings.describe()} every {interval:g} s" + (" (once)" if once else ""))
+    try:
+        sweep_module.run(
+            lambda: connection.connect(settings),
+            interval=interval,
+            passes=1 if once else None,
+            report=report,
+            on_error=on_error,
+        )
+    except sweep_module.SweeperNotDeployed as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        console.print("sweeper stopped")
+
+
+@app.command()
 def rollback(
     since: str = typer.Option(
         ...,
