@@ -108,7 +108,7 @@
         v_linked := {{ p }}.backfill_guest_deliveries(array[p_guest_id], 'manual_backfill');
         {{ linkage_unmark_own_writes(ctx) }}
         if v_linked = 0 then
-            raise notice 'delivery_linkage: guest % has no delivery with a NULL user_id left to link (deliveries of messages of other events are never linked; rows another transaction holds are skipped)', p_guest_id;
+            raise notice 'delivery_linkage: guest % has no delivery with a NULL user_id — nothing to link (deliveries of other events'' messages are never linked; a row another transaction holds is skipped, the sweeper links it)', p_guest_id;
         else
             raise notice 'delivery_linkage: linked % deliveries of guest % to user %', v_linked, p_guest_id, p_user_id;
         end if;

@@ -171,8 +171,18 @@ def test_the_deploy_prints_what_it_changed_in_privileges(unveil_upgraded, owner_
     assert any(
         message.startswith("delivery_linkage: adopted audit table public.user_link_audit") for message in received
     )
+    # the audit view (the linkage's own now) keeps its readers, and nobody else may write or trigger on it
+    for role in API_ROLES:
+        assert (
+            "delivery_linkage: privileges: revoked insert, update, delete, truncate, references, trigger on table "
+            f"public.user_link_audit from {role}"
+        ) in printed
     # nothing else was revoked from the API roles on the app's own objects
-    assert not [m for m in printed if "revoked" in m and " on table public." in m and "feature_flags" not in m]
+    assert not [
+        m
+        for m in printed
+        if "revoked" in m and " on table public." in m and "feature_flags" not in m and "user_link_audit" not in m
+    ]
 
 
 def test_api_roles_lose_the_functions_that_change_or_reveal_links_a_security_gain(unveil_owner, owner_conn, conn):

@@ -30,6 +30,8 @@ from adoption_support import (
     world_delivery,
 )
 
+from world import sweep
+
 pytestmark = pytest.mark.dbt
 FALLBACK = "LINK_USER_BY_PHONE_FALLBACK_TO_USERS"
 
@@ -242,6 +244,7 @@ def test_a_send_racing_a_guest_restore_ends_up_linked_and_nobody_waits(
         first, second = (restorer, sender) if restore_commits_first else (sender, restorer)
         first.execute("commit")
         second.execute("commit")
+    sweep(conn)
     assert delivery_user(conn, delivery) == U["cleo"]
     assert linkable_null(conn) == linkable_null_in_the_world(conn)
     assert [r["linked_user_id"] for r in audit_of(conn, delivery) if r["outcome"] == "linked"] == [U["cleo"]]
@@ -297,6 +300,8 @@ def test_a_send_racing_a_guest_link_waits_only_on_the_apps_own_foreign_key_and_e
         first_connection.execute("commit")
         delivery = pending.result(timeout=30) or started
         second_connection.execute("commit")
+    if linkage == "on":
+        sweep(conn)
     assert delivery_user(conn, delivery) == (kim if linkage == "on" else None)
 
 
