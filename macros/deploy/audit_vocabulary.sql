@@ -21,7 +21,7 @@
             ('outcome', '{{ name }}', null, null, {{ linkage_sql_literal(meaning) }}, false),
         {%- endfor %}
         {%- for name, table_name, outcome, meaning in vocabulary['reasons'] %}
-            ('reason', '{{ name }}', '{{ table_name }}', '{{ outcome }}', {{ linkage_sql_literal(meaning) }}, {{ table_name in ['message_deliveries_app_update'] }}){{ ',' if not loop.last }}
+            ('reason', '{{ name }}', '{{ table_name }}', '{{ outcome }}', {{ linkage_sql_literal(meaning) }}, {{ name in vocabulary['legacy_reasons'] }}){{ ',' if not loop.last }}
         {%- endfor %}
         ) as entry (kind, value, table_name, outcome, meaning, legacy)
     $function$;

@@ -47,7 +47,9 @@
             ('feature_disabled', 'message_deliveries_backfill', 'skipped', 'its guest became linkable while LINK_USER_BY_PHONE was off'),
             ('rollback', 'message_deliveries_rollback', 'unlinked', 'rollback_links undid the link'),
             ('app_update', 'message_deliveries_app_update', 'linked', 'the app changed the user_id (earlier versions only)'),
+            ('concurrent_change', 'message_deliveries', 'no_match', 'its guest changed while it was decided (earlier versions only)'),
         ],
+        'legacy_reasons': ['app_update', 'concurrent_change'],
     }) }}
 {% endmacro %}
 
