@@ -24,7 +24,10 @@ def test_guest_record_links_a_new_delivery(db):
     assert w.delivery_user(db, delivery) == person
     audit = only_audit(db, delivery)
     assert (audit["table_name"], audit["outcome"], audit["reason"], audit["candidate_count"]) == (
-        "message_deliveries", "linked", "guest_record", 1,
+        "message_deliveries",
+        "linked",
+        "guest_record",
+        1,
     )
     assert audit["linked_user_id"] == person and audit["matched_guest_id"] == guest
     assert audit["event_id"] == event and audit["normalized_phone"] == PHONE
@@ -158,10 +161,9 @@ def test_event_comes_from_the_message_when_the_delivery_names_no_guest(db):
     assert only_audit(db, delivery)["event_id"] == other_event
 
 
-def test_an_app_provided_user_is_never_overwritten_and_only_the_guests_own_user_is_audited_as_its_link(db):
-    """The row trigger never sees a row that arrives with a user (its WHEN clause), and the statement's
-    audit reads only the transition table: a user_id equal to its guest's user is indistinguishable from
-    the guest-record link and audited as one; any other user_id is the app's own, kept and not audited."""
+def test_app_provided_user_is_never_overwritten_nor_audited(db):
+    """A row the app sends with its own user_id keeps it and is no attempt, whether or not that user is
+    its guest's (the row trigger notes it; the statement's audit leaves it out)."""
     event = w.event(db)
     guest_user, app_user = w.user(db), w.user(db)
     guest = w.guest(db, event, guest_user, PHONE)
@@ -170,8 +172,44 @@ def test_an_app_provided_user_is_never_overwritten_and_only_the_guests_own_user_
     same = w.deliver(db, w.message(db, event), guest, PHONE, user_id=guest_user)
     assert w.delivery_user(db, overwritten) == app_user
     assert w.audit_rows(db, record_id=overwritten) == []
-    assert [(r["outcome"], r["reason"], r["linked_user_id"]) for r in w.audit_rows(db, record_id=same)] == [
-        ("linked", "guest_record", guest_user)
+    assert w.audit_rows(db, record_id=same) == []
+    assert db.execute("select count(*) from delivery_linkage.app_linked_deliveries").fetchone() == (0,)
+
+
+def test_a_link_whose_guest_changes_before_the_statement_is_audited_is_still_audited_as_the_link(app_db, db):
+    """A send's row trigger links a delivery; before the statement's audit is written (held here by an
+    operator's lock on the audit's storage) its guest is unlinked and committed. The audit still records
+    the link the row trigger made — not the app's own user_id."""
+    import threading
+    import time
+
+    from app_sessions import session
+
+    event = w.event(db)
+    person = w.user(db)
+    guest = w.guest(db, event, person, PHONE)
+    message = w.message(db, event)
+    result = {}
+    with session(app_db) as operator, session(app_db) as sender:
+        operator.execute("begin")
+        operator.execute("lock table delivery_linkage.link_attempts in share mode")
+        thread = threading.Thread(
+            target=lambda: result.update(delivery=w.deliver(sender, message, guest, PHONE)), daemon=True
+        )
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not db.execute(
+            "select exists (select from pg_locks where pid = %s and not granted)", (sender.info.backend_pid,)
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, "the send's audit never waited"
+            time.sleep(0.02)
+        db.execute("update event_guests set user_id = null where id = %s", (guest,))
+        operator.execute("rollback")
+        thread.join(10)
+    delivery = result["delivery"]
+    assert w.delivery_user(db, delivery) == person
+    assert [(r["outcome"], r["reason"], r["linked_user_id"]) for r in w.audit_rows(db, record_id=delivery)] == [
+        ("linked", "guest_record", person)
     ]
 
 
@@ -179,10 +217,7 @@ def test_multi_row_insert_writes_one_audit_row_per_attempt(db):
     event = w.event(db)
     message = w.message(db, event)
     people = [w.user(db) for _ in range(5)]
-    guests = [
-        w.guest(db, event, person if i % 2 == 0 else None, f"+1555555020{i}")
-        for i, person in enumerate(people)
-    ]
+    guests = [w.guest(db, event, person if i % 2 == 0 else None, f"+1555555020{i}") for i, person in enumerate(people)]
     provided = w.user(db)
     db.execute(
         "insert into message_deliveries (message_id, guest_id, phone_number, user_id) "
@@ -213,8 +248,7 @@ def test_status_update_does_no_linking_work_and_writes_no_audit(db):
     with db.transaction():
         db.execute("update message_deliveries set sms_status = 'delivered' where id = %s", (delivery,))
         calls = db.execute(
-            "select count(*) from pg_stat_xact_user_functions "
-            "where funcname = 'auto_link_user_by_phone_trigger'"
+            "select count(*) from pg_stat_xact_user_functions where funcname = 'auto_link_user_by_phone_trigger'"
         ).fetchone()[0]
     assert calls == 0
     assert len(w.audit_rows(db)) == before
@@ -240,9 +274,7 @@ def test_upsert_path_links_the_same_way(db):
     assert w.delivery_user(db, first) == person
     # the app's ON CONFLICT DO UPDATE writes excluded.user_id: the proposed row was linked by the
     # BEFORE INSERT trigger, so the link survives the upsert
-    second = db.execute(
-        "select upsert_message_delivery(%s, %s, %s, 'sent')", (message, guest, PHONE)
-    ).fetchone()[0]
+    second = db.execute("select upsert_message_delivery(%s, %s, %s, 'sent')", (message, guest, PHONE)).fetchone()[0]
     assert second == first
     assert w.delivery_user(db, first) == person
     # an upsert that clears user_id outright is linked again on its update path, and audited
@@ -271,9 +303,7 @@ def test_link_user_by_phone_reports_the_decision(db):
 def test_get_feature_flag_is_false_for_unknown_flags(db):
     assert db.execute("select get_feature_flag('NO_SUCH_FLAG')").fetchone()[0] is False
     assert db.execute("select get_feature_flag('LINK_USER_BY_PHONE')").fetchone()[0] is True
-    assert (
-        db.execute("select get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')").fetchone()[0] is False
-    )
+    assert db.execute("select get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')").fetchone()[0] is False
 
 
 @pytest.mark.parametrize(
@@ -324,9 +354,7 @@ def test_guest_link_backfills_its_null_deliveries_and_leaves_linked_ones_alone(d
     assert w.delivery_user(db, kept) == app_user
     backfill = w.audit_rows(db, table_name="message_deliveries_backfill")
     assert sorted(r["record_id"] for r in backfill) == sorted(pending)
-    assert {(r["outcome"], r["reason"], r["linked_user_id"]) for r in backfill} == {
-        ("linked", "guest_linked", person)
-    }
+    assert {(r["outcome"], r["reason"], r["linked_user_id"]) for r in backfill} == {("linked", "guest_linked", person)}
 
 
 def test_restoring_a_linked_guest_backfills(db):
@@ -361,13 +389,11 @@ def test_bulk_guest_link_backfills_in_one_set_based_statement(db):
     db.execute("set track_functions = 'all'")
     with db.transaction():
         db.execute(
-            "update event_guests g set user_id = t.u "
-            "from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
+            "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
             (guests, people),
         )
         calls = db.execute(
-            "select funcname, calls from pg_stat_xact_user_functions "
-            "where funcname like 'backfill_guest_deliveries'"
+            "select funcname, calls from pg_stat_xact_user_functions where funcname like 'backfill_guest_deliveries'"
         ).fetchall()
     assert w.linkable_null_count(db) == 0
     assert sum(c for _, c in calls) == 1, calls
@@ -410,9 +436,7 @@ def test_statement_timeout_in_the_app_leaves_no_partial_linking(db):
         "create function slow_down() returns trigger language plpgsql "
         "as $$ begin perform pg_sleep(0.5); return null; end $$"
     )
-    db.execute(
-        "create trigger zz_slow after update on event_guests for each statement execute function slow_down()"
-    )
+    db.execute("create trigger zz_slow after update on event_guests for each statement execute function slow_down()")
     with pytest.raises(psycopg.errors.QueryCanceled):
         with db.transaction():
             db.execute("set local statement_timeout = '200ms'")

@@ -1,20 +1,22 @@
 {#
     audit_inserted_delivery_links: statement-level AFTER INSERT trigger function on message_deliveries
-    (trigger_message_deliveries_audit_links). The whole INSERT's audit, from its transition table
-    alone (the row trigger leaves no note anywhere), in one statement:
-    - each row is classified by what its guest says now (one key lookup each; the message once):
-      a user_id equal to its guest's user is the guest-record link (the row trigger's, or the app's
-      same choice); another user_id is the app's own and not an attempt; a NULL row gets the guest's
-      state as its reason (guest_not_linked, guest_removed, guest_other_event), feature_disabled
-      while LINK_USER_BY_PHONE is off, or deferred when its guest is linkable (its user's row was
-      locked, or the guest was linked while the statement ran);
+    (trigger_message_deliveries_audit_links). The whole INSERT's audit, from its transition table, in
+    one statement:
+    - rows the app sent with its own user_id were noted by the row trigger (app_linked_deliveries):
+      their notes are taken and deleted, and they are not attempts;
+    - every other row with a user was linked by the row trigger: a link by guest record (the phone
+      rules' links are decided again, below);
+    - a NULL row gets its guest's state as its reason (one key lookup each; the message once):
+      guest_not_linked, guest_removed, guest_other_event; feature_disabled while LINK_USER_BY_PHONE is
+      off; deferred when its guest is linkable (its user's row was locked, or the guest was linked while
+      the statement ran);
     - the guests of deferred rows, and under REPEATABLE READ / SERIALIZABLE the guests of every row
-      left NULL (the transaction's snapshot may predate their link), go to guest_link_queue for the
-      sweeper;
+      left NULL (the transaction's snapshot may predate their link), go to guest_link_queue;
     - the attempts go to link_attempts grouped by outcome, reason, event and message (a delivery's
       id, and for a link its user: 32 bytes an attempt).
     Rows the phone rules decide (no known guest named, or the users fallback on) are decided again
-    with decide_delivery_links, in a second statement that runs only when there are such rows.
+    with decide_delivery_links, in a second statement that runs only when there are such rows. With
+    the row trigger disabled (the runbook's rollback plan) nothing was attempted and nothing is audited.
 #}
 {% macro audit_inserted_delivery_links(ctx) %}
     {%- set s = ctx.s -%}
@@ -27,12 +29,26 @@
     as $function$
     declare
         v_phone_rules boolean;
+        v_app_linked uuid[];
     begin
         with flags as (
             select
                 {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} as linking,
                 {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }} as fallback,
-                pg_catalog.current_setting('transaction_isolation') <> 'read committed' as snapshot_isolation
+                pg_catalog.current_setting('transaction_isolation') <> 'read committed' as snapshot_isolation,
+                coalesce((
+                    select t.tgenabled in ('O', 'A') from pg_catalog.pg_trigger as t
+                    where t.tgrelid = '{{ s }}.message_deliveries'::regclass
+                      and t.tgname = 'trigger_message_deliveries_auto_link_user'
+                ), false) as attempted
+        ),
+
+        app_linked as (
+            delete from {{ p }}.app_linked_deliveries as note
+            using inserted_deliveries as inserted
+            where note.transaction_id = pg_catalog.pg_current_xact_id()
+              and note.delivery_id = inserted.id
+            returning note.delivery_id
         ),
 
         statement_messages as materialized (
@@ -51,14 +67,11 @@
                 inserted.user_id,
                 coalesce(statement_message.event_id, guest.event_id) as event_id,
                 case
+                    when not flags.attempted then null
+                    when inserted.user_id is not null
+                        and exists (select from app_linked where app_linked.delivery_id = inserted.id) then null
                     when inserted.guest_id is null or guest.id is null or flags.fallback then 'phone_rules'
-                    when inserted.user_id is not null then
-                        case
-                            when inserted.user_id = guest.user_id
-                                and {{ linkage_guest_is_active('guest') }}
-                                and {{ linkage_guest_of_event('guest', 'statement_message.event_id') }}
-                                then 'guest_record'
-                        end
+                    when inserted.user_id is not null then 'guest_record'
                     when not flags.linking then 'feature_disabled'
                     when not {{ linkage_guest_is_active('guest') }} then 'guest_removed'
                     when not {{ linkage_guest_of_event('guest', 'statement_message.event_id') }} then 'guest_other_event'
@@ -99,7 +112,10 @@
                 group by classified.reason, classified.event_id, classified.message_id, flags.fallback") }}
         )
 
-        select pg_catalog.bool_or(classified.reason = 'phone_rules') into v_phone_rules from classified;
+        select pg_catalog.bool_or(classified.reason = 'phone_rules'),
+               (select pg_catalog.array_agg(app_linked.delivery_id) from app_linked)
+        into v_phone_rules, v_app_linked
+        from classified;
 
         if v_phone_rules then
             -- the rows the phone rules decide: decided again, set-based, for their audit
@@ -107,8 +123,9 @@
                 select inserted.id, inserted.guest_id, inserted.message_id, inserted.user_id, inserted.phone_number::text as phone
                 from inserted_deliveries as inserted
                 left join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
-                where inserted.guest_id is null or guest.id is null
-                   or {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }}
+                where (inserted.guest_id is null or guest.id is null
+                       or {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }})
+                  and not (inserted.id = any(coalesce(v_app_linked, '{}')))
             ),
 
             decided as (
@@ -118,7 +135,11 @@
                            when phone_rows.user_id is null and decision.outcome = 'linked'
                                then case when decision.reason = 'guest_record' then 'deferred' else 'user_locked' end
                            when phone_rows.user_id is null then decision.reason
-                           when decision.outcome = 'linked' and decision.linked_user_id = phone_rows.user_id then decision.reason
+                           -- linked by the row trigger: by the rule that decides it now, or (its guest or
+                           -- phone changed meanwhile) by the phone
+                           when decision.outcome = 'linked' and decision.linked_user_id = phone_rows.user_id
+                               then decision.reason
+                           else 'guest_phone'
                        end as audited_reason
                 from phone_rows
                 join {{ p }}.decide_delivery_links(
@@ -142,11 +163,10 @@
                 "select 'message_deliveries', " ~ linkage_outcome_of_reason('decided.audited_reason') ~ ", decided.audited_reason,
                     decided.event_id, decided.message_id, decided.phone_fallback_enabled, null::integer,
                     pg_catalog.array_agg(decided.record_id),
-                    pg_catalog.array_agg(case when decided.audited_reason in ('guest_record', 'guest_phone', 'user_phone') then decided.linked_user_id end),
+                    pg_catalog.array_agg(decided.row_user_id),
                     pg_catalog.array_agg(decided.matched_guest_id), pg_catalog.array_agg(decided.normalized_phone),
                     pg_catalog.array_agg(decided.candidate_count), null::uuid[]
                 from decided
-                where decided.audited_reason is not null
                 group by decided.audited_reason, decided.event_id, decided.message_id, decided.phone_fallback_enabled") }};
         end if;
         return null;

@@ -1,7 +1,8 @@
 {#
     auto_link_user_by_phone_trigger: the runbook's row-level BEFORE INSERT trigger function on
-    message_deliveries, called only for rows that arrive with no user_id (the WHEN clause of
-    trigger_message_deliveries_auto_link_user; rows the app linked never reach it).
+    message_deliveries (trigger_message_deliveries_auto_link_user). A row that arrives with a user_id
+    is the app's: kept, and noted in app_linked_deliveries for the statement's audit (it is not an
+    attempt). A row that arrives with none:
 
     One query per row, by keys only: the delivery gets its guest's user when the guest is active,
     linked, of the message's event, LINK_USER_BY_PHONE is on, and the user's row is not locked by a
@@ -10,8 +11,8 @@
     audit queues its guest for the sweeper). The same query reads the users fallback flag, so a row
     whose guest is not linkable costs nothing more unless the phone rules apply: a delivery naming no
     guest (or an unknown one), or any unlinked delivery while LINK_USER_BY_PHONE_FALLBACK_TO_USERS is
-    on, goes through decide_delivery_links (rules 3-5). Nothing is written here: the statement trigger
-    audits the whole INSERT from its transition table. Never raises on bad data.
+    on, goes through decide_delivery_links (rules 3-5). Nothing is written for it: the statement
+    trigger audits the whole INSERT from its transition table. Never raises on bad data.
 #}
 {% macro auto_link_user_by_phone_trigger(ctx) %}
     {%- set s = ctx.s -%}
@@ -25,6 +26,10 @@
         v_guest_found boolean;
         v_phone_rules boolean;
     begin
+        if new.user_id is not null then
+            insert into {{ ctx.p }}.app_linked_deliveries (delivery_id) values (new.id);
+            return new;
+        end if;
         select
             case
                 when {{ linkage_guest_is_linkable('guest') }}

@@ -95,6 +95,7 @@
         audit_write_failures(ctx),
         guest_link_queue(ctx),
         own_write_transactions(ctx),
+        app_linked_deliveries(ctx),
         link_audit_purge_runs(ctx),
         linkage_adopt_audit_table(ctx),
         user_link_audit(ctx),

@@ -36,7 +36,7 @@
         s ~ '.run_user_link_audit_purge(integer)',
     ] -%}
     {%- set private_tables = [
-        p ~ '.linkage_deployments', p ~ '.link_attempts', p ~ '.audit_write_failures', p ~ '.guest_link_queue', p ~ '.own_write_transactions',
+        p ~ '.linkage_deployments', p ~ '.link_attempts', p ~ '.audit_write_failures', p ~ '.guest_link_queue', p ~ '.own_write_transactions', p ~ '.app_linked_deliveries',
         p ~ '.link_audit_purge_runs', p ~ '.linkage_indexes',
     ] -%}
     {%- set roles = var('linkage_api_roles', ['anon', 'authenticated', 'service_role']) -%}

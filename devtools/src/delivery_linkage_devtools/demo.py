@@ -3,20 +3,23 @@
 A demo database starts with the runbook's situation (deliveries created before their guests were
 linked), dbt deploys the linkage and builds the metric models, the check and `dbt test` flag the
 defect, a dry run shows what the historical backfill would change, the backfill fixes it, the check
-and the tests turn green, and live traffic keeps it green.
+and the tests turn green; the sweeper starts and links a send that raced its guest's link; live
+traffic keeps it all green.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+import time
 from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
 
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage.database.schemas import app_schema
-from delivery_linkage.operations import backfill
+from delivery_linkage.database.schemas import app_schema, private_schema
+from delivery_linkage.operations import backfill, sweep
 from delivery_linkage.operations import check as integrity
 from delivery_linkage_devtools import app_fixture, synthetic, traffic
 
@@ -77,10 +80,29 @@ def run(console: Console, deliveries: int = 20000) -> int:
     passing = dbt(console, settings, ["test"], expect_failure=True)
     console.print(f"dbt test exit status: [bold]{passing.returncode}[/]")
 
-    step(console, "6. Live traffic: announcements, guests linking one by one, one bulk guest link")
+    step(console, "6. The sweeper, and a send that races its guest's link")
+    stop = threading.Event()
+    passes: list[sweep.SweepPass] = []
+    sweeper = threading.Thread(
+        target=sweep.run,
+        args=(lambda: connection.connect(settings),),
+        kwargs={"interval": 0.5, "report": passes.append, "stop": stop},
+        daemon=True,
+    )
+    sweeper.start()
+    console.print(
+        "[dim]$ linkage sweep --interval 0.5   (in the background; pg_cron runs it where the database has it)[/]"
+    )
+    race_with_the_sweeper(console, settings)
+
+    step(console, "7. Live traffic: announcements, guests linking one by one, one bulk guest link")
     with connection.connect(settings) as conn:
         summary = traffic.play(conn)
         console.print(figures_table("Live traffic played", asdict(summary), TRAFFIC_LABELS))
+        settle(conn)
+        stop.set()
+        sweeper.join(10)
+        console.print(f"the sweeper made {len(passes):,} passes; queue entries left: {queue_size(conn)}")
         final = integrity.check(conn)
         print_check(console, final)
         print_summary(console, conn)
@@ -109,6 +131,62 @@ TRAFFIC_LABELS = {
     "guests_linked_one_by_one": "guests linked one by one",
     "guests_linked_in_bulk": "guests linked in one bulk update",
 }
+
+
+def queue_size(conn) -> int:
+    return conn.execute(f"select count(*) from {private_schema()}.guest_link_queue").fetchone()[0]
+
+
+def settle(conn, seconds: float = 10.0) -> None:
+    """Waits until the sweeper has emptied its queue (it runs in the background), at most `seconds`."""
+    deadline = time.monotonic() + seconds
+    while queue_size(conn) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def race_with_the_sweeper(console: Console, settings) -> None:
+    """A guest is linked in one transaction while a send to it is written in another: neither sees the
+    other's row, so the send's delivery is committed NULL; the guest link's queue entry tells the
+    sweeper, which links it once both transactions are over."""
+    schema = app_schema()
+    with connection.connect(settings) as conn:
+        guest, event = conn.execute(
+            f"select g.id, g.event_id from {schema}.event_guests g where g.user_id is null and g.removed_at is null "
+            f"and exists (select from {schema}.messages m where m.event_id = g.event_id) order by g.id limit 1"
+        ).fetchone()
+        user = conn.execute(f"insert into {schema}.users (phone) values (null) returning id").fetchone()[0]
+        message = conn.execute(
+            f"insert into {schema}.messages (event_id, body) values (%s, 'Doors open at six') returning id", (event,)
+        ).fetchone()[0]
+        with connection.connect(settings) as linker, connection.connect(settings) as sender:
+            linker.execute("begin")
+            linker.execute(f"update {schema}.event_guests set user_id = %s where id = %s", (user, guest))
+            sender.execute("begin")
+            delivery = sender.execute(
+                f"insert into {schema}.message_deliveries (message_id, guest_id) values (%s, %s) returning id",
+                (message, guest),
+            ).fetchone()[0]
+            sender.execute("commit")
+            linker.execute("commit")
+        linked_at_commit = conn.execute(
+            f"select user_id is not null from {schema}.message_deliveries where id = %s", (delivery,)
+        ).fetchone()[0]
+        console.print(
+            f"guest linked and a delivery sent to it in two overlapping transactions: the delivery "
+            f"{'was linked at once' if linked_at_commit else 'was committed with no user'}; "
+            f"queue entries: {queue_size(conn)}"
+        )
+        settle(conn)
+        rows = conn.execute(
+            f"select table_name, outcome, reason from {schema}.user_link_audit_of(%s) order by created_at", (delivery,)
+        ).fetchall()
+        user_now = conn.execute(
+            f"select user_id from {schema}.message_deliveries where id = %s", (delivery,)
+        ).fetchone()[0]
+        console.print(
+            f"after the sweeper: user_id {'set' if user_now == user else 'STILL NULL'}; its audit: "
+            + "; ".join(" / ".join(row) for row in rows)
+        )
 
 
 def figures_table(title: str, figures: dict[str, int], labels: dict[str, str]) -> Table:

@@ -9,6 +9,7 @@ end the loop.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,14 +56,16 @@ def run(
     passes: int | None = None,
     report: Callable[[SweepPass], None] | None = None,
     on_error: Callable[[Exception, float], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Sweep every `interval` seconds, `passes` times (None: until interrupted)."""
+    """Sweep every `interval` seconds, `passes` times (None: until interrupted, or until `stop` is set)."""
     import psycopg
 
+    stop = stop or threading.Event()
     conn = None
     done = 0
     pause = interval
-    while passes is None or done < passes:
+    while (passes is None or done < passes) and not stop.is_set():
         try:
             if conn is None or conn.closed:
                 conn = connect()
@@ -79,6 +82,6 @@ def run(
                 on_error(error, pause)
         done += 1
         if passes is None or done < passes:
-            time.sleep(pause)
+            stop.wait(pause)
     if conn is not None:
         conn.close()
