@@ -8,11 +8,11 @@ the parameter `critical_pct` (`{"$PARAMETER": "critical_pct"}`).
 
 The suites are read from the project's gx/expectations/ (delivery_linkage.project: the checkout, or
 the copy inside the installed package). GX runs in a file-based context (gx/uncommitted/context/ by
-default: beside the Data Docs folder, `<docs dir>/../context`), so every run's validation results are kept: each run is named
-(`linkage-validate-<UTC time>` unless given) and the Data Docs index lists every run. No network:
-analytics off, no cloud. It reads the same database as every command (libpq variables, else the
-embedded server) through SQLAlchemy; the context's configuration names the connection by an
-environment variable, never by its password. Data Docs (static HTML) go to gx/uncommitted/data_docs/
+default: beside the Data Docs folder, `<docs dir>/../context`), so every run's validation results are
+kept: each run is named (`linkage-validate-<UTC time>` unless given) and the Data Docs index lists
+every run. No network: analytics off, no cloud. It reads the same database as every command (libpq
+variables, else the embedded server) through SQLAlchemy; the context's configuration names the
+connection by an environment variable, never by its password. Data Docs (static HTML) go to gx/uncommitted/data_docs/
 by default, in the project's output directory: the checkout, or the per-user data directory when the
 project is the installed package's copy (nothing is written inside an installed package). GX writes
 files only: the database is read, never written, so a hot standby validates like its primary.
