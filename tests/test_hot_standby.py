@@ -31,7 +31,8 @@ import runbook_world
 from delivery_linkage.database import connection, dbt_runner, embedded_server
 from delivery_linkage_devtools import app_fixture
 
-pytestmark = pytest.mark.standby
+# pgserver notes that XDG_RUNTIME_DIR is unset (it then keeps its lock file under /tmp)
+pytestmark = [pytest.mark.standby, pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR is not set")]
 
 LINKAGE = str(Path(sys.executable).with_name("linkage"))
 DATABASE = "app"
@@ -129,7 +130,9 @@ def summary_counts(output: str) -> dict[str, int]:
     return dict(zip(("PASS", "WARN", "ERROR", "SKIP"), map(int, found.groups()), strict=True))
 
 
-def without_times_and_server(page: str, settings: connection.ConnectionSettings) -> str:
+def page_figures(page: str, settings: connection.ConnectionSettings) -> str:
+    """The report's text and figures: charts (their element ids are random), times and the server's address out."""
+    page = re.sub(r"<svg.*?</svg>|data:image/[^\"')]+", "<chart>", page, flags=re.S)
     page = page.replace(f"{settings.host}:{settings.port}", "<server>")
     return re.sub(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(\+00(:00)?| UTC)?", "<time>", page)
 
@@ -151,7 +154,7 @@ def test_a_hot_standby_reads_like_its_primary_once_replayed(pair):
     assert summary_counts(on_standby.output)["WARN"] > 0  # the warning is seen on both
 
     checks = {name: linkage(s, "check", "--json", cwd=pair.workdir) for name, s in (("p", primary), ("s", standby))}
-    assert checks["s"].returncode == checks["p"].returncode == 1, checks["s"].stderr
+    assert checks["s"].returncode == checks["p"].returncode != 0, checks["s"].stderr  # a warning, on both
     figures = {name: json.loads(result.stdout) for name, result in checks.items()}
     for found in figures.values():
         found.pop("check_timestamp")
@@ -162,15 +165,15 @@ def test_a_hot_standby_reads_like_its_primary_once_replayed(pair):
     for name, settings in (("p", primary), ("s", standby)):
         written = linkage(settings, "report", "--out", f"report-{name}.html", cwd=pair.workdir)
         assert written.returncode == 0, written.stderr
-        pages[name] = without_times_and_server((pair.workdir / f"report-{name}.html").read_text(), settings)
+        pages[name] = page_figures((pair.workdir / f"report-{name}.html").read_text(), settings)
     assert pages["s"] == pages["p"] and 'data-health="warning"' in pages["s"]
 
     validations = {}
     for name, settings in (("p", primary), ("s", standby)):
         docs = str(pair.workdir / f"docs-{name}")
         result = linkage(settings, "validate", "--json", "--docs-dir", docs, cwd=pair.workdir)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        validations[name] = [
+        assert result.returncode in (0, 1, 2), result.stdout[-3000:] + result.stderr[-3000:]  # a verdict, no error
+        validations[name] = [result.returncode] + [
             (suite["name"], suite["success"], suite["evaluated"]) for suite in json.loads(result.stdout)["suites"]
         ]
     assert validations["s"] == validations["p"] and len(validations["s"]) >= 6
@@ -183,5 +186,7 @@ def test_dbt_run_and_build_on_a_hot_standby_stop_at_once_saying_to_use_the_prima
     output = " ".join(result.output.split())
     assert f"this database is a hot standby (pg_is_in_recovery: read-only), `dbt {command}`" in output
     assert "run it on the primary" in output
-    assert " START " not in result.output  # no model, seed or test was started
+    assert DEPLOY_SKIPPED in result.output  # the deploy hook ran first and skipped itself
+    started = [line for line in result.output.splitlines() if " START " in line and " START hook" not in line]
+    assert started == []  # no model, seed or test was started
     assert "read-only transaction" not in result.output
