@@ -99,4 +99,4 @@ db-stop: setup
 	$(BIN)/linkage db stop
 
 clean:
-	rm -rf target target_* logs .dbt
+	rm -rf target target_* logs .dbt build dist

@@ -66,11 +66,14 @@ class BuildPyWithProject(build_py):
 
 
 class SdistWithProject(sdist):
-    """sdist, with the project's files (a wheel built from the sdist copies them from there)."""
+    """sdist, with the project's files in its tree (a wheel built from the sdist copies them from there)."""
 
-    def add_defaults(self):
-        super().add_defaults()
-        self.filelist.extend(project_files())
+    def make_release_tree(self, base_dir, files):
+        super().make_release_tree(base_dir, files)
+        for name in project_files():
+            target = Path(base_dir) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(ROOT / name, target)
 
 
 setup(cmdclass={"build_py": BuildPyWithProject, "sdist": SdistWithProject})
