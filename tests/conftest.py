@@ -68,9 +68,17 @@ DBT_FIXTURES = {"modeled_app_db", "modeled_db"}
 DBT_PATHS = ("adoption/", "test_concurrency_benchmark.py")
 
 
+# slow suites with make targets of their own: they run only when `-m` names them (make test-install, test-standby)
+OPT_IN_MARKERS = {"install": "make test-install", "standby": "make test-standby"}
+
+
 def pytest_collection_modifyitems(config, items):
     tests_dir = Path(__file__).parent
+    chosen = config.getoption("markexpr") or ""
     for item in items:
+        for marker, target in OPT_IN_MARKERS.items():
+            if item.get_closest_marker(marker) and marker not in chosen:
+                item.add_marker(pytest.mark.skip(reason=f"opt-in: `{target}` (pytest -m {marker})"))
         relative = item.path.relative_to(tests_dir).as_posix() if item.path.is_relative_to(tests_dir) else ""
         if any(relative == entry or (entry.endswith("/") and relative.startswith(entry)) for entry in CORE_SUITE):
             item.add_marker(pytest.mark.core)

@@ -8,7 +8,6 @@ import pytest
 
 import runbook_world
 import world as w
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
 
 pytestmark = pytest.mark.dbt
@@ -93,7 +92,7 @@ def test_dbt_unit_tests_pass(app_db):
     dbt(app_db, "run", "--empty").check()  # unit tests read their inputs' columns from the built relations
     result = dbt(app_db, "test", "--select", "test_type:unit")
     result.check()
-    target = PROJECT_DIR / dbt_runner.target_dir(TARGET)
+    target = dbt_runner.target_dir(TARGET)
     manifest = json.loads((target / "manifest.json").read_text())
     defined = {uid for uid, test in manifest["unit_tests"].items() if test["package_name"] == "delivery_linkage"}
     results = json.loads((target / "run_results.json").read_text())["results"]

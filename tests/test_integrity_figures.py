@@ -14,13 +14,13 @@ from decimal import Decimal
 import pytest
 
 import world as w
-from delivery_linkage import PROJECT_DIR
+from delivery_linkage import project
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.operations import check as integrity
 
 pytestmark = pytest.mark.dbt
 TARGET = "target/pytest_integrity"
-PSQL_SCRIPT = PROJECT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
+PSQL_SCRIPT = project.project_dir() / "scripts" / "daily-delivery-integrity-check.sql"
 
 # The original app's daily script's main query (unveil-app/scripts/daily-delivery-integrity-check.sql),
 # rewritten here from what it computes: every delivery joined to its guest, NULL user with a guest user.

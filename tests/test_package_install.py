@@ -25,14 +25,14 @@ import psycopg
 import pytest
 
 import runbook_world
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
 
 pytestmark = pytest.mark.dbt
 
+CHECKOUT_DIR = Path(__file__).resolve().parents[1]  # the dbt project stays at its root: installed from git as is
 PACKAGE_PROJECT = Path(__file__).parent / "package_project"
 SCHEMA = "analytics"  # the root project's target schema: the package's models are built there too
-DOCS = PROJECT_DIR / "docs" / "package.md"
+DOCS = CHECKOUT_DIR / "docs" / "package.md"
 URL_PLACEHOLDER, REVISION_PLACEHOLDER = "<the repository's URL>", "<a commit SHA or a tag>"
 NEW_PROJECT = """\
 name: new_project
@@ -79,12 +79,12 @@ def repository_of_this_checkout(destination: Path) -> Path:
     if shutil.which("git") is None:
         pytest.skip("git is not installed")
     try:
-        listed = git(PROJECT_DIR, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+        listed = git(CHECKOUT_DIR, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     except subprocess.CalledProcessError:
         pytest.skip("this checkout is not a git work tree")
     destination.mkdir(parents=True)
     for name in filter(None, listed.split("\0")):
-        source = PROJECT_DIR / name
+        source = CHECKOUT_DIR / name
         if source.is_file():
             (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
@@ -108,7 +108,7 @@ def test_a_brand_new_project_installs_the_package_as_documented_and_builds(tmp_p
 
     packages = documented_packages_yml(form)
     if form == "local":  # the documented `../delivery_linkage`: a checkout next to the project
-        (tmp_path / "delivery_linkage").symlink_to(PROJECT_DIR, target_is_directory=True)
+        (tmp_path / "delivery_linkage").symlink_to(CHECKOUT_DIR, target_is_directory=True)
     else:
         repository = repository_of_this_checkout(tmp_path / "served" / "delivery_linkage.git")
         commit = git(repository, "rev-parse", "HEAD")
@@ -139,15 +139,15 @@ def test_a_brand_new_project_installs_the_package_as_documented_and_builds(tmp_p
 
 
 def test_the_python_package_and_the_dbt_package_carry_one_version():
-    python_version = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]["version"]
-    dbt_version = re.search(r'^version: "([^"]+)"', (PROJECT_DIR / "dbt_project.yml").read_text(), re.M)
+    python_version = tomllib.loads((CHECKOUT_DIR / "pyproject.toml").read_text())["project"]["version"]
+    dbt_version = re.search(r'^version: "([^"]+)"', (CHECKOUT_DIR / "dbt_project.yml").read_text(), re.M)
     assert dbt_version and dbt_version.group(1) == python_version
     printed = subprocess.run(
         [str(Path(sys.executable).with_name("linkage")), "--version"],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert printed.strip() == f"delivery_linkage {python_version}"
-    changelog = (PROJECT_DIR / "CHANGELOG.md").read_text()
+    changelog = (CHECKOUT_DIR / "CHANGELOG.md").read_text()
     assert "## [Unreleased]" in changelog  # changes land there until a version is tagged
 
 
@@ -164,7 +164,7 @@ def app_project(tmp_path, bare_app_db):
     env.update(
         DBT_PROFILES_DIR=str(profiles),
         DBT_SCHEMA=SCHEMA,
-        DELIVERY_LINKAGE_DIR=str(PROJECT_DIR),
+        DELIVERY_LINKAGE_DIR=str(CHECKOUT_DIR),
         DBT_SEND_ANONYMOUS_USAGE_STATS="False",
         DO_NOT_TRACK="1",
     )
@@ -198,7 +198,7 @@ def test_installed_package_deploys_builds_tests_and_takes_vars_from_the_root_pro
     dbt("deps").check()
     installed = project / "dbt_packages" / "delivery_linkage"
     # dbt 1.11 symlinks a local package: nothing of this checkout (target/, .venv/, .pgdata/) is copied
-    assert installed.is_symlink() and installed.resolve() == PROJECT_DIR.resolve()
+    assert installed.is_symlink() and installed.resolve() == CHECKOUT_DIR.resolve()
 
     run = dbt("run").check()
     assert "OK hook: delivery_linkage.on-run-start" in run.output  # the package's on-run-start hook ran

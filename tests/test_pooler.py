@@ -23,10 +23,11 @@ import pytest
 
 import runbook_world
 import world as w
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.operations import backfill
 from delivery_linkage_devtools import synthetic, traffic
+
+CHECKOUT_DIR = Path(__file__).resolve().parents[1]
 
 LINKAGE = str(Path(sys.executable).with_name("linkage"))
 REPEATED = "select count(*) from message_deliveries where user_id is null"
@@ -175,12 +176,12 @@ def test_dbt_run_and_test_then_validate_and_report_through_the_pooler(app_db, db
 # --- the code relies on no session state ----------------------------------------------------------------
 
 SOURCES = [
-    *sorted((PROJECT_DIR / "src" / "delivery_linkage").rglob("*.py")),
-    *sorted((PROJECT_DIR / "src" / "delivery_linkage").rglob("*.sql")),
-    *sorted((PROJECT_DIR / "macros").rglob("*.sql")),
-    *sorted((PROJECT_DIR / "models").rglob("*.sql")),
-    *sorted((PROJECT_DIR / "models").rglob("*.yml")),
-    PROJECT_DIR / "dbt_project.yml",
+    *sorted((CHECKOUT_DIR / "src" / "delivery_linkage").rglob("*.py")),
+    *sorted((CHECKOUT_DIR / "src" / "delivery_linkage").rglob("*.sql")),
+    *sorted((CHECKOUT_DIR / "macros").rglob("*.sql")),
+    *sorted((CHECKOUT_DIR / "models").rglob("*.sql")),
+    *sorted((CHECKOUT_DIR / "models").rglob("*.yml")),
+    CHECKOUT_DIR / "dbt_project.yml",
 ]
 # statements whose effect outlives the transaction that ran them, each with why it breaks behind the pooler
 SESSION_STATE = {
@@ -218,7 +219,9 @@ def session_state(text: str) -> list[str]:
 
 
 def test_no_statement_leaves_session_state_behind_a_transaction():
-    found = [f"{path.relative_to(PROJECT_DIR)}: {item}" for path in SOURCES for item in session_state(path.read_text())]
+    found = [
+        f"{path.relative_to(CHECKOUT_DIR)}: {item}" for path in SOURCES for item in session_state(path.read_text())
+    ]
     assert found == []
 
 
@@ -248,7 +251,7 @@ def test_the_session_state_audit_tells_session_from_transaction_scope(source, fl
 
 
 def test_every_database_connection_of_the_package_is_made_in_connection_py():
-    package = PROJECT_DIR / "src" / "delivery_linkage"
+    package = CHECKOUT_DIR / "src" / "delivery_linkage"
     elsewhere = []
     for path in sorted(package.rglob("*.py")):
         if path == package / "database" / "connection.py":

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import world as w
-from delivery_linkage import PROJECT_DIR
+from delivery_linkage import project as linkage_project
 from delivery_linkage.database import dbt_runner
 
 pytestmark = pytest.mark.dbt
@@ -40,8 +40,8 @@ def metricflow_project(tmp_path: Path) -> Path:
     project = tmp_path / "project"
     (project / "target").mkdir(parents=True)
     for name in PROJECT_FILES:
-        (project / name).symlink_to(PROJECT_DIR / name)
-    built = PROJECT_DIR / dbt_runner.target_dir(TARGET) / "semantic_manifest.json"
+        (project / name).symlink_to(linkage_project.project_dir() / name)
+    built = dbt_runner.target_dir(TARGET) / "semantic_manifest.json"
     (project / "target" / "semantic_manifest.json").symlink_to(built)
     return project
 

@@ -26,7 +26,7 @@ def failed(summary: validation.ValidationSummary) -> set[tuple[str, str, str | N
 
 def test_every_suite_file_names_its_data_asset_and_is_a_gx_suite():
     suites = validation.load_suites()
-    assert {s.name for s in suites} == {p.stem for p in validation.SUITES_DIR.glob("*.json")}
+    assert {s.name for s in suites} == {p.stem for p in validation.suites_dir().glob("*.json")}
     assert [s.layer for s in suites] == sorted(
         (s.layer for s in suites), key=lambda layer: layer != "sources"
     )

@@ -5,10 +5,15 @@
     across runs (incremental, never rebuilt by --full-refresh). test_result_history reads it.
 
     Returns the INSERT for dbt to run (outside a transaction, so it is committed by itself), or
-    nothing when there is nothing to record or dbt_node_results was never built (it logs how).
+    nothing when there is nothing to record, dbt_node_results was never built (it logs how), or the
+    database is a hot standby, which cannot be written (it says so: the primary's runs are kept).
 #}
 {% macro linkage_store_run_results(results) %}
     {%- if not execute or flags.WHICH not in ['run', 'test', 'build', 'seed', 'snapshot'] -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- if linkage_is_hot_standby() -%}
+        {{ log('delivery_linkage: hot standby (pg_is_in_recovery), results of this run not kept in dbt_node_results (the primary keeps its own runs)', info=True) }}
         {{ return('') }}
     {%- endif -%}
     {%- set store = linkage_history_store() -%}

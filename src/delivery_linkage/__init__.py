@@ -1,8 +1,6 @@
-"""delivery_linkage: keeps message_deliveries.user_id linked, and proves it."""
+"""delivery_linkage: keeps message_deliveries.user_id linked, and proves it.
 
-from pathlib import Path
-
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-"""The dbt project (dbt_project.yml lives here) when installed in editable mode from a checkout."""
+Where the dbt project (and the GX suites) is: `delivery_linkage.project.project_dir()`.
+"""
 
 __version__ = "0.1.0"

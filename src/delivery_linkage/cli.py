@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from delivery_linkage import __version__
+from delivery_linkage import __version__, project
 from delivery_linkage.database import connection, embedded_server
 
 EXIT_COULD_NOT_CHECK = 3
@@ -78,7 +78,10 @@ app = LinkageApp(
     no_args_is_help=True,
     rich_markup_mode=None,  # plain help: flags shown as flags (rich help labels them <bool>)
 )
-db_app = typer.Typer(help="The embedded PostgreSQL server (data directory .pgdata/ in the project).")
+db_app = typer.Typer(
+    help="The embedded PostgreSQL server (data directory: .pgdata/ in a checkout, else in the per-user data "
+    "directory; LINKAGE_PGDATA overrides)."
+)
 app.add_typer(db_app, name="db")
 console = Console(width=None if sys.stdout.isatty() else 120)
 errors = Console(stderr=True)
@@ -106,6 +109,19 @@ def fail(message: str, code: int = EXIT_COULD_NOT_CHECK, as_json: bool = False) 
         cause, _, fix = message.partition("\n  fix: ")
         emit_json(error_object(cause.strip(), code, fix.strip() or None))
     raise typer.Exit(code)
+
+
+PROJECT_DIR_HELP = (
+    "The delivery_linkage dbt project (default: LINKAGE_PROJECT_DIR, else the checkout, else the copy "
+    "installed with the package)."
+)
+
+
+def resolve_project(project_dir: Path | None, as_json: bool = False) -> Path:
+    try:
+        return project.project_dir(project_dir)
+    except project.ProjectNotFound as error:
+        fail(str(error), as_json=as_json)
 
 
 def open_connection(dbname: str | None = None, as_json: bool = False):
@@ -353,8 +369,13 @@ def indexes():
 @app.command()
 def validate(
     critical_pct: float = typer.Option(1.0, help="critical above this inconsistency percentage"),
-    docs_dir: Path = typer.Option(None, help="where to write Data Docs (default gx/uncommitted/data_docs)"),
+    docs_dir: Path = typer.Option(
+        None,
+        help="where to write Data Docs (default gx/uncommitted/data_docs in the checkout, or in the per-user "
+        "data directory when the project is the installed package's copy; `linkage project-dir` tells)",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
+    project_dir: Path = typer.Option(None, "--project-dir", help=PROJECT_DIR_HELP),
 ):
     """Great Expectations suites on the sources and the marts; writes Data Docs.
 
@@ -362,6 +383,7 @@ def validate(
     """
     from delivery_linkage import validation
 
+    project_dir = resolve_project(project_dir, as_json=as_json)
     settings, conn = open_connection(as_json=as_json)
     conn.close()
     try:
@@ -373,9 +395,10 @@ def validate(
 
             summary = validation.run_validation(
                 settings,
-                data_docs_dir=docs_dir or validation.DEFAULT_DATA_DOCS_DIR,
+                data_docs_dir=docs_dir or validation.default_data_docs_dir(project_dir),
                 critical_pct=critical_pct,
                 progress=advance,
+                suites_dir=validation.suites_dir(project_dir),
             )
     except (connection.ConnectionError_, validation.ValidationSetupError) as error:
         fail(str(error), as_json=as_json)
@@ -404,6 +427,62 @@ def report(
     except (connection.ConnectionError_, report_module.ReportError) as error:
         fail(str(error))
     console.print(f"report written: {written.resolve()}" + (" (with phone numbers and names)" if show_pii else ""))
+
+
+@app.command("project-dir")
+def project_dir_command(
+    output: bool = typer.Option(False, "--output", help="Print where the commands write for it instead."),
+):
+    """Print where the dbt project is (LINKAGE_PROJECT_DIR, the checkout, or the installed package's copy).
+
+    For dbt itself: `dbt build --project-dir "$(linkage project-dir)"` (or simply `linkage dbt build`).
+    With --output: where dbt's target/ and logs/ and the GX results go for it (the checkout, or the
+    per-user data directory, LINKAGE_DATA_DIR, for the installed copy).
+    """
+    found = resolve_project(None)
+    print(project.output_dir(found) if output else found)
+
+
+DBT_HELP = """Run dbt on the delivery_linkage project, against the same database as every command.
+
+\b
+  linkage dbt build                 deploy (on-run-start), models, tests: on the primary
+  linkage dbt test                  the data tests: on the primary or a read replica
+  linkage dbt run-operation backfill_deliveries --args '{dry_run: true}'
+  linkage dbt -- test --help        dbt's own help (options after -- all go to dbt)
+
+The project is the checkout, or the copy installed with the package; dbt connects through the libpq
+variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE), else the embedded server, with the
+project's profiles.example.yml unless DBT_PROFILES_DIR names a profiles.yml of your own. When the
+project is the installed copy, target/ and logs/ go to the per-user data directory
+(`linkage project-dir --output`; DBT_TARGET_PATH and DBT_LOG_PATH override). Exit status: dbt's.
+"""
+
+
+@app.command(
+    "dbt",
+    help=DBT_HELP,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    options_metavar="[--project-dir DIR] DBT_COMMAND [DBT_OPTIONS]...",
+)
+def dbt_command(
+    context: typer.Context,
+    project_dir: Path = typer.Option(None, "--project-dir", help=PROJECT_DIR_HELP),
+):
+    import subprocess
+
+    from delivery_linkage.database import dbt_runner
+
+    if not context.args:
+        print(context.get_help())
+        raise typer.Exit(EXIT_USAGE)
+    found = resolve_project(project_dir)
+    try:
+        settings = connection.resolve()
+    except connection.ConnectionError_ as error:
+        fail(str(error))
+    command, env = dbt_runner.dbt_invocation(list(context.args), settings, project_dir=found)
+    raise typer.Exit(subprocess.run(command, env=env).returncode)
 
 
 def register_plugin_commands() -> None:

@@ -6,13 +6,16 @@ query in which `{app_schema}` and `{marts_schema}` stand for the app schema (LIN
 default public) and the models' schema (DBT_SCHEMA, default linkage). Expectation kwargs may use
 the parameter `critical_pct` (`{"$PARAMETER": "critical_pct"}`).
 
-GX runs in a file-based context (gx/uncommitted/context/ by default: beside the Data Docs folder,
-`<docs dir>/../context`), so every run's validation results are kept: each run is named
-(`linkage-validate-<UTC time>` unless given) and the Data Docs index lists every run. No network:
-analytics off, no cloud. It reads the same database as every command (libpq variables, else the
-embedded server) through SQLAlchemy; the context's configuration names the connection by an
-environment variable, never by its password. Data Docs (static HTML) go to gx/uncommitted/data_docs/
-by default.
+The suites are read from the project's gx/expectations/ (delivery_linkage.project: the checkout, or
+the copy inside the installed package). GX runs in a file-based context (gx/uncommitted/context/ by
+default: beside the Data Docs folder, `<docs dir>/../context`), so every run's validation results are
+kept: each run is named (`linkage-validate-<UTC time>` unless given) and the Data Docs index lists
+every run. No network: analytics off, no cloud. It reads the same database as every command (libpq
+variables, else the embedded server) through SQLAlchemy; the context's configuration names the
+connection by an environment variable, never by its password. Data Docs (static HTML) go to gx/uncommitted/data_docs/
+by default, in the project's output directory: the checkout, or the per-user data directory when the
+project is the installed package's copy (nothing is written inside an installed package). GX writes
+files only: the database is read, never written, so a hot standby validates like its primary.
 """
 
 from __future__ import annotations
@@ -28,13 +31,11 @@ from decimal import Decimal
 from html import escape
 from pathlib import Path
 
-from delivery_linkage import PROJECT_DIR
+from delivery_linkage import project
 from delivery_linkage.database.connection import ConnectionSettings, connect, sqlalchemy_engine_kwargs
 from delivery_linkage.database.schemas import app_schema, marts_schema
 from delivery_linkage.database.schemas import quote_identifier as _quote
 
-SUITES_DIR = PROJECT_DIR / "gx" / "expectations"
-DEFAULT_DATA_DOCS_DIR = PROJECT_DIR / "gx" / "uncommitted" / "data_docs"
 DATASOURCE = "delivery_linkage"
 DOCS_SITE = "delivery_linkage"
 # the context's great_expectations.yml refers to the database by this variable, set for each run
@@ -46,6 +47,16 @@ Progress = Callable[[str, int, int], None]
 
 class ValidationSetupError(RuntimeError):
     """The validation could not run (missing tables, bad suite file); the message names the fix."""
+
+
+def suites_dir(project_dir: Path | None = None) -> Path:
+    """The project's suites (project.ProjectNotFound when there is no project)."""
+    return project.project_dir(project_dir) / "gx" / "expectations"
+
+
+def default_data_docs_dir(project_dir: Path | None = None) -> Path:
+    """gx/uncommitted/data_docs in the project's output directory (the checkout, or the per-user data directory)."""
+    return project.output_dir(project.project_dir(project_dir)) / "gx" / "uncommitted" / "data_docs"
 
 
 @dataclass
@@ -179,12 +190,14 @@ class SuiteFile:
         )
 
 
-def load_suites(suites_dir: Path = SUITES_DIR) -> list[SuiteFile]:
-    """The suite files, sources first then marts, each by name."""
-    files = sorted(suites_dir.glob("*.json"))
+def load_suites(directory: Path | None = None) -> list[SuiteFile]:
+    """The suite files (default: the project's), sources first then marts, each by name."""
+    folder = Path(directory) if directory is not None else suites_dir()
+    files = sorted(folder.glob("*.json"))
     if not files:
         raise ValidationSetupError(
-            f"no expectation suites in {suites_dir}\n  fix: run from a checkout of the project"
+            f"no expectation suites in {folder}\n"
+            f"  fix: pass --project-dir DIR or set {project.PROJECT_VARIABLE}=DIR (a checkout of the project)"
         )
     suites = []
     for path in files:
@@ -196,7 +209,7 @@ def load_suites(suites_dir: Path = SUITES_DIR) -> list[SuiteFile]:
                 raise KeyError("data_asset needs a name and a table or a query")
         except (ValueError, KeyError) as error:
             raise ValidationSetupError(
-                f"bad suite file {path}: {error}\n  fix: see the other files in {suites_dir}"
+                f"bad suite file {path}: {error}\n  fix: see the other files in {folder}"
             ) from None
         suites.append(SuiteFile(path, definition, info.get("layer", "sources"), asset))
     return sorted(suites, key=lambda s: (s.layer != "sources", s.name))
@@ -312,24 +325,25 @@ def _short(value) -> str:
 
 def run_validation(
     settings: ConnectionSettings,
-    data_docs_dir: Path = DEFAULT_DATA_DOCS_DIR,
+    data_docs_dir: Path | None = None,
     critical_pct: float = 1.0,
     progress: Progress | None = None,
-    suites_dir: Path = SUITES_DIR,
+    suites_dir: Path | None = None,
     run_name: str | None = None,
     context_dir: Path | None = None,
 ) -> ValidationSummary:
-    """Runs every suite in suites_dir against the database as one named run, keeps its results in
-    the file-based context (context_dir, default `<data_docs_dir>/../context`) with every earlier
-    run's, and rebuilds the Data Docs in data_docs_dir, which index them all.
+    """Runs every suite in suites_dir (default: the project's) against the database as one named run,
+    keeps its results in the file-based context (context_dir, default `<data_docs_dir>/../context`)
+    with every earlier run's, and rebuilds the Data Docs in data_docs_dir (default_data_docs_dir()),
+    which index them all.
 
-    Raises connection.ConnectionError_ (unreachable database) or ValidationSetupError (missing
-    tables or models, bad suite file), both with the fix in the message.
+    Raises connection.ConnectionError_ (unreachable database), ValidationSetupError (missing tables or
+    models, bad suite file) or project.ProjectNotFound, each with the fix in the message.
     """
     started = time.perf_counter()
     suite_files = load_suites(suites_dir)
     _require_relations(settings)
-    data_docs_dir = Path(data_docs_dir).resolve()
+    data_docs_dir = Path(data_docs_dir or default_data_docs_dir()).resolve()
     context_dir = Path(context_dir).resolve() if context_dir else data_docs_dir.parent / "context"
     data_docs_dir.mkdir(parents=True, exist_ok=True)
     run_time = datetime.now(UTC)

@@ -22,7 +22,6 @@ import psycopg.sql
 import pytest
 import unveil_fixture as uf
 
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
 
 UNVEIL_TEMPLATE = f"linkage_test_unveil_template_{os.getpid()}"
@@ -66,7 +65,7 @@ def dbt(settings, *args, target=DBT_TARGET) -> dbt_runner.DbtResult:
 def dbt_node_statuses(target=DBT_TARGET) -> dict[str, str]:
     """Test or model name → status (pass, fail, warn, error, success) of the last dbt invocation's
     nodes, hooks left out. Generic tests are named without their hash suffix."""
-    results = json.loads((PROJECT_DIR / dbt_runner.target_dir(target) / "run_results.json").read_text())
+    results = json.loads((dbt_runner.target_dir(target) / "run_results.json").read_text())
     return {
         result["unique_id"].split(".")[2]: result["status"]
         for result in results["results"]
@@ -81,7 +80,7 @@ def _upgrade(server, template: str, name: str, final_name: str, settings_for, ta
     with psycopg.connect(database.conninfo(), autocommit=True) as conn:
         legacy_audit = conn.execute(LEGACY_AUDIT_QUERY).fetchall()
     first = dbt(settings_for(database), "run", target=target)
-    hook = PROJECT_DIR / dbt_runner.target_dir(target) / DEPLOY_HOOK
+    hook = dbt_runner.target_dir(target) / DEPLOY_HOOK
     deploy_sql = hook.read_text() if hook.exists() else ""
     second = None
     if second_run and first.returncode == 0:

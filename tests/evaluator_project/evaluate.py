@@ -19,11 +19,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from delivery_linkage import PROJECT_DIR
+from delivery_linkage import project
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage_devtools import app_fixture
 
 EVALUATION_PROJECT = Path(__file__).resolve().parent
+CHECKOUT_DIR = EVALUATION_PROJECT.parents[1]
 DATABASE = "linkage_evaluation"
 SCHEMA = "project_evaluator"
 TARGET = "target"
@@ -39,8 +40,8 @@ class Copies:
     @classmethod
     def from_environment(cls) -> Copies:
         return cls(
-            Path(os.environ.get("EVALUATOR_DIR") or PROJECT_DIR / "vendor" / "dbt-project-evaluator"),
-            Path(os.environ.get("DBT_UTILS_DIR") or PROJECT_DIR / "vendor" / "dbt-utils"),
+            Path(os.environ.get("EVALUATOR_DIR") or CHECKOUT_DIR / "vendor" / "dbt-project-evaluator"),
+            Path(os.environ.get("DBT_UTILS_DIR") or CHECKOUT_DIR / "vendor" / "dbt-utils"),
         )
 
     def missing(self) -> str | None:
@@ -75,7 +76,7 @@ def install_packages(copies: Copies) -> None:
     for name, target in (
         ("dbt_project_evaluator", copies.evaluator),
         ("dbt_utils", copies.dbt_utils),
-        ("delivery_linkage", PROJECT_DIR),
+        ("delivery_linkage", project.project_dir()),
     ):
         link = packages / name
         if link.is_symlink() or link.exists():
@@ -132,7 +133,7 @@ def main() -> int:
         return 1
     print(
         "dbt-project-evaluator: clean (exceptions kept on purpose, with reasons: "
-        f"{(EVALUATION_PROJECT / 'seeds' / 'dbt_project_evaluator_exceptions.csv').relative_to(PROJECT_DIR)})"
+        f"{(EVALUATION_PROJECT / 'seeds' / 'dbt_project_evaluator_exceptions.csv').relative_to(CHECKOUT_DIR)})"
     )
     return 0
 

@@ -1,4 +1,7 @@
-"""The embedded PostgreSQL server: a pgserver data directory inside the project, started on demand.
+"""The embedded PostgreSQL server: a pgserver data directory, started on demand.
+
+Its data directory: LINKAGE_PGDATA, else .pgdata/ in the checkout, else in the per-user data directory
+when installed from a wheel (delivery_linkage.project.embedded_data_dir).
 
 The server listens only on a unix socket inside its data directory. It keeps running after the
 process that started it exits, until `linkage db stop`.
@@ -13,9 +16,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from delivery_linkage import PROJECT_DIR
-
-DEFAULT_DATA_DIR = PROJECT_DIR / ".pgdata"
+from delivery_linkage import project
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class ServerAddress:
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("LINKAGE_PGDATA", DEFAULT_DATA_DIR)).resolve()
+    return project.embedded_data_dir()
 
 
 def _quiet_pgserver():
