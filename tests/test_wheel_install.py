@@ -29,7 +29,18 @@ pytestmark = pytest.mark.install
 
 CHECKOUT_DIR = Path(__file__).resolve().parents[1]
 DEVELOPER_COMMANDS = ("demo", "generate", "bench")
-PRODUCT_COMMANDS = ("check", "validate", "report", "backfill", "rollback", "indexes", "dbt", "project-dir", "db")
+PRODUCT_COMMANDS = (
+    "check",
+    "validate",
+    "report",
+    "backfill",
+    "rollback",
+    "sweep",
+    "indexes",
+    "dbt",
+    "project-dir",
+    "db",
+)
 
 
 @dataclass
@@ -159,6 +170,9 @@ def test_the_installed_linkage_works_from_another_directory_against_a_new_databa
     backfilled = linkage(bare_app_db, "backfill")
     assert backfilled.returncode == 0, backfilled.stderr
     assert "Before: 3 inconsistent deliveries (4.23%)  After: 0 (0.00%)" in backfilled.stdout
+
+    swept = linkage(bare_app_db, "sweep", "--once")
+    assert swept.returncode == 0 and "0 queue entries waiting" in swept.stdout, swept.stdout + swept.stderr
 
     healthy = linkage(bare_app_db, "check", "--json")
     assert healthy.returncode == 0 and json.loads(healthy.stdout)["inconsistent_deliveries"] == 0, healthy.stderr
