@@ -123,6 +123,7 @@
         trigger_queue_guest_insert(ctx),
         linkage_indexes(ctx),
         linkage_privileges(ctx),
+        linkage_sweeper_schedule(ctx),
     ]) }}
 {% endmacro %}
 
