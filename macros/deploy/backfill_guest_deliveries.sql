@@ -4,7 +4,7 @@
       only deliveries whose user_id is NULL, of guests that are active and linked now, of messages of
       the guest's event; rows another transaction holds, and users a transaction is deleting or
       re-keying, are skipped, never waited on (the sweeper retries them). The links are audited
-      (message_deliveries_backfill, the given reason) in the same statement. While LINK_USER_BY_PHONE
+      (message_deliveries_backfill, the given reason); with nothing linked the audit is not touched. While LINK_USER_BY_PHONE
       is off it links nothing and audits the deliveries it skipped. Used by the guest-link trigger,
       the sweeper and the manual backfill. Returns how many deliveries it linked.
     - {{ s }}.backfill_guest_deliveries(guest_id, user_id): the runbook's manual backfill for one
@@ -23,8 +23,18 @@
     as $function$
     declare
         v_linked integer;
+        v_ids uuid[];
+        v_users uuid[];
+        v_events uuid[];
+        v_messages uuid[];
     begin
         if not {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+            if not exists (
+                select from unnest(p_guest_ids) as requested (guest_id)
+                join {{ s }}.message_deliveries as delivery on delivery.guest_id = requested.guest_id and delivery.user_id is null
+            ) then
+                return 0;
+            end if;
             {{ linkage_write_attempts(ctx,
                 "select 'message_deliveries_backfill', 'skipped', 'feature_disabled', guest.event_id, delivery.message_id, "
                 ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 0, "
@@ -60,18 +70,24 @@
             from candidates
             where delivery.id = candidates.id
             returning delivery.id, candidates.user_id, candidates.event_id, candidates.message_id
-        ),
-
-        audited as (
-            {{ linkage_write_attempts(ctx,
-                "select 'message_deliveries_backfill', 'linked', p_reason, linked.event_id, linked.message_id, "
-                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
-                ~ "pg_catalog.array_agg(linked.id), pg_catalog.array_agg(linked.user_id), null::uuid[], null::text[], null::integer[], null::uuid[] "
-                ~ "from linked group by linked.event_id, linked.message_id "
-                ~ "returning pg_catalog.cardinality(record_ids) as linked_count") }}
         )
 
-        select coalesce(pg_catalog.sum(audited.linked_count), 0)::integer into v_linked from audited;
+        select pg_catalog.array_agg(linked.id), pg_catalog.array_agg(linked.user_id),
+               pg_catalog.array_agg(linked.event_id), pg_catalog.array_agg(linked.message_id)
+        into v_ids, v_users, v_events, v_messages
+        from linked;
+
+        -- the audit is written only when something was linked: a guest link with nothing to backfill
+        -- never touches the audit's storage
+        if v_ids is not null then
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries_backfill', 'linked', p_reason, l.event_id, l.message_id, "
+                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
+                ~ "pg_catalog.array_agg(l.id), pg_catalog.array_agg(l.user_id), null::uuid[], null::text[], null::integer[], null::uuid[] "
+                ~ "from unnest(v_ids, v_users, v_events, v_messages) as l (id, user_id, event_id, message_id) "
+                ~ "group by l.event_id, l.message_id") }};
+        end if;
+        v_linked := coalesce(pg_catalog.cardinality(v_ids), 0);
         return v_linked;
     end
     $function$;

@@ -2,12 +2,13 @@
     relink_updated_delivery: row-level BEFORE UPDATE trigger function on message_deliveries, called
     only for an update that touches a delivery's link (trigger_message_deliveries_auto_link_user_on_update's
     WHEN clause): one that leaves it with no user (user_id cleared, or guest or phone changed on a
-    delivery with no user), or — outside any trigger — one that sets a user on a delivery that had
-    none. A status update never calls it, nor does a guest link's backfill (it runs inside a trigger).
+    delivery with no user), or — outside any trigger — one that sets or changes its user. A status
+    update never calls it, nor does a guest link's backfill (it runs inside a trigger).
     - the linkage's own writes (sweeper, manual and historical backfill, rollback: their transaction is
       in own_write_transactions): left alone.
-    - a user set by the app on a delivery with none (an upsert's `user_id = excluded.user_id` among
-      them): kept; when it is the user the rules give, audited as that link, otherwise not an attempt.
+    - a user set or changed by the app (an upsert's `user_id = excluded.user_id` among them, which
+      carries the insert trigger's choice): kept; when it is the user the rules give, audited as that
+      link (with the previous user), otherwise not an attempt.
     - user_id cleared by the ON DELETE SET NULL of a user's deletion (that user is gone): never
       linked back to that user. When its guest has been linked to another user since, the delivery
       gets that user (guest_relinked, audited); otherwise it stays NULL, with no audit row.
@@ -103,7 +104,7 @@
         end if;
 
         if new.user_id is not null and v_reason <> 'guest_relinked' then
-            -- the app set a user on a delivery that had none: kept; the link the rules give, audited as such
+            -- the app set or changed the user: kept; the link the rules give, audited as such
             if v_chosen is distinct from new.user_id then
                 return new;
             end if;

@@ -3,8 +3,7 @@
     phone_number or user_id on message_deliveries, per row, only when the update touches the
     delivery's link: it leaves the delivery with no user while clearing the user or changing its guest
     or phone, or — outside any trigger (pg_trigger_depth() = 0; a guest link's backfill runs inside one)
-    — it sets a user on a delivery that had none (relink_updated_delivery). A status update never
-    fires it.
+    — it sets or changes the user (relink_updated_delivery). A status update never fires it.
 #}
 {% macro trigger_message_deliveries_auto_link_user_on_update(ctx) %}
     {{ linkage_ensure_trigger(ctx.s, 'message_deliveries', 'trigger_message_deliveries_auto_link_user_on_update',
@@ -13,6 +12,7 @@
                and (old.user_id is not null
                     or old.guest_id is distinct from new.guest_id
                     or old.phone_number is distinct from new.phone_number))
-              or (old.user_id is null and new.user_id is not null and pg_catalog.pg_trigger_depth() = 0))
+              or (new.user_id is not null and old.user_id is distinct from new.user_id
+                  and pg_catalog.pg_trigger_depth() = 0))
         execute function ' ~ ctx.p ~ '.relink_updated_delivery()') }}
 {% endmacro %}
