@@ -101,6 +101,7 @@
         user_link_audit(ctx),
         linkage_mirror_audit_readers(ctx),
         audit_vocabulary(ctx),
+        audit_storage_problems(ctx),
         decide_delivery_links(ctx),
         link_user_by_phone(ctx),
         backfill_guest_deliveries(ctx),

@@ -23,6 +23,7 @@
         p ~ '.queue_guest_link()',
         p ~ '.sweep_guest_link_queue()',
         p ~ '.audit_vocabulary()',
+        p ~ '.audit_storage_problems()',
         p ~ '.backfill_deliveries_batch(uuid, integer, boolean)',
         p ~ '.backfill_candidates(uuid[], boolean, boolean)',
         p ~ '.rollback_links_since(timestamptz, boolean)',

@@ -14,28 +14,12 @@ _lock = threading.Lock()
 FIGURES: Counter = Counter()
 MAXIMA: dict[str, float] = {}
 
-# every reason the linkage writes to user_link_audit
-KNOWN_REASONS = {
-    "feature_disabled",
-    "guest_record",
-    "guest_phone",
-    "user_phone",
-    "ambiguous_guests",
-    "ambiguous_users",
-    "guest_mismatch",
-    "guest_removed",
-    "guest_not_linked",
-    "no_candidate",
-    "no_phone",
-    "invalid_phone",
-    "no_event",
-    "concurrent_change",
-    "guest_linked",
-    "manual_backfill",
-    "rollback",
-    "app_update",  # the app gave a linked delivery another user (message_deliveries_app_update)
-}
-KNOWN_OUTCOMES = {"linked", "no_match", "skipped", "unlinked"}
+def vocabulary(conn, kind: str) -> set[str]:
+    """The audit vocabulary's values of one kind (table_name, outcome, reason): the one list, deployed."""
+    return {
+        row[0]
+        for row in conn.execute("select value from delivery_linkage.audit_vocabulary() where kind = %s", (kind,))
+    }
 
 # errors an app retries; the concurrency test retries both but fails on any deadlock, and on any
 # serialization failure at READ COMMITTED

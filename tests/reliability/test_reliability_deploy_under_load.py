@@ -36,11 +36,14 @@ PHONE = "+15555550177"
 LINKAGE_TRIGGERS = {
     "message_deliveries": {
         "trigger_message_deliveries_auto_link_user",
-        "trigger_message_deliveries_app_linked",
         "trigger_message_deliveries_auto_link_user_on_update",
         "trigger_message_deliveries_audit_links",
     },
-    "event_guests": {"trigger_backfill_deliveries_on_guest_link", "trigger_backfill_deliveries_on_guest_insert"},
+    "event_guests": {
+        "trigger_backfill_deliveries_on_guest_link",
+        "trigger_queue_guest_link",
+        "trigger_queue_guest_insert",
+    },
 }
 
 
@@ -129,6 +132,8 @@ def assert_nothing_escaped(db, writers):
     """No writer failed, and everything written during the deploys was linked and audited."""
     errors = [named_relations(db, error) for writer in writers for error in writer.errors]
     assert not errors, f"{len(errors)} writer statements failed: {errors[:3]}"
+    assert w.unexplained_linkable_null_count(db) == 0
+    w.sweep(db)
     assert rs.linkable_null(db) == 0
     assert rs.unaudited_attempts(db) == 0
     assert rs.audit_disagreements(db) == []

@@ -115,7 +115,7 @@ def test_no_api_role_can_execute_any_linkage_function_that_changes_or_reveals_li
         "where n.nspname in ('public', %s) and obj_description(p.oid, 'pg_proc') like 'delivery_linkage%%'",
         (PRIVATE,),
     ).fetchall()
-    assert {"link_user_by_phone", "run_commit_checks", "backfill_deliveries_batch"} <= {f[1] for f in functions}
+    assert {"link_user_by_phone", "sweep_guest_link_queue", "backfill_deliveries_batch"} <= {f[1] for f in functions}
     executable = {
         (signature, name, definer)
         for signature, name, definer in functions
@@ -140,7 +140,7 @@ def test_no_api_role_can_execute_any_linkage_function_that_changes_or_reveals_li
         "or c.oid in ('public.user_link_audit'::regclass)",
         (PRIVATE,),
     ).fetchall()
-    assert {"delivery_linkage.link_attempts", "delivery_linkage.send_clock_00", "user_link_audit"} <= {
+    assert {"delivery_linkage.link_attempts", "delivery_linkage.guest_link_queue", "user_link_audit"} <= {
         r[0] for r in relations
     }
     for relation, kind in relations:
