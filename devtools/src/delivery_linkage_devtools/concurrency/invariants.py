@@ -28,6 +28,8 @@ leaves out deliveries whose latest audit row is `skipped`: the linkage was told 
 
 from __future__ import annotations
 
+import json
+
 import psycopg
 
 from delivery_linkage_devtools.concurrency.world import BOOKKEEPING_SCHEMA
@@ -115,7 +117,8 @@ DANGLING_USER = f"""
     from public.event_guests as g
     where g.user_id is not null
       and (%(messages)s::uuid[] is null
-           or g.event_id in (select m.event_id from public.messages as m where m.id = any(%(messages)s::uuid[])))
+           or g.event_id = any(array(
+               select m.event_id from public.messages as m where m.id = any(%(messages)s::uuid[]))))
       and not exists (select 1 from public.users as u where u.id = g.user_id)
 """
 
@@ -219,13 +222,18 @@ def check(conn: psycopg.Connection, examples: int = 5) -> dict:
     return result
 
 
+# every case check in one statement (one round trip per case): (check, the row as JSON)
+CASE_CHECKS_AT_ONCE = "\nunion all\n".join(
+    f"select '{name}' as check_name, row_to_json(violation)::text from ({query}) as violation"
+    for name, query in CASE_CHECKS.items()
+)
+
+
 def check_case(conn: psycopg.Connection, messages: list, since, skipped_explains: bool = False) -> dict[str, list]:
     """The violations among one case's rows (its messages' deliveries, their events' guests), by check:
     {'<name>': [rows as lists of str]}; checks without a violation are left out."""
     params = {**WHOLE_DATABASE, "messages": messages, "since": since, "skipped_explains": skipped_explains}
-    found = {}
-    for name, query in CASE_CHECKS.items():
-        rows = conn.execute(query, params).fetchall()
-        if rows:
-            found[name] = [[str(value) for value in row] for row in rows]
+    found: dict[str, list] = {}
+    for name, row in conn.execute(CASE_CHECKS_AT_ONCE, params).fetchall():
+        found.setdefault(name, []).append(["" if value is None else str(value) for value in json.loads(row).values()])
     return found

@@ -22,7 +22,6 @@ import queue
 import shlex
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ import psycopg
 from rich.console import Console
 
 from delivery_linkage.database import connection
-from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture
+from delivery_linkage_devtools import CHECKOUT_DIR
 from delivery_linkage_devtools.concurrency import machine
 from delivery_linkage_devtools.interleavings import databases, report, space
 from delivery_linkage_devtools.interleavings.databases import CONTROL, LINKAGE, CaseDatabase
@@ -62,57 +61,41 @@ def run(
     options: InterleavingOptions,
     server: connection.ConnectionSettings | None = None,
     linkage_template: str | None = None,
-    sabotage: Prepare | None = None,
+    alter_linkage: Prepare | None = None,
     console: Console | None = None,
 ) -> dict:
     """Runs the cases and reports. `linkage_template`: a database with the linkage deployed to copy
-    (the tests pass theirs; default: one built here with dbt). `sabotage` is applied to every worker's
-    linkage database before the cases (a test uses it to prove the checker can fail)."""
+    (the tests pass theirs; default: one built here with dbt). `alter_linkage` is applied to every
+    worker's linkage database before the cases (the tests sabotage it to prove the checker can fail)."""
     console = console or Console(stderr=True)
     server = server or connection.resolve("postgres")
-    tag = uuid.uuid4().hex[:8]
-    created: list[str] = []
     started = time.perf_counter()
     cases = space.cases(levels=options.levels, only_pairs=options.pairs)
-    try:
-        control_template = f"{options.prefix}_{tag}_control"
-        databases.build_control_template(server, control_template)
-        created.append(control_template)
-        prepared = linkage_template is None
-        if linkage_template is None:
-            linkage_template = f"{options.prefix}_{tag}_linkage"
-            console.print("interleavings: deploying the linkage into a template database (dbt)…")
-            databases.build_linkage_template(server, linkage_template, target_path=f"target/{options.prefix}")
-            created.append(linkage_template)
-        workers = max(1, min(options.workers, len(cases)))
-        worker_databases = []
-        for index in range(workers):
-            names = {variant: f"{options.prefix}_{tag}_{variant}_{index}" for variant in (LINKAGE, CONTROL)}
-            databases.create_copy(server, names[LINKAGE], linkage_template, prepared, LINKAGE)
-            databases.create_copy(server, names[CONTROL], control_template, True, CONTROL)
-            created.extend(names.values())
-            if sabotage:
-                with connection.connect(server.with_database(names[LINKAGE])) as conn:
-                    sabotage(conn)
-            worker_databases.append(names)
+    workers = max(1, min(options.workers, len(cases)))
+    with databases.case_databases(
+        server,
+        workers,
+        options.prefix,
+        linkage_template=linkage_template,
+        alter_linkage=alter_linkage,
+        keep=options.keep_databases,
+        target_path=f"target/{options.prefix}",
+        announce=lambda text: console.print(f"interleavings: {text}"),
+    ) as worker_databases:
         with connection.connect(server.with_database(worker_databases[0][LINKAGE])) as conn:
             about = machine(conn)
             sweeper = conn.execute("select to_regprocedure(%s) is not null", (databases.SWEEPER,)).fetchone()[0]
         setup_seconds = time.perf_counter() - started
         console.print(f"interleavings: {len(cases):,} cases on {workers} worker(s)…")
         records = execute(server, worker_databases, cases, console)
-        seconds = time.perf_counter() - started
-        about["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-        result = report.summarise(records, cases, options, about, seconds, setup_seconds, workers, bool(sweeper))
-        report.print_summary(console, result, print_failures=options.print_failures)
-        if options.output_dir:
-            json_path, md_path = report.write(result, options.output_dir, options.output_name)
-            console.print(f"interleavings: results in {json_path} and {md_path}")
-        return result
-    finally:
-        if not options.keep_databases:
-            for name in created:
-                app_fixture.drop_database(server, name)
+    seconds = time.perf_counter() - started
+    about["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    result = report.summarise(records, cases, options, about, seconds, setup_seconds, workers, bool(sweeper))
+    report.print_summary(console, result, print_failures=options.print_failures)
+    if options.output_dir:
+        json_path, md_path = report.write(result, options.output_dir, options.output_name)
+        console.print(f"interleavings: results in {json_path} and {md_path}")
+    return result
 
 
 def execute(server, worker_databases: list[dict], cases: list[Case], console: Console) -> list[dict]:
@@ -169,7 +152,7 @@ def run_cases(server, names: dict, cases: list[Case], emit: Callable[[dict], Non
     records = []
     try:
         for case in cases:
-            world = CaseWorld.fresh(case.number)
+            world = CaseWorld.fresh()
             runs = {CONTROL: control.run(case, world), LINKAGE: linkage.run(case, world)}
             failures, notes = judge(case, world, runs[LINKAGE], runs[CONTROL])
             record = report.case_record(case, runs, failures, notes)

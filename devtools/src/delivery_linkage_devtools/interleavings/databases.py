@@ -14,6 +14,9 @@ locks, and runs its cases one after the other, each in a world of fresh ids.
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import psycopg
@@ -99,6 +102,50 @@ def create_copy(server: connection.ConnectionSettings, name: str, template: str,
                 sql.Identifier(name), sql.Literal(DEADLOCK_TIMEOUT)
             )
         )
+
+
+@contextmanager
+def case_databases(
+    server: connection.ConnectionSettings,
+    workers: int,
+    prefix: str,
+    linkage_template: str | None = None,
+    alter_linkage: Callable[[psycopg.Connection], None] | None = None,
+    keep: bool = False,
+    target_path: str = "target/interleavings",
+    announce: Callable[[str], None] = lambda text: None,
+) -> Iterator[list[dict[str, str]]]:
+    """Each worker's pair of databases, {variant: name}, dropped afterwards (unless `keep`).
+    `linkage_template`: a database with the linkage deployed to copy (default: one deployed here by
+    dbt). `alter_linkage` is applied to each worker's linkage database (the tests sabotage it, to prove
+    the checker can fail, or give it a sweeper)."""
+    tag = uuid.uuid4().hex[:8]
+    created: list[str] = []
+    try:
+        control_template = f"{prefix}_{tag}_control"
+        created.append(control_template)
+        build_control_template(server, control_template)
+        prepared = linkage_template is None
+        if linkage_template is None:
+            linkage_template = f"{prefix}_{tag}_linkage"
+            created.append(linkage_template)
+            announce("deploying the linkage into a template database (dbt)…")
+            build_linkage_template(server, linkage_template, target_path)
+        names = []
+        for index in range(workers):
+            pair = {variant: f"{prefix}_{tag}_{variant}_{index}" for variant in (LINKAGE, CONTROL)}
+            created.extend(pair.values())
+            create_copy(server, pair[LINKAGE], linkage_template, prepared, LINKAGE)
+            create_copy(server, pair[CONTROL], control_template, True, CONTROL)
+            if alter_linkage:
+                with connection.connect(server.with_database(pair[LINKAGE])) as conn:
+                    alter_linkage(conn)
+            names.append(pair)
+        yield names
+    finally:
+        if not keep:
+            for name in created:
+                app_fixture.drop_database(server, name)
 
 
 @dataclass

@@ -13,6 +13,7 @@ the user itself on the deliveries of the two linked guests (bookkept in `app_wri
 
 from __future__ import annotations
 
+import random
 import uuid
 from dataclasses import dataclass, field
 
@@ -51,13 +52,13 @@ def literal(value) -> str:
 
 @dataclass
 class CaseWorld:
-    number: int  # unique within a run: makes the phones unique
+    number: int  # the world's phones are numbers of its own: +1 NNNNNNNN dd
     ids: dict[str, uuid.UUID] = field(default_factory=dict)
     phones: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def fresh(cls, number: int) -> CaseWorld:
-        world = cls(number)
+    def fresh(cls, number: int | None = None) -> CaseWorld:
+        world = cls(random.randrange(10**8) if number is None else number)
         for name in ("event", "other_event", *USERS, *GUESTS, *MESSAGES):
             world.ids[name] = uuid.uuid4()
         digits = 0
