@@ -34,6 +34,7 @@ from delivery_linkage_devtools import CHECKOUT_DIR
 from delivery_linkage_devtools.concurrency import machine
 from delivery_linkage_devtools.interleavings import databases, report, space
 from delivery_linkage_devtools.interleavings.databases import CONTROL, LINKAGE, CaseDatabase
+from delivery_linkage_devtools.interleavings.sessions import transcript_text
 from delivery_linkage_devtools.interleavings.space import Case
 from delivery_linkage_devtools.interleavings.verdict import judge
 from delivery_linkage_devtools.interleavings.world import CaseWorld
@@ -47,6 +48,7 @@ Prepare = Callable[[psycopg.Connection], None]
 class InterleavingOptions:
     levels: tuple[str, ...] = space.LEVELS
     pairs: set[tuple[str, str]] | None = None  # None: every pair
+    case_numbers: set[int] | None = None  # only these cases (numbered over the chosen levels and pairs)
     workers: int = 2
     prefix: str = "interleavings"
     output_dir: Path | None = OUTPUT_DIR
@@ -71,6 +73,8 @@ def run(
     server = server or connection.resolve("postgres")
     started = time.perf_counter()
     cases = space.cases(levels=options.levels, only_pairs=options.pairs)
+    if options.case_numbers:
+        cases = [case for case in cases if case.number in options.case_numbers]
     workers = max(1, min(options.workers, len(cases)))
     with databases.case_databases(
         server,
@@ -87,10 +91,15 @@ def run(
             sweeper = conn.execute("select to_regprocedure(%s) is not null", (databases.SWEEPER,)).fetchone()[0]
         setup_seconds = time.perf_counter() - started
         console.print(f"interleavings: {len(cases):,} cases on {workers} worker(s)…")
-        records = execute(server, worker_databases, cases, console)
+        records = execute(server, worker_databases, cases, console, transcripts=bool(options.case_numbers))
     seconds = time.perf_counter() - started
     about["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     result = report.summarise(records, cases, options, about, seconds, setup_seconds, workers, bool(sweeper))
+    for record in records:
+        for variant, text in record.get("transcripts", {}).items():
+            console.print(
+                f"case {record['case']} on {variant}:\n{text}\n", markup=False, highlight=False, soft_wrap=True
+            )
     report.print_summary(console, result, print_failures=options.print_failures)
     if options.output_dir:
         json_path, md_path = report.write(result, options.output_dir, options.output_name)
@@ -98,10 +107,12 @@ def run(
     return result
 
 
-def execute(server, worker_databases: list[dict], cases: list[Case], console: Console) -> list[dict]:
+def execute(
+    server, worker_databases: list[dict], cases: list[Case], console: Console, transcripts: bool = False
+) -> list[dict]:
     """Each worker runs every n-th case on its own databases; one worker runs in this process."""
     if len(worker_databases) == 1:
-        return run_cases(server, worker_databases[0], cases)
+        return run_cases(server, worker_databases[0], cases, transcripts=transcripts)
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     processes = [
@@ -146,7 +157,11 @@ def worker_main(server, names: dict, cases: list[Case], results) -> None:
         results.put(None)
 
 
-def run_cases(server, names: dict, cases: list[Case], emit: Callable[[dict], None] | None = None) -> list[dict]:
+def run_cases(
+    server, names: dict, cases: list[Case], emit: Callable[[dict], None] | None = None, transcripts: bool = False
+) -> list[dict]:
+    """Runs `cases` on one worker's databases; each case's record goes to `emit`, else is returned.
+    `transcripts`: each record keeps both runs as the isolation tester prints them."""
     linkage = CaseDatabase(server.with_database(names[LINKAGE]), LINKAGE)
     control = CaseDatabase(server.with_database(names[CONTROL]), CONTROL)
     records = []
@@ -156,6 +171,10 @@ def run_cases(server, names: dict, cases: list[Case], emit: Callable[[dict], Non
             runs = {CONTROL: control.run(case, world), LINKAGE: linkage.run(case, world)}
             failures, notes = judge(case, world, runs[LINKAGE], runs[CONTROL])
             record = report.case_record(case, runs, failures, notes)
+            if transcripts:
+                record["transcripts"] = {
+                    variant: transcript_text(run.schedule.transcript) for variant, run in runs.items()
+                }
             if emit:
                 emit(record)
             else:

@@ -29,6 +29,15 @@ def parse(argv: list[str]) -> tuple[interleavings.InterleavingOptions, bool]:
         help=f"only this pair of operations (repeatable); operations: {', '.join(operations.BY_NAME)}",
     )
     parser.add_argument(
+        "--case",
+        type=int,
+        action="append",
+        default=[],
+        metavar="N",
+        help="only case N (repeatable; numbered as the report numbers them, over the chosen levels and pairs), "
+        "printed step by step on both databases as the isolation tester prints a permutation",
+    )
+    parser.add_argument(
         "--workers", type=int, default=2, help="worker processes, each with its own databases (default 2)"
     )
     parser.add_argument("--out", type=Path, default=interleavings.OUTPUT_DIR, help="directory of the results")
@@ -55,6 +64,7 @@ def parse(argv: list[str]) -> tuple[interleavings.InterleavingOptions, bool]:
     options = interleavings.InterleavingOptions(
         levels=tuple(level for level in space.LEVELS if level in chosen),
         pairs=pairs,
+        case_numbers=set(args.case) or None,
         workers=args.workers,
         output_dir=None if args.no_write else args.out,
         output_name=args.name,

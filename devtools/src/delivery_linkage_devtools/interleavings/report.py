@@ -172,7 +172,7 @@ def group_lines(group: dict) -> list[str]:
 
 
 def case_lines(case: dict, indent: str = "  ") -> list[str]:
-    head = f"{indent}[{LEVEL_NAMES[case['isolation']]}] permutation {case['permutation']}"
+    head = f"{indent}#{case['case']} [{LEVEL_NAMES[case['isolation']]}] permutation {case['permutation']}"
     runs = {variant: case[variant] for variant in (LINKAGE, CONTROL)}
     if all(realized is None for realized in runs.values()):
         return [f"{head}  (linkage and control: as scheduled)"]
@@ -233,7 +233,8 @@ def markdown(result: dict) -> str:
         "",
         "## Failures",
         "",
-        "Grouped by pair and what failed; each failing permutation with what the app saw in both runs, in",
+        "Grouped by pair and what failed; each failing case (`#N`: rerun it step by step with `make interleavings",
+        "INTERLEAVINGS_ARGS='--case N'`) and its permutation, with what the app saw in both runs, in",
         "the order it happened (`<waiting on …>`: the step blocked, on whom and which lock; `<... completed>`:",
         "it returned; `ERROR`: its SQLSTATE).",
         "",

@@ -266,11 +266,14 @@ class ScheduleRunner:
         return blocked
 
 
-def transcript_text(transcript: list[tuple[str, str, str]]) -> str:
-    """As the isolation tester prints a permutation's run."""
+def transcript_text(transcript: list[tuple[str, str, str]], names: dict[str, str] | None = None) -> str:
+    """As the isolation tester prints a permutation's run; `names` (id → role) writes the world's ids as
+    psql variables named after their role (`:'guest_linked'`)."""
     lines = []
     for step, event, detail in transcript:
         if event == "start":
+            for value, name in (names or {}).items():
+                detail = detail.replace(f"'{value}'", f":'{name}'")
             lines.append(f"step {step}: {detail};")
         elif event == "waiting":
             if lines and lines[-1].startswith(f"step {step}: ") and lines[-1].endswith(";"):
