@@ -124,25 +124,29 @@ def execute(
     records: list[dict] = []
     last = time.monotonic()
     finished = 0
-    while finished < len(processes):
-        try:
-            item = results.get(timeout=5)
-        except queue.Empty:
-            if not any(process.is_alive() for process in processes):
-                raise RuntimeError("every interleavings worker stopped before reporting its end") from None
-            continue
-        if item is None:
-            finished += 1
-        elif isinstance(item, str):
-            raise RuntimeError(f"an interleavings worker failed:\n{item}")
-        else:
-            records.append(item)
-        if time.monotonic() - last > 15:
-            last = time.monotonic()
-            failing = sum(1 for record in records if record["failures"])
-            console.print(f"  {len(records):,}/{len(cases):,} cases, {failing:,} failing")
-    for process in processes:
-        process.join()
+    try:
+        while finished < len(processes):
+            try:
+                item = results.get(timeout=5)
+            except queue.Empty:
+                if not any(process.is_alive() for process in processes):
+                    raise RuntimeError("every interleavings worker stopped before reporting its end") from None
+                continue
+            if item is None:
+                finished += 1
+            elif isinstance(item, str):
+                raise RuntimeError(f"an interleavings worker failed:\n{item}")
+            else:
+                records.append(item)
+            if time.monotonic() - last > 15:
+                last = time.monotonic()
+                failing = sum(1 for record in records if record["failures"])
+                console.print(f"  {len(records):,}/{len(cases):,} cases, {failing:,} failing")
+    finally:
+        for process in processes:
+            if process.is_alive() and finished < len(processes):
+                process.terminate()
+            process.join()
     return sorted(records, key=lambda record: record["case"])
 
 

@@ -124,7 +124,6 @@ def summarise(records, cases, options, about, seconds, setup_seconds, workers, s
                 "control": r["runs"][CONTROL]["realized"],
             }
             for r in noted
-            if not r["failures"]
         ],
     }
 
