@@ -1,8 +1,8 @@
 """Interleaved app operations keep the invariants and see nothing the control does not (issue 15, item 4).
 
-A subset of the interleaving checker (`make interleavings` runs the whole space): for a few pairs of
-app operations, every permutation of their two sessions' steps at each isolation level, on a copy of
-the session's deployed template and on a control database without the linkage. A pair fails when any
+A subset of the interleaving checker (`make interleavings` runs the whole space; bench/INTERLEAVINGS.md):
+for a few pairs of app operations, every permutation of their two sessions' steps at each isolation
+level, on a copy of the session's deployed template and on a control database without the linkage. A pair fails when any
 of its permutations breaks an invariant at quiescence, or shows the app an error (serialization
 failures above READ COMMITTED excepted) or, at READ COMMITTED, a wait that the control does not.
 Pairs that fail on today's write path are marked xfail (strict), naming the hole; the checker is also
@@ -16,7 +16,7 @@ import os
 import pytest
 
 from delivery_linkage.database import connection
-from delivery_linkage_devtools import interleavings
+from delivery_linkage_devtools import app_fixture, interleavings
 from delivery_linkage_devtools.interleavings import databases, report, space
 from delivery_linkage_devtools.interleavings.operations import OPERATIONS
 
@@ -28,7 +28,7 @@ def hole(reason: str):
 
 
 # The pairs `make test` runs: the sends against what changes a delivery's user (a link, a relink, a
-# removal, a restore, a user's deletion or lock), the upsert's update path, a status callback, the flag.
+# removal, a restore, a user's deletion or lock), the upsert's update path, the flag.
 PAIRS = [
     pytest.param(
         ("upsert_insert", "guest_link"),
@@ -56,14 +56,24 @@ PAIRS = [
     ("upsert_update", "relink"),
     ("send_one", "unlink"),
     ("flag_flip", "send_one"),
-    ("status_update", "guest_phone_edit"),
 ]
 
 
 @pytest.fixture(scope="module")
-def case_databases(server, template_database):
+def control_template(server):
+    """The app fixture without the linkage, copied for every control database here."""
+    name = f"{PREFIX}_control"
+    databases.build_control_template(server, name)
+    yield name
+    app_fixture.drop_database(server, name)
+
+
+@pytest.fixture(scope="module")
+def case_databases(server, template_database, control_template):
     """One linkage copy of the session's template and one control database, for every test here."""
-    with databases.case_databases(server, 1, PREFIX, linkage_template=template_database) as names:
+    with databases.case_databases(
+        server, 1, PREFIX, linkage_template=template_database, control_template=control_template
+    ) as names:
         yield names[0]
 
 
@@ -147,7 +157,7 @@ def rewrite_the_status_on_every_send(conn):
     ids=["backfill-trigger-disabled", "send-locks-its-guest", "send-rewrites-its-status"],
 )
 def test_the_checker_fails_against_a_sabotaged_deployment(
-    server, template_database, case_databases, sabotage, pair, kind, detail
+    server, template_database, control_template, case_databases, sabotage, pair, kind, detail
 ):
     """Each kind of check can fail: run at READ COMMITTED against a deployment broken on purpose, the
     pair fails with that kind of finding, which the intact deployment does not show."""
@@ -156,7 +166,12 @@ def test_the_checker_fails_against_a_sabotaged_deployment(
         return [f for record in records for f in record["failures"] if f["kind"] == kind and detail in f["detail"]]
 
     with databases.case_databases(
-        server, 1, f"{PREFIX}_sabotaged", linkage_template=template_database, alter_linkage=sabotage
+        server,
+        1,
+        f"{PREFIX}_sabotaged",
+        linkage_template=template_database,
+        alter_linkage=sabotage,
+        control_template=control_template,
     ) as names:
         records = run_pair(server, names[0], pair, levels=("read committed",))
     assert findings(records), f"the sabotage went unnoticed:\n{report.failure_text(records) or 'no failure at all'}"
@@ -187,7 +202,7 @@ def sweeper_never_done(conn):
 
 
 def test_a_deployment_with_a_sweeper_has_it_run_after_each_case_until_nothing_is_queued(
-    server, template_database, monkeypatch
+    server, template_database, control_template, monkeypatch
 ):
     """send_one × user_row_locked leaves a delivery NULL today (hole 1) in some permutations; a sweeper
     run after the sessions end, before the checks, repairs it: no linkable_null is left. A sweeper that
@@ -199,6 +214,7 @@ def test_a_deployment_with_a_sweeper_has_it_run_after_each_case_until_nothing_is
         f"{PREFIX}_sweeper",
         linkage_template=template_database,
         alter_linkage=sweeper_linking_every_linkable_delivery,
+        control_template=control_template,
     ) as names:
         records = run_pair(server, names[0], pair, levels=("read committed",))
         assert all(record["sweep"]["calls"] == 1 and record["sweep"]["left"] == 0 for record in records)

@@ -111,6 +111,7 @@ def case_databases(
     prefix: str,
     linkage_template: str | None = None,
     alter_linkage: Callable[[psycopg.Connection], None] | None = None,
+    control_template: str | None = None,
     keep: bool = False,
     target_path: str = "target/interleavings",
     announce: Callable[[str], None] = lambda text: None,
@@ -118,13 +119,15 @@ def case_databases(
     """Each worker's pair of databases, {variant: name}, dropped afterwards (unless `keep`).
     `linkage_template`: a database with the linkage deployed to copy (default: one deployed here by
     dbt). `alter_linkage` is applied to each worker's linkage database (the tests sabotage it, to prove
-    the checker can fail, or give it a sweeper)."""
+    the checker can fail, or give it a sweeper). `control_template`: a control template to copy (one
+    built by `build_control_template`; default: one built here)."""
     tag = uuid.uuid4().hex[:8]
     created: list[str] = []
     try:
-        control_template = f"{prefix}_{tag}_control"
-        created.append(control_template)
-        build_control_template(server, control_template)
+        if control_template is None:
+            control_template = f"{prefix}_{tag}_control"
+            created.append(control_template)
+            build_control_template(server, control_template)
         prepared = linkage_template is None
         if linkage_template is None:
             linkage_template = f"{prefix}_{tag}_linkage"
