@@ -105,6 +105,15 @@ def create_copy(server: connection.ConnectionSettings, name: str, template: str,
 
 
 @contextmanager
+def timed(seconds: dict[str, float], phase: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[phase] = time.perf_counter() - started
+
+
+@contextmanager
 def case_databases(
     server: connection.ConnectionSettings,
     workers: int,
@@ -186,33 +195,31 @@ class CaseDatabase:
         self.conn.close()
 
     def run(self, case: Case, world: CaseWorld) -> Run:
-        clock = time.perf_counter()
-        since = self.conn.execute("select clock_timestamp()").fetchone()[0]
-        self.conn.execute(world.build_sql())
-        seconds = {"world": time.perf_counter() - clock}
-        sessions = {name: (self.owner if case.operation(name).as_owner else self.app)[name] for name in ("a", "b")}
-        steps = {name: render(case, name, world) for name in ("a", "b")}
-        try:
-            result = ScheduleRunner(sessions, self.conn, steps).run(case.schedule)
-        finally:
-            for session in sessions.values():
-                session.reset()
+        """Builds the case's world, runs its schedule, then the sweeper (if any), then reads the app's
+        rows and, on linkage, checks the invariants."""
+        seconds: dict[str, float] = {}
+        with timed(seconds, "world"):
+            since = self.conn.execute("select clock_timestamp()").fetchone()[0]
+            self.conn.execute(world.build_sql())
+        with timed(seconds, "schedule"):
+            sessions = {name: (self.owner if case.operation(name).as_owner else self.app)[name] for name in "ab"}
+            steps = {name: render(case, name, world) for name in "ab"}
+            try:
+                result = ScheduleRunner(sessions, self.conn, steps).run(case.schedule)
+            finally:
+                for session in sessions.values():
+                    session.reset()
         run = Run(self.variant, result, seconds=seconds)
-        seconds["schedule"] = time.perf_counter() - clock - seconds["world"]
-        if "flag_flip" in (case.first.name, case.second.name):
+        flag_flip = "flag_flip" in (case.first.name, case.second.name)
+        with timed(seconds, "sweep"):
+            if self.has_sweeper:
+                run.sweep = self.sweep()
+        with timed(seconds, "check"):
+            self.read_state(run, world)
+            if self.variant == LINKAGE:
+                run.violations = invariants.check_case(self.conn, world.messages, since, skipped_explains=flag_flip)
+        if flag_flip:  # the flag is the database's: on again for the next case, whatever this one did
             self.conn.execute("update public.feature_flags set enabled = true where flag_name = 'LINK_USER_BY_PHONE'")
-        if self.has_sweeper:
-            run.sweep = self.sweep()
-        seconds["sweep"] = time.perf_counter() - clock - seconds["world"] - seconds["schedule"]
-        self.read_state(run, world)
-        if self.variant == LINKAGE:
-            run.violations = invariants.check_case(
-                self.conn,
-                world.messages,
-                since,
-                skipped_explains="flag_flip" in (case.first.name, case.second.name),
-            )
-        seconds["check"] = time.perf_counter() - clock - seconds["world"] - seconds["schedule"] - seconds["sweep"]
         return run
 
     def sweep(self) -> dict:

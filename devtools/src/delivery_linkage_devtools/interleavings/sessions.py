@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import select
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import pq
@@ -57,9 +57,6 @@ class StepOutcome:
             text = f"waited ({self.waited_on}), then {text}"
         return text
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass
 class ScheduleResult:
@@ -67,7 +64,6 @@ class ScheduleResult:
     # (step, event, detail): start (its SQL), waiting (on whom: which lock), completed (after waiting),
     # error (SQLSTATE: message), aborted, rolled back
     transcript: list[tuple[str, str, str]] = field(default_factory=list)
-    realized: list[str] = field(default_factory=list)  # steps in the order they completed
 
 
 class Session:
@@ -219,7 +215,6 @@ class ScheduleRunner:
         if outcome.status in (ABORTED, ROLLED_BACK):
             self.result.transcript.append((step.name, outcome.status, ""))
         self.result.outcomes[step.name] = outcome
-        self.result.realized.append(step.name)
 
     # --- waiting -------------------------------------------------------------------------------
 

@@ -23,7 +23,6 @@ from delivery_linkage_devtools.interleavings.operations import OPERATIONS, Opera
 
 LEVELS = ("read committed", "repeatable read", "serializable")
 LEVEL_NAMES = {"read committed": "rc", "repeatable read": "rr", "serializable": "ser"}
-SESSIONS = ("a", "b")
 
 
 @dataclass(frozen=True)

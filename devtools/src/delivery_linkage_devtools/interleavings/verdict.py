@@ -26,8 +26,7 @@ from delivery_linkage_devtools.interleavings.sessions import ERROR, OK
 from delivery_linkage_devtools.interleavings.space import Case
 from delivery_linkage_devtools.interleavings.world import CaseWorld
 
-SERIALIZATION_FAILURE, DEADLOCK = "40001", "40P01"
-NOTE_KINDS = ("added_serialization_failure", "added_wait")
+SERIALIZATION_FAILURE = "40001"
 
 
 @dataclass(frozen=True)

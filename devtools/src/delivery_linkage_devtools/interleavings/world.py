@@ -83,9 +83,6 @@ class CaseWorld:
     def events(self) -> list[uuid.UUID]:
         return [self.ids["event"], self.ids["other_event"]]
 
-    def user_of(self, guest: str) -> str | None:
-        return GUESTS[guest][1]
-
     def values(self, session: str, isolation: str) -> dict[str, str]:
         """What a step's SQL may name, as SQL literals."""
         values = {name: literal(value) for name, value in self.ids.items()}
