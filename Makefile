@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast test-install test-standby test-matrix lint lint-sql lint-python stress bench concurrency validate report evaluate db-start db-stop clean
+.PHONY: setup demo test test-fast test-install test-standby test-matrix lint lint-sql lint-python stress bench concurrency interleavings validate report evaluate db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -78,6 +78,15 @@ bench: setup
 # CONCURRENCY_ARGS, e.g. "--operations 200000 --connections 8 --seed 7" or "--quick"
 concurrency: setup
 	$(BIN)/python -m delivery_linkage_devtools.concurrency $(CONCURRENCY_ARGS)
+
+# the interleaving checker (issue 15): every pair of app operations, every permutation of their two sessions'
+# steps, at each isolation level, on the linkage and on a control database without it; the invariants at
+# quiescence and no error or wait the app sees only with the linkage (bench/results/interleavings.{json,md}).
+# About 7 minutes on 2 cores; not part of `make test`, which runs a subset
+# (tests/test_interleaved_app_operations_keep_the_invariants.py).
+# INTERLEAVINGS_ARGS, e.g. "--levels rc --pair send_one,guest_link --no-write" or "--strict"
+interleavings: setup
+	$(BIN)/python -m delivery_linkage_devtools.interleavings $(INTERLEAVINGS_ARGS)
 
 # dbt-labs' dbt-project-evaluator over the project, from local copies (not part of `make test`, no
 # network): EVALUATOR_DIR (default vendor/dbt-project-evaluator) and DBT_UTILS_DIR (default

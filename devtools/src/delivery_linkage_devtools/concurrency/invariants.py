@@ -1,6 +1,7 @@
 """The invariants checked at quiescence, through the runbook's interfaces only.
 
-1. linkable_null: no delivery names an active guest linked to a user and still has user_id NULL.
+1. linkable_null: no delivery names an active guest linked to a user, of the same event as its
+   message (a guest of another event never gives its user: issue 15, hole 7), and still has user_id NULL.
 2. link_without_audit: every delivery whose user the linkage wrote has a `user_link_audit` row with
    outcome `linked` naming that user (table `message_deliveries` or `message_deliveries_backfill`).
    Links the app wrote itself are not the linkage's: the world's history and the app's upserts that
@@ -9,9 +10,25 @@
 
 Without the linkage (the control), linkable_null counts what the linkage exists to prevent; the
 other two stay 0 there (no link is written but the app's, and the foreign keys hold).
+
+Every query takes the parameters `messages` (uuid[]: only the deliveries of these messages and the
+guests of their events; NULL: everything) and `since` (timestamptz: only audit rows written by
+transactions that started then or later, which lets the audit view use its time index; NULL: all).
+`check` runs them over the whole database (the concurrency benchmark); `check_case` runs them and the
+stricter checks below over one case's rows (the interleaving checker):
+
+- insert_without_audit: a delivery the app inserted with no user_id has at least one audit row;
+- link_not_latest_audit: the latest audit row (in write order) of a delivery the linkage linked says
+  `linked` with the user it has;
+- cross_event_link: no delivery was linked (not by the app) to a user through a guest of another event
+  than its message's.
+With `skipped_explains` (a case where the operator switched LINK_USER_BY_PHONE off), linkable_null
+leaves out deliveries whose latest audit row is `skipped`: the linkage was told not to link them.
 """
 
 from __future__ import annotations
+
+import json
 
 import psycopg
 
@@ -19,45 +36,136 @@ from delivery_linkage_devtools.concurrency.world import BOOKKEEPING_SCHEMA
 
 AUDITED_TABLES = ("message_deliveries", "message_deliveries_backfill")
 
-LINKABLE_NULL = """
+IN_SCOPE = "(%(messages)s::uuid[] is null or d.message_id = any(%(messages)s::uuid[]))"
+AUDIT_SINCE = "(%(since)s::timestamptz is null or audit.created_at >= %(since)s::timestamptz)"
+
+# the order the audit's rows were written in: the linkage's ids are '<group>.<row>' (the group an
+# identity), anything else sorts by time
+AUDIT_WRITE_ORDER = """
+    case when audit.id::text ~ '^[0-9]+([.][0-9]+)?$'
+        then split_part(audit.id::text, '.', 1)::bigint end desc nulls last,
+    case when audit.id::text ~ '^[0-9]+[.][0-9]+$'
+        then split_part(audit.id::text, '.', 2)::integer end desc nulls last,
+    audit.created_at desc
+"""
+
+# the latest audit row of delivery d, as a lateral subquery `latest`
+LATEST_AUDIT = f"""
+    left join lateral (
+        select audit.outcome, audit.reason, audit.table_name, audit.linked_user_id
+        from public.user_link_audit as audit
+        where audit.record_id = d.id and {AUDIT_SINCE}
+        order by {AUDIT_WRITE_ORDER}
+        limit 1
+    ) as latest on true
+"""
+
+APP_WROTE_THIS_LINK = f"""
+    exists (
+        select 1 from {BOOKKEEPING_SCHEMA}.app_written_links as app
+        where app.message_id = d.message_id
+          and app.guest_id is not distinct from d.guest_id
+          and app.user_id = d.user_id
+    )
+"""
+
+LINKABLE_NULL = f"""
     select d.id, d.guest_id, g.user_id
     from public.message_deliveries as d
     join public.event_guests as g on g.id = d.guest_id
+    left join public.messages as m on m.id = d.message_id
     where d.user_id is null and g.user_id is not null and g.removed_at is null
+      and (m.event_id is null or m.event_id = g.event_id)
+      and {IN_SCOPE}
+"""
+
+LINKABLE_NULL_UNEXPLAINED = f"""
+    select d.id, d.guest_id, g.user_id
+    from public.message_deliveries as d
+    join public.event_guests as g on g.id = d.guest_id
+    left join public.messages as m on m.id = d.message_id
+    {LATEST_AUDIT}
+    where d.user_id is null and g.user_id is not null and g.removed_at is null
+      and (m.event_id is null or m.event_id = g.event_id)
+      and {IN_SCOPE}
+      and not (%(skipped_explains)s and latest.outcome is not distinct from 'skipped')
 """
 
 LINK_WITHOUT_AUDIT = f"""
     select d.id, d.guest_id, d.user_id
     from public.message_deliveries as d
     where d.user_id is not null
-      and not exists (
-          select 1 from {BOOKKEEPING_SCHEMA}.app_written_links as app
-          where app.message_id = d.message_id
-            and app.guest_id is not distinct from d.guest_id
-            and app.user_id = d.user_id
-      )
+      and {IN_SCOPE}
+      and not {APP_WROTE_THIS_LINK}
       and not exists (
           select 1 from public.user_link_audit as audit
           where audit.record_id = d.id
             and audit.outcome = 'linked'
             and audit.linked_user_id = d.user_id
             and audit.table_name = any(%(tables)s)
+            and {AUDIT_SINCE}
       )
 """
 
-DANGLING_USER = """
+DANGLING_USER = f"""
     select 'message_deliveries' as table_name, d.id, d.user_id
     from public.message_deliveries as d
-    where d.user_id is not null and not exists (select 1 from public.users as u where u.id = d.user_id)
+    where d.user_id is not null and {IN_SCOPE}
+      and not exists (select 1 from public.users as u where u.id = d.user_id)
     union all
     select 'event_guests', g.id, g.user_id
     from public.event_guests as g
-    where g.user_id is not null and not exists (select 1 from public.users as u where u.id = g.user_id)
+    where g.user_id is not null
+      and (%(messages)s::uuid[] is null
+           or g.event_id = any(array(
+               select m.event_id from public.messages as m where m.id = any(%(messages)s::uuid[]))))
+      and not exists (select 1 from public.users as u where u.id = g.user_id)
+"""
+
+INSERT_WITHOUT_AUDIT = f"""
+    select d.id, d.guest_id, d.user_id
+    from public.message_deliveries as d
+    where {IN_SCOPE}
+      and not exists (
+          select 1 from {BOOKKEEPING_SCHEMA}.app_written_links as app
+          where app.message_id = d.message_id and app.guest_id is not distinct from d.guest_id
+      )
+      and not exists (
+          select 1 from public.user_link_audit as audit where audit.record_id = d.id and {AUDIT_SINCE}
+      )
+"""
+
+LINK_NOT_LATEST_AUDIT = f"""
+    select d.id, d.user_id,
+        latest.outcome || coalesce(' ' || latest.reason, '') || coalesce(' ' || latest.linked_user_id, '')
+    from public.message_deliveries as d
+    {LATEST_AUDIT}
+    where d.user_id is not null and {IN_SCOPE}
+      and not {APP_WROTE_THIS_LINK}
+      and not (latest.outcome is not distinct from 'linked' and latest.linked_user_id is not distinct from d.user_id)
+"""
+
+CROSS_EVENT_LINK = f"""
+    select d.id, d.guest_id, d.user_id
+    from public.message_deliveries as d
+    join public.event_guests as g on g.id = d.guest_id
+    join public.messages as m on m.id = d.message_id
+    where d.user_id is not null and m.event_id <> g.event_id and {IN_SCOPE}
+      and not {APP_WROTE_THIS_LINK}
 """
 
 CHECKS = {
     "linkable_null": LINKABLE_NULL,
     "link_without_audit": LINK_WITHOUT_AUDIT,
+    "dangling_user": DANGLING_USER,
+}
+
+CASE_CHECKS = {
+    "linkable_null": LINKABLE_NULL_UNEXPLAINED,
+    "insert_without_audit": INSERT_WITHOUT_AUDIT,
+    "link_without_audit": LINK_WITHOUT_AUDIT,
+    "link_not_latest_audit": LINK_NOT_LATEST_AUDIT,
+    "cross_event_link": CROSS_EVENT_LINK,
     "dangling_user": DANGLING_USER,
 }
 
@@ -73,6 +181,8 @@ AUDITED_ELSEWHERE = f"""
         where audit.record_id = v.id and audit.outcome = 'linked' and audit.linked_user_id = v.user_id
     )
 """
+
+WHOLE_DATABASE = {"messages": None, "since": None, "tables": list(AUDITED_TABLES), "skipped_explains": False}
 
 
 def record_app_links(conn: psycopg.Connection, links: list[tuple], source: str = "run") -> None:
@@ -94,17 +204,36 @@ def ensure_bookkeeping(conn: psycopg.Connection) -> None:
         f"create table if not exists {BOOKKEEPING_SCHEMA}.app_written_links "
         "(message_id uuid not null, guest_id uuid, user_id uuid not null, source text not null)"
     )
+    conn.execute(
+        "create index if not exists app_written_links_message_id_idx "
+        f"on {BOOKKEEPING_SCHEMA}.app_written_links (message_id)"
+    )
 
 
 def check(conn: psycopg.Connection, examples: int = 5) -> dict:
     """Violations of each invariant: {'<name>': count, 'examples': {'<name>': [rows…]}}."""
     result: dict = {"examples": {}}
     for name, query in CHECKS.items():
-        rows = conn.execute(query, {"tables": list(AUDITED_TABLES)}).fetchall()
+        rows = conn.execute(query, WHOLE_DATABASE).fetchall()
         result[name] = len(rows)
         result["examples"][name] = [[str(value) for value in row] for row in rows[:examples]]
     result["total"] = sum(result[name] for name in CHECKS)
-    result["link_without_audit_audited_elsewhere"] = len(
-        conn.execute(AUDITED_ELSEWHERE, {"tables": list(AUDITED_TABLES)}).fetchall()
-    )
+    result["link_without_audit_audited_elsewhere"] = len(conn.execute(AUDITED_ELSEWHERE, WHOLE_DATABASE).fetchall())
     return result
+
+
+# every case check in one statement (one round trip per case): (check, the row as JSON)
+CASE_CHECKS_AT_ONCE = "\nunion all\n".join(
+    f"select '{name}' as check_name, row_to_json(violation)::text from ({query}) as violation"
+    for name, query in CASE_CHECKS.items()
+)
+
+
+def check_case(conn: psycopg.Connection, messages: list, since, skipped_explains: bool = False) -> dict[str, list]:
+    """The violations among one case's rows (its messages' deliveries, their events' guests), by check:
+    {'<name>': [rows as lists of str]}; checks without a violation are left out."""
+    params = {**WHOLE_DATABASE, "messages": messages, "since": since, "skipped_explains": skipped_explains}
+    found: dict[str, list] = {}
+    for name, row in conn.execute(CASE_CHECKS_AT_ONCE, params).fetchall():
+        found.setdefault(name, []).append(["" if value is None else str(value) for value in json.loads(row).values()])
+    return found
