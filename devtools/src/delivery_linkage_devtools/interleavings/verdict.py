@@ -11,7 +11,10 @@ Failures (each a finding of a kind):
 - new_error: a step failed with the linkage and not in the control, or with another SQLSTATE;
   except a serialization failure (40001) under REPEATABLE READ and SERIALIZABLE (a deadlock, 40P01,
   is never excepted);
-- new_wait: at READ COMMITTED, a step waited with the linkage and not in the control;
+- new_wait: at READ COMMITTED, a step waited with the linkage and not in the control; except a
+  transaction deleting or locking a user's row that waits for a send which linked a delivery to that
+  user (`key_share_wait`, a note): the foreign key's FOR KEY SHARE on the user, which any design that
+  writes user_id in the app's transaction takes — the minimal trigger, the physical limit, too;
 - sweep_not_drained: the sweeper still had entries queued after SWEEP_FOR seconds.
 Notes (not failures, counted and listed): the serialization failures the linkage added above READ
 COMMITTED (`added_serialization_failure`), and the waits it added there (`added_wait`).
@@ -27,6 +30,21 @@ from delivery_linkage_devtools.interleavings.space import Case
 from delivery_linkage_devtools.interleavings.world import CaseWorld
 
 SERIALIZATION_FAILURE = "40001"
+# the steps that take a user's row FOR UPDATE, and the operations that write a delivery's user_id
+USER_ROW_STEPS = {("user_delete", "delete"), ("user_delete_rolled_back", "delete"), ("user_row_locked", "lock")}
+DELIVERY_WRITERS = {"send_one", "send_several", "announcement", "upsert_insert", "upsert_update"}
+
+
+def key_share_wait(case: Case, step: str, waited_on: str | None) -> bool:
+    """The step waits for the other session's foreign-key lock on a user its delivery was linked to."""
+    session, _, name = step.partition("_")
+    other = "b" if session == "a" else "a"
+    return (
+        (case.operation(session).name, name) in USER_ROW_STEPS
+        and case.operation(other).name in DELIVERY_WRITERS
+        and bool(waited_on)
+        and all(part.startswith(f"{other}:") for part in waited_on.split("; "))
+    )
 
 
 @dataclass(frozen=True)
@@ -83,7 +101,9 @@ def judge(case: Case, world: CaseWorld, linkage: Run, control: Run) -> tuple[lis
                 failures.append(finding)
         if mine.waited and not (theirs and theirs.waited):
             finding = Finding("new_wait", f"{step} waited on {mine.waited_on} (control: {theirs_text})")
-            if above_read_committed:
+            if key_share_wait(case, step, mine.waited_on):
+                notes.append(Finding("key_share_wait", finding.detail))
+            elif above_read_committed:
                 notes.append(Finding("added_wait", finding.detail))
             else:
                 failures.append(finding)
