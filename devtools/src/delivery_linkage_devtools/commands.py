@@ -54,13 +54,41 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def generate(
         deliveries: int = typer.Option(..., "--deliveries", min=0, help="how many deliveries to write"),
-        late_link_share: float = typer.Option(0.15, help="share of linked guests linked after their deliveries"),
+        production: bool = typer.Option(
+            False, "--production", help="a successful app's shape: 200-600 messages per event, ~250k guests per 100M"
+        ),
+        template: str = typer.Option(
+            None,
+            "--template",
+            metavar="NAME",
+            help="build database NAME holding only this world, kept as a template: indexes after the rows, "
+            "--jobs writers, resumable (run again to continue), reused when complete",
+        ),
+        jobs: int = typer.Option(2, "--jobs", min=1, help="(--template) connections writing at once"),
+        late_link_share: float = typer.Option(
+            None, help="share of linked guests linked after their deliveries (default 0.15; --production 0.002)"
+        ),
         seed: int = typer.Option(42, help="same seed, same world"),
-        fresh: bool = typer.Option(False, "--fresh", help="(embedded server only) recreate the app database first"),
+        fresh: bool = typer.Option(
+            False, "--fresh", help="recreate the database first (embedded server only; --template: any server)"
+        ),
     ):
-        """Write synthetic history into the app tables (set-based; 1M deliveries in about 20 s on 2 cores)."""
+        """Write synthetic history into the app tables (set-based; 1M deliveries in about 20 s on 2 cores),
+        or build a template database holding it (--template: 100M deliveries in about 20 minutes)."""
         from delivery_linkage_devtools import app_fixture, synthetic
 
+        overrides = {} if late_link_share is None else {"late_link_share": late_link_share}
+        try:
+            shape = (
+                synthetic.WorldShape.production(deliveries, seed=seed, **overrides)
+                if production
+                else synthetic.WorldShape(deliveries=deliveries, seed=seed, **overrides)
+            )
+        except ValueError as error:
+            fail(str(error))
+        if template:
+            build_template(template, shape, jobs, fresh)
+            return
         settings, conn = open_connection()
         if fresh:
             conn.close()
@@ -75,16 +103,52 @@ def register(app: typer.Typer) -> None:
                 bar.update(task, description=stage, completed=done, total=total)
 
             try:
-                counts = synthetic.generate(
-                    conn,
-                    synthetic.WorldShape(deliveries=deliveries, late_link_share=late_link_share, seed=seed),
-                    advance,
-                )
+                counts = synthetic.generate(conn, shape, advance)
             except ValueError as error:  # synthetic.WorldExists among them: names --seed and --fresh
                 fail(str(error))
-        table = Table(title=f"Written to {settings.describe()}")
+        console.print(counts_table(f"Written to {settings.describe()}", counts))
+
+    def build_template(name: str, shape, jobs: int, fresh: bool) -> None:
+        from delivery_linkage_devtools import world_template
+
+        try:
+            server = connection.resolve("postgres")
+        except connection.ConnectionError_ as error:
+            fail(str(error))
+        disk = world_template.disk_check(server, shape)
+        console.print(
+            f"template {name} on {server.with_database(name).describe()}: {shape.deliveries:,} deliveries, "
+            f"about {world_template.gib(world_template.estimate_bytes(shape))} when built; the build "
+            + disk.describe()
+        )
+        with progress_bar() as bar:
+            tasks: dict[str, int] = {}
+
+            def advance(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done, total=total)
+
+            try:
+                result = world_template.build(server, name, shape, advance, jobs=jobs, fresh=fresh)
+            except world_template.TemplateError as error:
+                fail(str(error))
+        console.print(counts_table(f"Template {name}", result.counts))
+        size = world_template.gib(result.size_bytes) if result.size_bytes else "?"
+        if result.reused:
+            console.print(f"{name} was complete already ({size}): nothing written")
+            return
+        phases = ", ".join(f"{phase} {seconds:,.0f} s" for phase, seconds in result.seconds.items())
+        console.print(
+            f"{'finished' if result.resumed else 'built'} {name} ({size}): {result.deliveries_written:,} deliveries"
+            f" written in {result.total_seconds:,.0f} s, {result.deliveries_per_second or 0:,.0f} deliveries/s"
+            f" overall, rows {result.rows_per_second or 0:,.0f}/s ({phases}; {jobs} jobs)"
+        )
+
+    def counts_table(title: str, counts: dict[str, int]) -> Table:
+        table = Table(title=title)
         table.add_column("table")
         table.add_column("rows", justify="right")
-        for name, count in counts.items():
-            table.add_row(name, f"{count:,}")
-        console.print(table)
+        for key, count in counts.items():
+            table.add_row(key, f"{count:,}")
+        return table
