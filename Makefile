@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast test-matrix lint lint-sql lint-python stress bench concurrency validate report evaluate db-start db-stop clean
+.PHONY: setup demo test test-fast test-matrix lint lint-sql lint-python stress bench bench-scale concurrency validate report evaluate db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -62,6 +62,15 @@ stress: setup
 
 bench: setup
 	$(BIN)/linkage bench
+
+# the data team's hourly work at production scale (issue 16): 10M and 100M deliveries (production-shaped
+# worlds kept as template databases: the 100M one is about 28 GB, built once, checked against free disk
+# first), dbt build and each model and test, the server's memory and temporary files, linkage check and
+# report, beside the runbook's daily query and the original cron script, and the app's send and link
+# latency while dbt build runs. Writes bench/results/scale.json, bench/SCALE.md and the README block.
+# Not part of `make test`. BENCH_SCALE_ARGS, e.g. "--sizes 10M" or "--quick".
+bench-scale: setup
+	$(BIN)/linkage bench-scale $(BENCH_SCALE_ARGS)
 
 # the concurrency benchmark (issue 9): K connections, the app's mixed workload, with the linkage and
 # with its triggers disabled, side by side (bench/results/concurrency.{json,md}); not part of `make test`.

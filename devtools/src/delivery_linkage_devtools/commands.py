@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import typer
 from rich.table import Table
 
@@ -50,6 +52,41 @@ def register(app: typer.Typer) -> None:
             bench_module.run(console, options)
         except connection.ConnectionError_ as error:
             fail(str(error))
+
+    @app.command("bench-scale")
+    def bench_scale(
+        sizes: str = typer.Option("10M,100M", "--sizes", help="deliveries per world, e.g. 10M,100M or 2M"),
+        rounds: int = typer.Option(3, "--rounds", min=1, help="measured rounds of each query and command"),
+        quick: bool = typer.Option(
+            False, "--quick", help="one tiny world, one round: a smoke run (results in target/)"
+        ),
+        keep_work: bool = typer.Option(False, "--keep-work", help="keep the working copy (bench_scale_work)"),
+    ):
+        """The data team's hourly work at 10M and 100M deliveries: dbt build, linkage check and report, the
+        integrity figures beside the runbook's daily query, the app's latency while dbt build runs."""
+        from delivery_linkage_devtools import world_template
+        from delivery_linkage_devtools.bench import scale
+
+        if quick:
+            options = scale.ScaleOptions.quick(keep_work=keep_work)
+        else:
+            try:
+                parsed = tuple(parse_count(part) for part in sizes.split(",") if part.strip())
+            except ValueError as error:
+                fail(str(error), code=64)
+            command = "make bench-scale" + (f" BENCH_SCALE_ARGS='--sizes {sizes}'" if sizes != "10M,100M" else "")
+            options = scale.ScaleOptions(sizes=parsed, rounds=rounds, keep_work=keep_work, command=command)
+        try:
+            scale.run(console, options)
+        except (connection.ConnectionError_, world_template.TemplateError) as error:
+            fail(str(error))
+
+    def parse_count(text: str) -> int:
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", text)
+        if not match:
+            raise ValueError(f"not a number of deliveries: {text!r} (e.g. 10M, 500k, 2000000)")
+        factor = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+        return int(float(match.group(1)) * factor)
 
     @app.command()
     def generate(
@@ -118,8 +155,7 @@ def register(app: typer.Typer) -> None:
         disk = world_template.disk_check(server, shape)
         console.print(
             f"template {name} on {server.with_database(name).describe()}: {shape.deliveries:,} deliveries, "
-            f"about {world_template.gib(world_template.estimate_bytes(shape))} when built; the build "
-            + disk.describe()
+            f"about {world_template.gib(world_template.estimate_bytes(shape))} when built; the build " + disk.describe()
         )
         with progress_bar() as bar:
             tasks: dict[str, int] = {}

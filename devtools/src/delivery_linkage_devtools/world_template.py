@@ -220,7 +220,10 @@ def build(
     recorded = finished(server, dbname, shape)
     if recorded is not None:
         return BuildResult(
-            dbname, recorded["counts"], reused=True, seconds=recorded.get("seconds", {}),
+            dbname,
+            recorded["counts"],
+            reused=True,
+            seconds=recorded.get("seconds", {}),
             size_bytes=recorded.get("size_bytes"),
         )
     exists = database_comment(server, dbname) is not None
@@ -583,4 +586,3 @@ def _counts(conn: psycopg.Connection, events: list, users: int) -> dict[str, int
         for key in ("event_guests", "message_deliveries", "linkable_null"):
             counts[key] += int(row[key])
     return counts
-
