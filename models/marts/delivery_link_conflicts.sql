@@ -1,9 +1,10 @@
--- Deliveries linked to a user other than their guest's current user.
+-- Deliveries linked to a user other than their guest's current user (category linked_to_other_user):
+-- not a defect (the linkage never overwrites a user), listed for a look.
 
 with
 
-link_status as (
-    select * from {{ ref('delivery_link_status') }}
+categorized as (
+    select * from {{ ref('int_message_deliveries__categorized') }}
 ),
 
 conflicts as (
@@ -16,10 +17,9 @@ conflicts as (
         guest_is_active,
         delivery_created_at,
         guest_updated_at
-    from link_status
+    from categorized
     where delivery_user_id is not null
-        and guest_user_id is not null
-        and link_status = 'conflict'
+        and delivery_category = 'linked_to_other_user'
 )
 
 select * from conflicts
