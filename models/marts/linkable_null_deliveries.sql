@@ -10,24 +10,31 @@ categorized as (
     select * from {{ ref('int_message_deliveries__categorized') }}
 ),
 
+events as (
+    select * from {{ ref('stg_app__events') }}
+),
+
 linkable_null as (
     select
-        delivery_id,
-        guest_id,
-        guest_name,
-        guest_user_id,
-        delivery_user_id,
-        event_id,
-        delivery_created_at,
-        guest_updated_at,
+        categorized.delivery_id,
+        categorized.guest_id,
+        categorized.guest_name,
+        categorized.guest_user_id,
+        categorized.delivery_user_id,
+        categorized.event_id,
+        categorized.delivery_created_at,
+        categorized.guest_updated_at,
         case
-            when delivery_created_at < guest_updated_at then 'delivery_before_guest_link'
+            when categorized.delivery_created_at < categorized.guest_updated_at then 'delivery_before_guest_link'
             else 'delivery_after_guest_link'
-        end as timing
+        end as timing,
+        events.event_title
     from categorized
+    left join events
+        on categorized.event_id = events.event_id
     -- delivery_user_id is null is implied by the categories; spelled out so the partial index is used
-    where delivery_user_id is null
-        and delivery_category in ('{{ defects | join("', '") }}')
+    where categorized.delivery_user_id is null
+        and categorized.delivery_category in ('{{ defects | join("', '") }}')
 )
 
 select * from linkable_null
