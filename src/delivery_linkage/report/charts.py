@@ -162,8 +162,8 @@ def line_chart(
             locator = AutoDateLocator(tz=UTC, maxticks=7)
             axes.xaxis.set_major_locator(locator)
             axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))
-            if len(points) == 1:
-                axes.set_xlim(times[0] - timedelta(hours=1), times[0] + timedelta(hours=1))
+            if times[-1] - times[0] < timedelta(minutes=2):  # one moment, or checks seconds apart: a few minutes
+                axes.set_xlim(times[0] - timedelta(minutes=2), times[-1] + timedelta(minutes=2))
         return _svg(figure, chart_id, label, titles, point_titles)
 
 
