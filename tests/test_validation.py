@@ -107,9 +107,9 @@ def test_bad_source_data_and_a_gap_in_the_history_fail_their_suites(app_db, db, 
     history = f"{validation.marts_schema()}.delivery_integrity_history"
     db.execute(
         f"insert into {history} "
-        "select check_timestamp - interval '3 days', total_deliveries, inconsistent_deliveries, "
-        "consistent_deliveries, both_null_deliveries, conflicting_deliveries, inconsistency_percentage, "
-        f"health_status, critical_pct from {history}"
+        "(check_timestamp, total_deliveries, inconsistent_deliveries, inconsistency_percentage, health_status, "
+        "critical_pct) select check_timestamp - interval '3 days', total_deliveries, inconsistent_deliveries, "
+        f"inconsistency_percentage, health_status, critical_pct from {history}"
     )
 
     summary = validation.run_validation(app_db, tmp_path / "docs")

@@ -24,8 +24,7 @@
     {%- endfor -%}
     {{ log('delivery integrity ' ~ figures.health_status ~ ': ' ~ figures.inconsistent_deliveries ~ ' of '
            ~ figures.total_deliveries ~ ' deliveries linkable but NULL (' ~ figures.inconsistency_percentage
-           ~ '%); runbook figure ' ~ figures.runbook_inconsistent_deliveries ~ ' of '
-           ~ figures.runbook_total_deliveries ~ ' (' ~ figures.runbook_inconsistency_percentage ~ '%, '
-           ~ figures.runbook_health_status ~ ')', info=True) }}
+           ~ '%); runbook\'s figure ' ~ figures.runbook_inconsistent_deliveries ~ ' of '
+           ~ figures.runbook_total_deliveries ~ ' (' ~ figures.runbook_inconsistency_percentage ~ '%)', info=True) }}
     {{ return(figures) }}
 {% endmacro %}

@@ -1,10 +1,13 @@
--- The integrity figures with their percentages and health statuses: the one definition that
+-- The integrity figures with their percentage and health status: the one definition that
 -- delivery_integrity, delivery_integrity_history, daily_integrity_check (read by `linkage check`
--- and the psql script) and the tests select from.
+-- and the psql script) and the tests select from. Beside them, the runbook's figure and one line
+-- saying why it differs; it is never judged (one verdict: health_status).
 --
 -- critical_pct: the session setting linkage.critical_pct when set (how `linkage check
 -- --critical-pct` and the psql script pass their threshold, transaction-local), else var
 -- linkage_critical_pct (default 1.0).
+
+{%- set categories = linkage_delivery_categories() %}
 
 with
 
@@ -16,10 +19,10 @@ percentages as (
     select
         check_timestamp,
         total_deliveries,
+        {%- for category in categories %}
+            {{ category.name }},
+        {%- endfor %}
         inconsistent_deliveries,
-        consistent_deliveries,
-        both_null_deliveries,
-        conflicting_deliveries,
         {{ linkage_inconsistency_percentage('inconsistent_deliveries', 'total_deliveries') }}
             as inconsistency_percentage,
         {{ linkage_critical_pct() }} as critical_pct,
@@ -34,10 +37,10 @@ assessed as (
     select
         check_timestamp,
         total_deliveries,
+        {%- for category in categories %}
+            {{ category.name }},
+        {%- endfor %}
         inconsistent_deliveries,
-        consistent_deliveries,
-        both_null_deliveries,
-        conflicting_deliveries,
         inconsistency_percentage,
         {{ linkage_health_status('inconsistent_deliveries', 'inconsistency_percentage', 'critical_pct') }}
             as health_status,
@@ -45,10 +48,7 @@ assessed as (
         runbook_total_deliveries,
         runbook_inconsistent_deliveries,
         runbook_inconsistency_percentage,
-        {{ linkage_health_status(
-            'runbook_inconsistent_deliveries', 'runbook_inconsistency_percentage', 'critical_pct'
-        ) }} as runbook_alert_status,
-        {{ linkage_runbook_health_status('runbook_inconsistent_deliveries') }} as runbook_health_status
+        {{ linkage_runbook_difference() }} as runbook_difference
     from percentages
 )
 

@@ -1,60 +1,32 @@
--- Every integrity count in one pass over the deliveries: each delivery joined to its guest (hash
--- join), counted into the project's figures and the runbook's (the original daily script's) at
--- once. The same plan as the runbook's own daily query (bench/runbook_daily_query.sql): one scan of
--- message_deliveries, one of event_guests. Definitions identical to delivery_link_status
--- (reconciled by the test assert_integrity_counts_match_link_status).
---
--- count(column) counts the rows where the column is not NULL: with a left join, count(guests.guest_id)
--- counts the deliveries whose guest exists and count(guests.user_id) those whose guest has a user.
--- Counting them this way, rather than with longer FILTER conditions, keeps the pass as fast as the
--- runbook's query although it yields two more figures.
+-- Every integrity count in one row and one pass over the categorized deliveries: the total, one
+-- count per delivery category (the list in macro linkage_delivery_categories; they add up to the
+-- total), the defects among them (inconsistent_deliveries: the categories marked is_defect), and the
+-- runbook's own figure on the same pass (the original daily script: deliveries joined to their
+-- guest; a delivery with no user whose guest has one is inconsistent, removed guests and guests of
+-- another event included). Reconciled with delivery_link_status by assert_integrity_counts_match_link_status.
+
+{%- set categories = linkage_delivery_categories() %}
+{%- set defects = categories | selectattr('is_defect') | map(attribute='name') | list %}
 
 with
 
-deliveries as (
-    select * from {{ ref('stg_app__message_deliveries') }}
-),
-
-guests as (
-    select * from {{ ref('stg_app__event_guests') }}
+categorized as (
+    select * from {{ ref('int_message_deliveries__categorized') }}
 ),
 
 counts as (
     select
         now() as check_timestamp,
         count(*) as total_deliveries,
-        count(guests.guest_id) as deliveries_with_guest,
+        {%- for category in categories %}
+            count(*) filter (where delivery_category = '{{ category.name }}') as {{ category.name }},
+        {%- endfor %}
         count(*) filter (
-            where deliveries.user_id is null and guests.is_linkable
+            where delivery_category in ('{{ defects | join("', '") }}')
         ) as inconsistent_deliveries,
-        count(*) filter (
-            where deliveries.user_id = guests.user_id
-        ) as consistent_deliveries,
-        count(*) filter (
-            where deliveries.user_id <> guests.user_id
-        ) as conflicting_deliveries,
-        count(guests.guest_id) filter (
-            where deliveries.user_id is null
-        ) as unlinked_deliveries_with_guest,
-        count(guests.user_id) filter (
-            where deliveries.user_id is null
-        ) as unlinked_deliveries_with_guest_user
-    from deliveries
-    left join guests
-        on deliveries.guest_id = guests.guest_id
-),
-
-figures as (
-    select
-        check_timestamp,
-        total_deliveries,
-        inconsistent_deliveries,
-        consistent_deliveries,
-        unlinked_deliveries_with_guest - unlinked_deliveries_with_guest_user as both_null_deliveries,
-        conflicting_deliveries,
-        deliveries_with_guest as runbook_total_deliveries,
-        unlinked_deliveries_with_guest_user as runbook_inconsistent_deliveries
-    from counts
+        count(*) filter (where guest_exists) as runbook_total_deliveries,
+        count(guest_user_id) filter (where delivery_user_id is null) as runbook_inconsistent_deliveries
+    from categorized
 )
 
-select * from figures
+select * from counts

@@ -7,6 +7,8 @@
     )
 }}
 
+{%- set categories = linkage_delivery_categories() %}
+
 -- One row per run of this model: the delivery_integrity figures, for trends and the anomaly test.
 -- Reads the intermediate model (not delivery_integrity) so that `dbt build` still records a
 -- critical day: the error-severity test on delivery_integrity would otherwise skip this model.
@@ -22,18 +24,16 @@ history_row as (
     select
         check_timestamp,
         total_deliveries,
+        {%- for category in categories %}
+            {{ category.name }},
+        {%- endfor %}
         inconsistent_deliveries,
-        consistent_deliveries,
-        both_null_deliveries,
-        conflicting_deliveries,
         inconsistency_percentage,
         health_status,
         critical_pct,
         runbook_total_deliveries,
         runbook_inconsistent_deliveries,
-        runbook_inconsistency_percentage,
-        runbook_alert_status,
-        runbook_health_status
+        runbook_inconsistency_percentage
     from assessed
 )
 

@@ -16,7 +16,6 @@ from rich.table import Table
 
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.database.schemas import app_schema
-from delivery_linkage.operations import backfill
 from delivery_linkage.operations import check as integrity
 from delivery_linkage_devtools import app_fixture, synthetic, traffic
 
@@ -84,15 +83,20 @@ def run(console: Console, deliveries: int = 20000) -> int:
         final = integrity.check(conn)
         print_check(console, final)
         print_summary(console, conn)
-        leftover = backfill.unlinked_count(conn)
     dbt(console, settings, ["run", "--select", "delivery_integrity_history"])
-    console.print(f"{leftover:,} deliveries have no user yet: their guests have no account to link to.")
+    unlinked = [category for category in final.categories if category.delivery_user == "NULL" and category.deliveries]
+    console.print(
+        f"{sum(c.deliveries for c in unlinked):,} deliveries have no user, "
+        f"{final.inconsistent_deliveries:,} of them the defect:"
+    )
+    for category in unlinked:
+        console.print(f"  {category.deliveries:,} {category.name}: {category.description}", soft_wrap=True)
     console.print(
         f"\nDemo database [bold]{DEMO_DATABASE}[/] is left on the embedded server: "
         "`linkage check`, `linkage validate`, `linkage report` use it by default; "
-        '`eval "$(linkage db env)"` then psql or dbt.'
+        '`eval "$(.venv/bin/linkage db env)"` then psql or dbt (`make docs` opens the dbt docs).'
     )
-    return 0 if final.health_status == "healthy" and passing.returncode == 0 else 1
+    return 0 if final.status == "healthy" and passing.returncode == 0 else 1
 
 
 COUNT_LABELS = {
@@ -122,11 +126,16 @@ def figures_table(title: str, figures: dict[str, int], labels: dict[str, str]) -
 
 
 def print_check(console: Console, report) -> None:
-    colour = {"healthy": "green", "warning": "yellow", "critical": "red"}[report.health_status]
+    colour = {"healthy": "green", "warning": "yellow", "critical": "red"}[report.status]
     console.print(
-        f"total {report.total_deliveries:,}  inconsistent {report.inconsistent_deliveries:,} "
-        f"({report.inconsistency_percentage}%)  conflicting {report.conflicting_deliveries:,}  "
-        f"health [bold {colour}]{report.health_status}[/] (exit {report.exit_status})"
+        f"total {report.total_deliveries:,}  linkable but NULL {report.inconsistent_deliveries:,} "
+        f"({report.inconsistency_percentage}%)  status [bold {colour}]{report.status}[/] (exit {report.exit_status})"
+    )
+    console.print(
+        "  categories: "
+        + ", ".join(f"{category.name} {category.deliveries:,}" for category in report.categories if category.deliveries)
+        + f" (= {report.categorized_deliveries:,})",
+        soft_wrap=True,
     )
 
 

@@ -60,12 +60,17 @@ BASELINE_SQL = BENCH_DIR / "baseline_linkage.sql"
 MINIMAL_TRIGGER_SQL = BENCH_DIR / "minimal_trigger.sql"
 RUNBOOK_QUERY_SQL = BENCH_DIR / "runbook_daily_query.sql"
 CRON_SCRIPT = CHECKOUT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
-FIGURES = (
+FIGURES = (  # the total, the defects and the delivery categories (macros/metrics/linkage_delivery_categories.sql)
     "total_deliveries",
     "inconsistent_deliveries",
-    "consistent_deliveries",
-    "both_null_deliveries",
-    "conflicting_deliveries",
+    "linked_to_guest_user",
+    "linked_to_other_user",
+    "linked_without_guest",
+    "linkable_null",
+    "null_guest_not_linked",
+    "null_guest_removed",
+    "null_guest_other_event",
+    "null_without_guest",
 )
 DBT_SCHEMA = "linkage"
 
