@@ -90,3 +90,27 @@
         else 'null_guest_not_linked'
     end
 {%- endmacro %}
+
+
+{#
+    linkage_categorized_columns(deliveries, guests, messages): the select list of a categorized delivery
+    (its guest, users, event, times and linkage_delivery_category), over the same aliases as
+    linkage_delivery_category. One row shape for every delivery (int_message_deliveries__categorized)
+    and for the defects found through the partial index (int_message_deliveries__defective).
+#}
+{% macro linkage_categorized_columns(deliveries='deliveries', guests='guests', messages='messages') -%}
+    {{ deliveries }}.delivery_id,
+    {{ deliveries }}.message_id,
+    {{ deliveries }}.guest_id,
+    coalesce({{ guests }}.event_id, {{ messages }}.event_id) as event_id,
+    {{ messages }}.event_id as message_event_id,
+    {{ deliveries }}.user_id as delivery_user_id,
+    {{ guests }}.user_id as guest_user_id,
+    {{ guests }}.guest_id is not null as guest_exists,
+    coalesce({{ guests }}.is_active, false) as guest_is_active,
+    coalesce({{ guests }}.is_linkable, false) as guest_is_linkable,
+    {{ guests }}.guest_name,
+    {{ deliveries }}.created_at as delivery_created_at,
+    {{ guests }}.updated_at as guest_updated_at,
+    {{ linkage_delivery_category(deliveries, guests, messages) }} as delivery_category
+{%- endmacro %}

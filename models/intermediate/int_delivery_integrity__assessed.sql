@@ -1,13 +1,10 @@
--- The integrity figures with their percentage and health status: the one definition that
--- delivery_integrity, delivery_integrity_history, daily_integrity_check (read by `linkage check`
--- and the psql script) and the tests select from. Beside them, the runbook's figure and one line
--- saying why it differs; it is never judged (one verdict: health_status).
+-- The hourly integrity figures with their percentage and health status: the one definition that
+-- delivery_integrity, delivery_integrity_history and daily_integrity_check (read by `linkage check`
+-- and the psql script) select from. Cheap at any size (int_delivery_integrity__counts).
 --
 -- critical_pct: the session setting linkage.critical_pct when set (how `linkage check
 -- --critical-pct` and the psql script pass their threshold, transaction-local), else var
 -- linkage_critical_pct (default 1.0).
-
-{%- set categories = linkage_delivery_categories() %}
 
 with
 
@@ -19,17 +16,10 @@ percentages as (
     select
         check_timestamp,
         total_deliveries,
-        {%- for category in categories %}
-            {{ category.name }},
-        {%- endfor %}
         inconsistent_deliveries,
         {{ linkage_inconsistency_percentage('inconsistent_deliveries', 'total_deliveries') }}
             as inconsistency_percentage,
-        {{ linkage_critical_pct() }} as critical_pct,
-        runbook_total_deliveries,
-        runbook_inconsistent_deliveries,
-        {{ linkage_inconsistency_percentage('runbook_inconsistent_deliveries', 'runbook_total_deliveries') }}
-            as runbook_inconsistency_percentage
+        {{ linkage_critical_pct() }} as critical_pct
     from counts
 ),
 
@@ -37,18 +27,11 @@ assessed as (
     select
         check_timestamp,
         total_deliveries,
-        {%- for category in categories %}
-            {{ category.name }},
-        {%- endfor %}
         inconsistent_deliveries,
         inconsistency_percentage,
         {{ linkage_health_status('inconsistent_deliveries', 'inconsistency_percentage', 'critical_pct') }}
             as health_status,
-        critical_pct,
-        runbook_total_deliveries,
-        runbook_inconsistent_deliveries,
-        runbook_inconsistency_percentage,
-        {{ linkage_runbook_difference() }} as runbook_difference
+        critical_pct
     from percentages
 )
 

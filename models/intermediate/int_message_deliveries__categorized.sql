@@ -1,7 +1,8 @@
 -- Every delivery with its guest, its message's event and its delivery category: the one place a
--- delivery is put in a category (macro linkage_delivery_category, the list in
--- linkage_delivery_categories). The integrity counts, delivery_link_status and the lists of
--- defective deliveries read it.
+-- delivery is put in a category (macro linkage_categorized_columns over linkage_delivery_category,
+-- the list in linkage_delivery_categories). Reads every delivery: the per-build category counts
+-- (int_delivery_categories__counted), delivery_link_status and delivery_link_conflicts read it; the
+-- hourly figures find the defects without it (int_message_deliveries__defective).
 
 with
 
@@ -19,20 +20,7 @@ messages as (
 
 categorized as (
     select
-        deliveries.delivery_id,
-        deliveries.message_id,
-        deliveries.guest_id,
-        coalesce(guests.event_id, messages.event_id) as event_id,
-        messages.event_id as message_event_id,
-        deliveries.user_id as delivery_user_id,
-        guests.user_id as guest_user_id,
-        guests.guest_id is not null as guest_exists,
-        coalesce(guests.is_active, false) as guest_is_active,
-        coalesce(guests.is_linkable, false) as guest_is_linkable,
-        guests.guest_name,
-        deliveries.created_at as delivery_created_at,
-        guests.updated_at as guest_updated_at,
-        {{ linkage_delivery_category('deliveries', 'guests', 'messages') }} as delivery_category
+        {{ linkage_categorized_columns('deliveries', 'guests', 'messages') }}
     from deliveries
     left join guests
         on deliveries.guest_id = guests.guest_id

@@ -1,9 +1,9 @@
 -- The runbook's daily check in one row, computed when read (a view): what `linkage check` and
 -- scripts/daily-delivery-integrity-check.sql report, and what the report's badge shows. The integrity
--- figures (int_delivery_integrity__assessed), the 24-hour activity (int_user_link_audit__last_24h),
--- the linkage's missing feature-flag rows, the audit rows the deploy could not write, the verdict
--- (check_status) and whom it concerns (owners and tags, from this model's meta and tags in
--- _marts__models.yml, for the alerts).
+-- figures (delivery_integrity: computed now, the categories as of the last dbt build), the 24-hour
+-- activity (int_user_link_audit__last_24h), the linkage's missing feature-flag rows, the audit rows
+-- the deploy could not write, the verdict (check_status) and whom it concerns (owners and tags, from
+-- this model's meta and tags in _marts__models.yml, for the alerts).
 
 {%- set categories = linkage_delivery_categories() %}
 {%- set meta = config.get('meta') or {} %}
@@ -18,7 +18,7 @@
 with
 
 integrity as (
-    select * from {{ ref('int_delivery_integrity__assessed') }}
+    select * from {{ ref('delivery_integrity') }}
 ),
 
 activity as (
@@ -64,6 +64,8 @@ daily_check as (
         integrity.runbook_inconsistent_deliveries,
         integrity.runbook_inconsistency_percentage,
         integrity.runbook_difference,
+        integrity.categories_counted_at,
+        integrity.categories_total_deliveries,
         activity.total_attempts as attempts_24h,
         activity.successful_links as linked_24h,
         activity.success_rate as success_rate_24h,

@@ -1,13 +1,12 @@
 -- The runbook's debugging query, in the project's terms: the defective deliveries (delivery
 -- categories marked is_defect: no user although their guest is active, linked and of the message's
--- event), with whether the delivery predates the guest's last change (its link).
-
-{%- set defects = linkage_delivery_categories() | selectattr('is_defect') | map(attribute='name') | list %}
+-- event), with whether the delivery predates the guest's last change (its link). Found through the
+-- partial index on deliveries without a user (int_message_deliveries__defective): cheap at any size.
 
 with
 
-categorized as (
-    select * from {{ ref('int_message_deliveries__categorized') }}
+defective as (
+    select * from {{ ref('int_message_deliveries__defective') }}
 ),
 
 events as (
@@ -16,25 +15,22 @@ events as (
 
 linkable_null as (
     select
-        categorized.delivery_id,
-        categorized.guest_id,
-        categorized.guest_name,
-        categorized.guest_user_id,
-        categorized.delivery_user_id,
-        categorized.event_id,
-        categorized.delivery_created_at,
-        categorized.guest_updated_at,
+        defective.delivery_id,
+        defective.guest_id,
+        defective.guest_name,
+        defective.guest_user_id,
+        defective.delivery_user_id,
+        defective.event_id,
+        defective.delivery_created_at,
+        defective.guest_updated_at,
         case
-            when categorized.delivery_created_at < categorized.guest_updated_at then 'delivery_before_guest_link'
+            when defective.delivery_created_at < defective.guest_updated_at then 'delivery_before_guest_link'
             else 'delivery_after_guest_link'
         end as timing,
         events.event_title
-    from categorized
+    from defective
     left join events
-        on categorized.event_id = events.event_id
-    -- delivery_user_id is null is implied by the categories; spelled out so the partial index is used
-    where categorized.delivery_user_id is null
-        and categorized.delivery_category in ('{{ defects | join("', '") }}')
+        on defective.event_id = events.event_id
 )
 
 select * from linkable_null

@@ -185,9 +185,11 @@ Exit codes (the verdict, the runbook's alert levels):
    3  could not check (cannot connect, app tables missing): nothing was measured
   64  usage error (unknown option, bad value); EX_USAGE
 
-Every delivery is counted in exactly one category (linked_to_guest_user … null_without_guest, see
-the model delivery_categories); the categories add up to the total. The runbook's own figure is
-shown beside the verdict with one line saying why it differs; it is never judged.
+The verdict's figures are computed now, at a small part of the cost of reading every delivery. Every
+delivery is counted in exactly one category (linked_to_guest_user … null_without_guest, see the model
+delivery_categories) by each dbt build, which reads every delivery once: the categories shown are the
+last build's, adding up to the total of then. The runbook's own figure, counted with them, is shown
+beside the verdict with one line saying why it differs; it is never judged.
 
 \b
 Alerts: when LINKAGE_ALERT_WEBHOOK_URL is set (never printed), the verdict is posted to it when the
@@ -298,18 +300,24 @@ def print_report(report, outcome=None) -> None:
         f"{report.inconsistency_percentage}%",
         f"health {report.health_status}: critical above {report.critical_pct:g}% of all deliveries",
     )
-    for category in report.categories:
-        share = 100 * category.deliveries / report.total_deliveries if report.total_deliveries else 0
-        name = f"[bold red]{category.name}[/]" if category.is_defect and category.deliveries else category.name
-        table.add_row(f"  {name}", f"{category.deliveries:,}", f"{share:.2f}%", category.description)
-    table.add_row("  [bold]total deliveries[/]", f"[bold]{report.total_deliveries:,}[/]", "100.00%",
-                  "the categories above add up to it")
-    table.add_row(
-        "runbook's figure",
-        f"{report.runbook_inconsistent_deliveries:,} of {report.runbook_total_deliveries:,}",
-        f"{report.runbook_inconsistency_percentage}%",
-        report.runbook_difference,
-    )
+    table.add_row("[bold]total deliveries[/]", f"[bold]{report.total_deliveries:,}[/]", "100.00%", "now")
+    if report.categories_counted_at is None:
+        table.add_row("categories", "–", "", "not counted yet: each dbt build counts them (`dbt build`)")
+    else:
+        counted = report.categories_counted_at.isoformat(timespec="seconds")
+        table.add_row("categories", "", "", f"as counted by the last dbt build, at {counted}")
+        total = report.categories_total_deliveries or 0
+        for category in report.categories:
+            share = 100 * (category.deliveries or 0) / total if total else 0
+            name = f"[bold red]{category.name}[/]" if category.is_defect and category.deliveries else category.name
+            table.add_row(f"  {name}", f"{category.deliveries or 0:,}", f"{share:.2f}%", category.description)
+        table.add_row("  [bold]total then[/]", f"[bold]{total:,}[/]", "100.00%", "the categories above add up to it")
+        table.add_row(
+            "runbook's figure",
+            f"{report.runbook_inconsistent_deliveries:,} of {report.runbook_total_deliveries:,}",
+            f"{report.runbook_inconsistency_percentage}%",
+            report.runbook_difference,
+        )
     rate = "n/a" if report.success_rate_24h is None else f"{report.success_rate_24h * 100:.2f}%"
     table.add_row("trigger success rate (24h)", f"{report.attempts_24h:,} attempts", rate,
                   "informational, no threshold: deliveries to guests without an account end as no_match")

@@ -2,8 +2,11 @@
 verdict are defined (models/intermediate/int_delivery_integrity__assessed.sql, the delivery
 categories of macros/metrics/linkage_delivery_categories.sql, int_user_link_audit__last_24h.sql),
 and the model delivery_categories (what each category means). The models are views: reading them
-computes the figures now, from the app tables, so `linkage check` needs one `dbt run` ever (to
-create the views), not one per check. Read-only: runs on a hot standby too.
+computes the figures now, from the app tables, at a small part of the cost of reading every delivery
+(the total from an index, the defects through the partial index on deliveries without a user), so
+`linkage check` needs one `dbt run` ever (to create the views), not one per check. The delivery
+categories and the runbook's figure, which need every delivery read, are the last dbt build's
+(categories_counted_at). Read-only: runs on a hot standby too.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ class ModelsNotBuiltError(RuntimeError):
 
 @dataclass(frozen=True)
 class Category:
-    """One delivery category (model delivery_categories) and how many deliveries are in it now."""
+    """One delivery category (model delivery_categories) and how many deliveries were in it when the
+    last dbt build counted them (IntegrityReport.categories_counted_at)."""
 
     name: str
     delivery_user: str  # 'set' or 'NULL'
     is_defect: bool
     description: str
-    deliveries: int
+    deliveries: int | None  # None: not counted yet (no dbt build since the models were created)
 
 
 @dataclass
@@ -57,6 +61,10 @@ class IntegrityReport:
     runbook_inconsistent_deliveries: int = 0
     runbook_inconsistency_percentage: Decimal = Decimal("0.00")
     runbook_difference: str = ""
+    # when the categories and the runbook's figure were counted (every delivery read once, by the last run
+    # of delivery_integrity_history: each dbt build), and the total they add up to; None before the first
+    categories_counted_at: datetime | None = None
+    categories_total_deliveries: int | None = None
     missing_feature_flags: list[str] = field(default_factory=list)
     audit_write_failures: int = 0
     last_audit_write_failure_at: datetime | None = None
@@ -86,8 +94,9 @@ class IntegrityReport:
 
     @property
     def categorized_deliveries(self) -> int:
-        """The categories' counts added up: the total, always (each delivery is in exactly one)."""
-        return sum(category.deliveries for category in self.categories)
+        """The categories' counts added up: categories_total_deliveries, always (each delivery is in exactly
+        one); the total when they were counted, not necessarily now."""
+        return sum(category.deliveries or 0 for category in self.categories)
 
     def as_dict(self) -> dict:
         """The JSON of `linkage check --json` (status and exit_code first)."""
@@ -97,6 +106,10 @@ class IntegrityReport:
             "check_timestamp": self.check_timestamp.isoformat(),
             "total_deliveries": self.total_deliveries,
             "categories": {category.name: category.deliveries for category in self.categories},
+            "categories_counted_at": (
+                None if self.categories_counted_at is None else self.categories_counted_at.isoformat()
+            ),
+            "categories_total_deliveries": self.categories_total_deliveries,
             "defect_categories": [category.name for category in self.categories if category.is_defect],
             "inconsistent_deliveries": self.inconsistent_deliveries,
             "inconsistency_percentage": float(self.inconsistency_percentage),
@@ -159,7 +172,9 @@ def check(conn, critical_pct: float | None = None, schema: str | None = None) ->
         if critical_pct is not None:  # within a caller's open transaction the setting would linger
             cursor.execute("select set_config('linkage.critical_pct', '', true)")
     missing = [name for name, *_ in definitions if name not in row] + [
-        name for name in ("check_status", "owners", "tags", "runbook_difference") if name not in row
+        name
+        for name in ("check_status", "owners", "tags", "runbook_difference", "categories_counted_at")
+        if name not in row
     ]
     if missing:
         raise ModelsNotBuiltError(
@@ -167,7 +182,7 @@ def check(conn, critical_pct: float | None = None, schema: str | None = None) ->
             f"{', '.join(missing)})\n  fix: run `dbt run` to rebuild the models"
         )
     categories = [
-        Category(name, delivery_user, bool(is_defect), description, int(row[name]))
+        Category(name, delivery_user, bool(is_defect), description, None if row[name] is None else int(row[name]))
         for name, delivery_user, is_defect, description in definitions
     ]
     return IntegrityReport(
@@ -184,10 +199,12 @@ def check(conn, critical_pct: float | None = None, schema: str | None = None) ->
         success_rate_24h=row["success_rate_24h"],
         backfill_links_24h=row["backfill_links_24h"],
         backfilled_guests_24h=row["backfilled_guests_24h"],
-        runbook_total_deliveries=row["runbook_total_deliveries"],
-        runbook_inconsistent_deliveries=row["runbook_inconsistent_deliveries"],
-        runbook_inconsistency_percentage=row["runbook_inconsistency_percentage"],
-        runbook_difference=row["runbook_difference"],
+        runbook_total_deliveries=row["runbook_total_deliveries"] or 0,
+        runbook_inconsistent_deliveries=row["runbook_inconsistent_deliveries"] or 0,
+        runbook_inconsistency_percentage=row["runbook_inconsistency_percentage"] or Decimal("0.00"),
+        runbook_difference=row["runbook_difference"] or "",
+        categories_counted_at=row["categories_counted_at"],
+        categories_total_deliveries=row["categories_total_deliveries"],
         missing_feature_flags=list(row["missing_feature_flags"] or []),
         audit_write_failures=row["audit_write_failures"],
         last_audit_write_failure_at=row["last_audit_write_failure_at"],

@@ -132,10 +132,18 @@ def load(settings: ConnectionSettings, days: int = 90) -> ReportData:
             "order by member_count desc, group_type, normalized_phone limit %s",
             TABLE_ROWS,
         )
-        conflicts = rows(
-            f"select * from {s}.delivery_link_conflicts "
-            "order by delivery_created_at desc nulls last limit %s",
-            TABLE_ROWS,
+        # listing them reads every delivery: only when the last dbt build counted some
+        counted_conflicts = next(
+            (c.deliveries for c in check.categories if c.name == "linked_to_other_user" and c.deliveries), 0
+        )
+        conflicts = (
+            rows(
+                f"select * from {s}.delivery_link_conflicts "
+                "order by delivery_created_at desc nulls last limit %s",
+                TABLE_ROWS,
+            )
+            if counted_conflicts
+            else []
         )
         linkable_null = rows(
             f"select * from {s}.linkable_null_deliveries "
@@ -330,11 +338,11 @@ def _tiles(check, terms) -> list[Tile]:
 
 
 def _categories(check) -> list[dict]:
-    total = check.total_deliveries
+    total = check.categories_total_deliveries
     return [
         {
             "category": category,
-            "share": 100 * category.deliveries / total if total else 0.0,
+            "share": 100 * (category.deliveries or 0) / total if total else 0.0,
             "colour": (HEALTH_COLOURS["healthy"] if not category.deliveries else HEALTH_COLOURS[check.health_status])
             if category.is_defect
             else NEUTRAL,
