@@ -2,7 +2,8 @@
 
 `linkage check`, the psql script and the marts all show the same row; the runbook's (original daily
 script's) figure is shown beside the project's; the check says how to build the models when they
-are missing; the one definition reads the deliveries once.
+are missing; the hourly figures, found through the indexes, are the runbook's query's and the
+categories' on the same data, after links, unlinks, removals and the historical backfill.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import world as w
 from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.operations import check as integrity
+from delivery_linkage_devtools import synthetic
 
 pytestmark = pytest.mark.dbt
 TARGET = "target/pytest_integrity"
@@ -42,6 +44,11 @@ join event_guests as g on g.id = d.guest_id
 
 def dbt(settings, *args):
     return dbt_runner.run_dbt(list(args), settings, target_path=TARGET)
+
+
+def count_categories(settings) -> None:
+    """What each dbt build does: delivery_integrity_history counts every delivery by category."""
+    dbt(settings, "run", "--vars", "{linkage_deploy: false}", "--select", "delivery_integrity_history").check()
 
 
 def issue_10_world(conn) -> None:
@@ -77,6 +84,10 @@ def psql_figures(settings, *variables: str) -> tuple[subprocess.CompletedProcess
 def test_check_psql_script_and_models_show_one_definition_beside_the_runbook_figure(modeled_app_db, modeled_db):
     issue_10_world(modeled_db)
     original = modeled_db.execute(ORIGINAL_DAILY_QUERY).fetchone()
+    before = integrity.check(modeled_db)  # the figures now; the categories of the template's build (none)
+    assert (before.total_deliveries, before.inconsistent_deliveries) == (13, 6)
+    assert before.categories_total_deliveries == 0 and before.categorized_deliveries == 0
+    count_categories(modeled_app_db)
 
     report = integrity.check(modeled_db)
     marts = modeled_db.execute(
@@ -96,7 +107,8 @@ def test_check_psql_script_and_models_show_one_definition_beside_the_runbook_fig
         "null_guest_removed": 1,
         "null_without_guest": 3,
     }
-    assert report.categorized_deliveries == report.total_deliveries
+    assert report.categorized_deliveries == report.categories_total_deliveries == report.total_deliveries
+    assert report.categories_counted_at is not None
     # the runbook's figure is the original script's, on the same data, shown with why it differs, unjudged
     assert original == (10, 7, Decimal("70.00"), "NEEDS_ATTENTION")
     assert (
@@ -155,13 +167,70 @@ def test_the_check_and_the_script_say_how_to_build_missing_models(app_db, db):
     assert "metric models are not built" in result.stderr and "dbt run" in result.stderr
 
 
-def test_the_one_definition_reads_the_deliveries_once(modeled_db):
-    """The figures come from one pass over message_deliveries (the runbook's own query's plan)."""
-    plan = "\n".join(
-        row[0] for row in modeled_db.execute("explain select * from linkage.delivery_integrity").fetchall()
+HOURLY = "select total_deliveries, inconsistent_deliveries from linkage.delivery_integrity"
+CATEGORIZED = "select total_deliveries, inconsistent_deliveries from linkage.int_delivery_categories__counted"
+RUNBOOK_QUERY = (PROJECT_DIR / "bench" / "runbook_daily_query.sql").read_text()
+DEFECTS = "select delivery_id, delivery_category from linkage.int_message_deliveries__defective order by 1"
+CATEGORIZED_DEFECTS = (
+    "select delivery_id, delivery_category from linkage.int_message_deliveries__categorized "
+    "where delivery_category in (select delivery_category from linkage.delivery_categories where is_defect) order by 1"
+)
+
+
+def test_hourly_figures_equal_the_runbook_query_after_links_unlinks_removals_and_the_backfill(modeled_db):
+    """The hourly figures (the total from an index, the defects through the partial index on
+    deliveries without a user) against the runbook's daily query and the categories counted over
+    every delivery, on the same data, after each kind of change."""
+    synthetic.generate(modeled_db, synthetic.WorldShape(deliveries=4000, late_link_share=0.3, seed=5))
+    event = w.event(modeled_db)
+    other_event = w.event(modeled_db)
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
+    stray = w.deliver(modeled_db, w.message(modeled_db, other_event), w.guest(modeled_db, event, w.user(modeled_db)))
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
+    modeled_db.execute("analyze")
+
+    def agree(step: str) -> tuple[int, int]:
+        hourly = modeled_db.execute(HOURLY).fetchone()
+        cursor = modeled_db.execute(RUNBOOK_QUERY)
+        runbook = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
+        assert hourly == (runbook["total_deliveries"], runbook["inconsistent_deliveries"]), step
+        assert hourly == modeled_db.execute(CATEGORIZED).fetchone(), step
+        assert modeled_db.execute(DEFECTS).fetchall() == modeled_db.execute(CATEGORIZED_DEFECTS).fetchall(), step
+        return hourly
+
+    total, defects = agree("the generated history, and a delivery of another event's message (no defect)")
+    assert defects > 0 and stray not in {row[0] for row in modeled_db.execute(DEFECTS)}
+
+    unlinked_guests = [
+        row[0]
+        for row in modeled_db.execute(
+            "select id from event_guests where user_id is null and removed_at is null order by id limit 5"
+        )
+    ]
+    for guest_id in unlinked_guests:  # the linkage links their deliveries
+        modeled_db.execute("update event_guests set user_id = %s where id = %s", (w.user(modeled_db), guest_id))
+    agree("guests linked")
+
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
+    late = w.guest(modeled_db, event)
+    for _ in range(3):
+        w.deliver(modeled_db, w.message(modeled_db, event), late)
+    modeled_db.execute("update event_guests set user_id = %s where id = %s", (w.user(modeled_db), late))
+    modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
+    assert agree("a guest linked while the triggers were off")[1] == defects + 3
+
+    modeled_db.execute("update event_guests set user_id = null where id = %s", (late,))
+    assert agree("that guest unlinked")[1] == defects
+    modeled_db.execute("update event_guests set user_id = %s where id = %s", (w.user(modeled_db), late))
+    modeled_db.execute(
+        "update event_guests set removed_at = now() where id in (select guest_id from message_deliveries"
+        " where user_id is null and guest_id is not null and guest_id <> %s limit 2)",
+        (late,),
     )
-    scans = re.findall(r"Scan(?: using \w+)? on message_deliveries\b", plan)
-    assert len(scans) == 1, plan
+    agree("guests removed")
+
+    modeled_db.execute("select * from delivery_linkage.backfill_deliveries_batch(null, 100000, false)")
+    assert agree("the historical backfill") == (total + 3, 0)
 
 
 def test_missing_flag_rows_and_audit_failures_warn_alike_and_removed_guests_never_do(modeled_app_db, modeled_db):
@@ -177,6 +246,7 @@ def test_missing_flag_rows_and_audit_failures_warn_alike_and_removed_guests_neve
         person = w.user(modeled_db)
         w.deliver(modeled_db, message, w.guest(modeled_db, event, person), user_id=person)
     modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
+    count_categories(modeled_app_db)
     no_problem = integrity.check(modeled_db)
     assert (no_problem.health_status, no_problem.status, no_problem.runbook_inconsistent_deliveries) == (
         "healthy",
