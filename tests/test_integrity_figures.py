@@ -46,9 +46,6 @@ def dbt(settings, *args):
     return dbt_runner.run_dbt(list(args), settings, target_path=TARGET)
 
 
-def count_categories(settings) -> None:
-    """What each dbt build does: delivery_integrity_history counts every delivery by category."""
-    dbt(settings, "run", "--vars", "{linkage_deploy: false}", "--select", "delivery_integrity_history").check()
 
 
 def issue_10_world(conn) -> None:
@@ -87,7 +84,7 @@ def test_check_psql_script_and_models_show_one_definition_beside_the_runbook_fig
     before = integrity.check(modeled_db)  # the figures now; the categories of the template's build (none)
     assert (before.total_deliveries, before.inconsistent_deliveries) == (13, 6)
     assert before.categories_total_deliveries == 0 and before.categorized_deliveries == 0
-    count_categories(modeled_app_db)
+    w.count_categories(modeled_db)  # what each dbt build does
 
     report = integrity.check(modeled_db)
     marts = modeled_db.execute(
@@ -246,7 +243,7 @@ def test_missing_flag_rows_and_audit_failures_warn_alike_and_removed_guests_neve
         person = w.user(modeled_db)
         w.deliver(modeled_db, message, w.guest(modeled_db, event, person), user_id=person)
     modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
-    count_categories(modeled_app_db)
+    w.count_categories(modeled_db)  # what each dbt build does
     no_problem = integrity.check(modeled_db)
     assert (no_problem.health_status, no_problem.status, no_problem.runbook_inconsistent_deliveries) == (
         "healthy",

@@ -71,3 +71,22 @@ def linkable_null_count(conn) -> int:
         where d.user_id is null and g.user_id is not null and g.removed_at is null
         """
     ).fetchone()[0]
+
+
+def count_categories(conn: psycopg.Connection, target_path: str = "target/pytest_modeled") -> None:
+    """What each dbt build does for the delivery categories, in `conn`'s transaction: appends the row of
+    delivery_integrity_history, its own SQL as the modeled template's `dbt run` compiled it (the model
+    has no incremental branch: each run inserts its select)."""
+    from delivery_linkage import PROJECT_DIR
+    from delivery_linkage.database import dbt_runner
+
+    compiled = (
+        PROJECT_DIR / dbt_runner.target_dir(target_path) / "compiled" / "delivery_linkage" / "models" / "marts"
+        / "delivery_integrity_history.sql"
+    ).read_text()
+    columns = [c.name for c in conn.execute(f"select * from ({compiled}) as counted limit 0").description]
+    history = conn.execute(
+        "select quote_ident(table_schema) || '.delivery_integrity_history' from information_schema.tables"
+        " where table_name = 'delivery_integrity_history'"
+    ).fetchone()[0]
+    conn.execute(f"insert into {history} ({', '.join(columns)}) select * from ({compiled}) as counted")

@@ -12,10 +12,14 @@ from pathlib import Path
 import typer
 
 
-def finite_number(minimum: float, maximum: float, meaning: str, minimum_open: bool = False) -> Callable:
-    """A finite decimal number in [minimum, maximum] (or (minimum, maximum]); nan, inf refused."""
+def finite_number(
+    minimum: float, maximum: float, meaning: str, minimum_open: bool = False, decimals: int | None = None
+) -> Callable:
+    """A finite decimal number in [minimum, maximum] (or (minimum, maximum]), with at most `decimals`
+    decimals when given; nan, inf refused."""
     low = f"above {minimum:g}" if minimum_open else f"from {minimum:g}"
-    allowed = f"a finite number {low} to {maximum:g} ({meaning})"
+    places = f" with at most {decimals} decimals" if decimals is not None else ""
+    allowed = f"a finite number {low} to {maximum:g}{places} ({meaning})"
 
     def parse(value) -> float:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -26,7 +30,8 @@ def finite_number(minimum: float, maximum: float, meaning: str, minimum_open: bo
             except ValueError:
                 number = math.nan
         too_low = number <= minimum if minimum_open else number < minimum
-        if not math.isfinite(number) or too_low or number > maximum:
+        too_precise = decimals is not None and math.isfinite(number) and round(number, decimals) != number
+        if not math.isfinite(number) or too_low or number > maximum or too_precise:
             raise typer.BadParameter(f"{value!r} is not allowed: {allowed}")
         return number
 
@@ -93,7 +98,7 @@ def template_file(value) -> Path:
     return path
 
 
-PERCENTAGE = finite_number(0, 100, "a percentage of all deliveries")
+PERCENTAGE = finite_number(0, 100, "a percentage of all deliveries", decimals=2)  # the models' numeric(5,2)
 ALERT_TIMEOUT = finite_number(0, 300, "seconds, retries included", minimum_open=True)
 ALERT_RETRIES = whole_number(0, 10, "retries of a failed post")
 BATCH_SIZE = whole_number(1, 1_000_000, "deliveries per batch")

@@ -14,7 +14,8 @@ threshold; 90 days of bars stacked by 12 series). Measured, alternating the two 
   report test's own check);
 - tooltips (<title> per point or bar) and text kept as text (<text> elements);
 - lines of code to maintain.
-Writes a Markdown table (ratios against the own writer) to --out.
+Writes a Markdown table (ratios against the own writer) into --out, between the markers
+BEGIN and END (the rest of the page, the decision, is written by hand); prints it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ REFERENCE_COMMIT = "c636780"  # the last commit with src/delivery_linkage/report
 REFERENCE_PATH = "src/delivery_linkage/report/svg.py"
 LAYOUT_CHECK = CHECKOUT / "tests" / "report_layout_check.js"
 CSS = CHECKOUT / "src" / "delivery_linkage" / "templates" / "report.css"
+BEGIN = "<!-- chart_comparison: begin (written by python -m delivery_linkage_devtools.chart_comparison) -->"
+END = "<!-- chart_comparison: end -->"
 
 DRAW = """
 import sys, time
@@ -57,9 +60,8 @@ print(time.perf_counter() - started)
 
 
 def load_reference(folder: Path) -> Path:
-    source = subprocess.run(
-        ["git", "show", f"{REFERENCE_COMMIT}:{REFERENCE_PATH}"], cwd=CHECKOUT, capture_output=True, text=True, check=True
-    ).stdout
+    command = ["git", "show", f"{REFERENCE_COMMIT}:{REFERENCE_PATH}"]
+    source = subprocess.run(command, cwd=CHECKOUT, capture_output=True, text=True, check=True).stdout
     path = folder / "own_svg_writer.py"
     path.write_text(source)
     return path
@@ -78,7 +80,8 @@ def charts(writer) -> tuple[str, str, float]:
     colours = ["#1a7f37" if v == 0 else "#bf8700" if v <= 1 else "#cf222e" for _, v in points]
     days = [date(2026, 9, 1) + timedelta(days=k) for k in range(90)]
     series = [
-        writer.Series(f"outcome {s}", f"#{0x1a7f37 + 0x0f0f0f * s:06x}", [float((d * 7 + s * 13) % 50) for d in range(90)])
+        writer.Series(f"outcome {s}", f"#{0x1a7f37 + 0x0f0f0f * s:06x}", 
+                      [float((d * 7 + s * 13) % 50) for d in range(90)])
         for s in range(12)
     ]
     times = []
@@ -159,8 +162,6 @@ def main(argv: list[str] | None = None) -> int:
         ("lines of code to maintain", "lines", "{:,}"),
     ]
     lines = [
-        "# The report's charts: matplotlib against the former own SVG writer",
-        "",
         f"Written by `python -m delivery_linkage_devtools.chart_comparison --runs {options.runs}` "
         f"({date.today().isoformat()}, this machine; the own writer read from git at {REFERENCE_COMMIT}). "
         "Same data for both: a 1,000-check history with a threshold, 90 days of bars stacked by 12 series.",
@@ -176,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
             f"| text leaving its box in Chromium at {width} px (of labels checked) | {own['problems'][width]} "
             f"(of {own['checked'][width]}) | {mpl['problems'][width]} (of {mpl['checked'][width]}) | |"
         )
-    options.out.write_text("\n".join(lines) + "\n")
+    block = "\n".join([BEGIN, *lines, END])
+    page = options.out.read_text() if options.out.exists() else f"{BEGIN}\n{END}\n"
+    if BEGIN in page and END in page:
+        page = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
+    else:
+        page = page.rstrip("\n") + "\n\n" + block + "\n"
+    options.out.write_text(page)
     print("\n".join(lines))
     return 0
 

@@ -258,7 +258,7 @@ def alert(report, settings, alert_settings: AlertSettings) -> AlertOutcome:
     reason = alert_reason(previous, report.status)
     outcome = AlertOutcome(due=reason is not None, reason=reason, previous_status=previous, state_file=str(state_file))
     if reason is not None:
-        database = f"{settings.dbname} on {settings.host}:{settings.port}"
+        database = f"{settings.dbname} ({settings.host}:{settings.port})"
         try:
             body = render_body(load_template(alert_settings.template_path), report, database, reason, previous)
             if alert_settings.content_type == "application/json":

@@ -83,83 +83,88 @@ class ReportData:
 
 def load(settings: ConnectionSettings, days: int = 90) -> ReportData:
     """Reads the marts (ReportError naming `dbt run` when they are missing)."""
+    with connect(settings) as conn:
+        return read(conn, settings.describe(), days)
+
+
+def read(conn, database: str, days: int = 90) -> ReportData:
+    """The report's data through an open connection (in the caller's transaction, if one is open)."""
     import psycopg.rows
 
     schema = marts_schema()
-    with connect(settings) as conn:
-        missing = [
-            name
-            for name in REQUIRED_MODELS
-            if conn.execute("select to_regclass(%s)", (f"{_quote(schema)}.{_quote(name)}",)).fetchone()[0]
-            is None
-        ]
-        if missing:
-            raise ReportError(
-                f"{settings.describe()} lacks the metric models "
-                f"{', '.join(schema + '.' + m for m in missing)}\n"
-                f"  fix: run `dbt run` (it builds them in schema DBT_SCHEMA, here {schema!r})"
-            )
-        try:
-            check = integrity_check.check(conn, schema=schema)
-        except integrity_check.ModelsNotBuiltError as error:
-            raise ReportError(str(error)) from None
-        conn.row_factory = psycopg.rows.dict_row
-        s = _quote(schema)
+    missing = [
+        name
+        for name in REQUIRED_MODELS
+        if conn.execute("select to_regclass(%s)", (f"{_quote(schema)}.{_quote(name)}",)).fetchone()[0]
+        is None
+    ]
+    if missing:
+        raise ReportError(
+            f"{database} lacks the metric models "
+            f"{', '.join(schema + '.' + m for m in missing)}\n"
+            f"  fix: run `dbt run` (it builds them in schema DBT_SCHEMA, here {schema!r})"
+        )
+    try:
+        check = integrity_check.check(conn, schema=schema)
+    except integrity_check.ModelsNotBuiltError as error:
+        raise ReportError(str(error)) from None
+    s = _quote(schema)
 
-        def rows(query: str, *params) -> list[dict]:
-            return conn.execute(query, params).fetchall()
+    def rows(query: str, *params) -> list[dict]:
+        with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+            return cursor.execute(query, params).fetchall()
 
-        history = rows(
-            "select check_timestamp, inconsistency_percentage, health_status, inconsistent_deliveries, "
-            f"total_deliveries from (select * from {s}.delivery_integrity_history "
-            "order by check_timestamp desc limit 999) as latest order by check_timestamp"
-        )
-        window = "(select max(activity_date) - %s::integer + 1 from {})"  # the last `days` days with data
-        attempts = rows(
-            "select activity_date, table_name, outcome, reason, attempts, linked "
-            f"from {s}.link_attempts_daily "
-            f"where activity_date >= {window.format(f'{s}.link_attempts_daily')}",
-            days,
-        )
-        backfills = rows(
-            f"select * from {s}.backfill_activity_daily "
-            f"where activity_date >= {window.format(f'{s}.backfill_activity_daily')} order by activity_date",
-            days,
-        )
-        ambiguous_total = rows(f"select count(*) as n from {s}.ambiguous_phone_groups")[0]["n"]
-        ambiguous = rows(
-            f"select * from {s}.ambiguous_phone_groups "
-            "order by member_count desc, group_type, normalized_phone limit %s",
-            TABLE_ROWS,
-        )
-        # listing them reads every delivery: only when the last dbt build counted some
-        counted_conflicts = next(
-            (c.deliveries for c in check.categories if c.name == "linked_to_other_user" and c.deliveries), 0
-        )
-        conflicts = (
-            rows(
-                f"select * from {s}.delivery_link_conflicts "
-                "order by delivery_created_at desc nulls last limit %s",
-                TABLE_ROWS,
-            )
-            if counted_conflicts
-            else []
-        )
-        linkable_null = rows(
-            f"select * from {s}.linkable_null_deliveries "
+    history = rows(
+        "select check_timestamp, inconsistency_percentage, health_status, inconsistent_deliveries, "
+        f"total_deliveries from (select * from {s}.delivery_integrity_history "
+        "order by check_timestamp desc limit 999) as latest order by check_timestamp"
+    )
+    window = "(select max(activity_date) - %s::integer + 1 from {})"  # the last `days` days with data
+    attempts = rows(
+        "select activity_date, table_name, outcome, reason, attempts, linked "
+        f"from {s}.link_attempts_daily "
+        f"where activity_date >= {window.format(f'{s}.link_attempts_daily')}",
+        days,
+    )
+    backfills = rows(
+        f"select * from {s}.backfill_activity_daily "
+        f"where activity_date >= {window.format(f'{s}.backfill_activity_daily')} order by activity_date",
+        days,
+    )
+    ambiguous_total = rows(f"select count(*) as n from {s}.ambiguous_phone_groups")[0]["n"]
+    ambiguous = rows(
+        f"select * from {s}.ambiguous_phone_groups "
+        "order by member_count desc, group_type, normalized_phone limit %s",
+        TABLE_ROWS,
+    )
+    # listing them reads every delivery: only when the last dbt build counted some
+    counted_conflicts = next(
+        (c.deliveries for c in check.categories if c.name == "linked_to_other_user" and c.deliveries), 0
+    )
+    conflicts = (
+        rows(
+            f"select * from {s}.delivery_link_conflicts "
             "order by delivery_created_at desc nulls last limit %s",
             TABLE_ROWS,
         )
-        test_runs = []
-        if conn.execute("select to_regclass(%s)", (f"{s}.test_result_history",)).fetchone()["to_regclass"]:
-            test_runs = rows(
-                "select test_unique_id, test_name, tested_node, column_name, test_severity, status, failures, "
-                "execution_seconds, invocation_started_at, completed_at, is_status_change, previous_status "
-                f"from (select *, row_number() over (partition by test_unique_id order by invocation_started_at "
-                f"desc, completed_at desc) as recency from {s}.test_result_history where test_kind = 'data') as runs "
-                "where recency <= %s order by test_unique_id, invocation_started_at, completed_at",
-                TEST_RUNS,
-            )
+        if counted_conflicts
+        else []
+    )
+    linkable_null = rows(
+        f"select * from {s}.linkable_null_deliveries "
+        "order by delivery_created_at desc nulls last limit %s",
+        TABLE_ROWS,
+    )
+    test_runs = []
+    if conn.execute("select to_regclass(%s)", (f"{s}.test_result_history",)).fetchone()[0]:
+        test_runs = rows(
+            "select test_unique_id, test_name, tested_node, column_name, test_severity, status, failures, "
+            "execution_seconds, invocation_started_at, completed_at, is_status_change, previous_status "
+            f"from (select *, row_number() over (partition by test_unique_id order by invocation_started_at "
+            f"desc, completed_at desc) as recency from {s}.test_result_history where test_kind = 'data') as runs "
+            "where recency <= %s order by test_unique_id, invocation_started_at, completed_at",
+            TEST_RUNS,
+        )
     now = {
         "check_timestamp": check.check_timestamp,
         "inconsistency_percentage": check.inconsistency_percentage,
@@ -170,7 +175,7 @@ def load(settings: ConnectionSettings, days: int = 90) -> ReportData:
     }
     return ReportData(
         generated_at=datetime.now(UTC),
-        database=settings.describe(),
+        database=database,
         schema=schema,
         check=check,
         history=[row | {"is_now": False} for row in history] + [now],

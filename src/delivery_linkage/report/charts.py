@@ -159,11 +159,11 @@ def line_chart(
                 f"{moment:%Y-%m-%d %H:%M} UTC: {_fmt(value)}{unit}" + (f" ({note})" if note else "")
                 for (moment, value), note in zip(points, notes, strict=True)
             ]
-            locator = AutoDateLocator(tz=UTC, maxticks=7)
+            locator = AutoDateLocator(tz=UTC, maxticks=10)
             axes.xaxis.set_major_locator(locator)
             axes.xaxis.set_major_formatter(ConciseDateFormatter(locator, tz=UTC))
             if times[-1] - times[0] < timedelta(minutes=2):  # one moment, or checks seconds apart: a few minutes
-                axes.set_xlim(times[0] - timedelta(minutes=2), times[-1] + timedelta(minutes=2))
+                axes.set_xlim(times[0] - timedelta(minutes=5), times[-1] + timedelta(minutes=5))
         return _svg(figure, chart_id, label, titles, point_titles)
 
 
