@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import psycopg
@@ -84,9 +85,11 @@ def count_categories(conn: psycopg.Connection, target_path: str = "target/pytest
         PROJECT_DIR / dbt_runner.target_dir(target_path) / "compiled" / "delivery_linkage" / "models" / "marts"
         / "delivery_integrity_history.sql"
     ).read_text()
-    columns = [c.name for c in conn.execute(f"select * from ({compiled}) as counted limit 0").description]
     history = conn.execute(
         "select quote_ident(table_schema) || '.delivery_integrity_history' from information_schema.tables"
         " where table_name = 'delivery_integrity_history'"
     ).fetchone()[0]
+    # the compiled model names its relations database.schema.name: here, in this database
+    compiled = re.sub(r'"[^"]+"\.("[^"]+"\."[^"]+")', r"\1", compiled)
+    columns = [c.name for c in conn.execute(f"select * from ({compiled}) as counted limit 0").description]
     conn.execute(f"insert into {history} ({', '.join(columns)}) select * from ({compiled}) as counted")
