@@ -33,12 +33,11 @@ linkable_guests as (
 linkable_guests_with_unlinked_deliveries as (
     select linkable_guests.guest_id
     from linkable_guests
-    where exists (
-        select 1
-        from deliveries
-        where deliveries.guest_id = linkable_guests.guest_id
-            and deliveries.user_id is null
-    )
+    where linkable_guests.guest_id in (
+            select deliveries.guest_id
+            from deliveries
+            where deliveries.user_id is null
+        )
 ),
 
 -- an array, so that the planner looks these few guests up in the partial index rather than join
@@ -47,7 +46,10 @@ unlinked_deliveries as (
     select deliveries.*
     from deliveries
     where deliveries.user_id is null
-        and deliveries.guest_id = any(array(select guest_id from linkable_guests_with_unlinked_deliveries))
+        and deliveries.guest_id = any(array(
+            select linkable_guests_with_unlinked_deliveries.guest_id
+            from linkable_guests_with_unlinked_deliveries
+        ))
 ),
 
 categorized as (
