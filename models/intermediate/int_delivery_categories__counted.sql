@@ -15,19 +15,31 @@ categorized as (
     select * from {{ ref('int_message_deliveries__categorized') }}
 ),
 
+by_category as (
+    -- the category is computed once per delivery and grouped (cheaper than one filter per category)
+    select
+        delivery_category,
+        count(*) as deliveries,
+        count(*) filter (where guest_exists) as deliveries_with_guest,
+        count(guest_user_id) filter (where delivery_user_id is null) as null_deliveries_with_guest_user
+    from categorized
+    group by delivery_category
+),
+
 counts as (
     select
         now() as check_timestamp,
-        count(*) as total_deliveries,
+        coalesce(sum(deliveries), 0)::bigint as total_deliveries,
         {%- for category in categories %}
-            count(*) filter (where delivery_category = '{{ category.name }}') as {{ category.name }},
+            coalesce(sum(deliveries) filter (where delivery_category = '{{ category.name }}'), 0)::bigint
+                as {{ category.name }},
         {%- endfor %}
-        count(*) filter (
-            where delivery_category in ('{{ defects | join("', '") }}')
-        ) as inconsistent_deliveries,
-        count(*) filter (where guest_exists) as runbook_total_deliveries,
-        count(guest_user_id) filter (where delivery_user_id is null) as runbook_inconsistent_deliveries
-    from categorized
+        coalesce(
+            sum(deliveries) filter (where delivery_category in ('{{ defects | join("', '") }}')), 0
+        )::bigint as inconsistent_deliveries,
+        coalesce(sum(deliveries_with_guest), 0)::bigint as runbook_total_deliveries,
+        coalesce(sum(null_deliveries_with_guest_user), 0)::bigint as runbook_inconsistent_deliveries
+    from by_category
 )
 
 select * from counts

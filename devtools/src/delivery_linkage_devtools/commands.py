@@ -8,7 +8,13 @@ import re
 import typer
 from rich.table import Table
 
+from delivery_linkage.cli_types import finite_number, whole_number
 from delivery_linkage.database import connection
+
+# checked when the command line is parsed, as the product's options (delivery_linkage.cli_types)
+DELIVERIES = whole_number(0, 100_000_000, "deliveries")
+SHARE = finite_number(0, 1, "a share")
+SEED = whole_number(0, 2**31 - 1, "a seed")
 
 
 def register(app: typer.Typer) -> None:
@@ -17,7 +23,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def demo(
-        deliveries: int = typer.Option(20000, help="size of the synthetic history"),
+        deliveries: int = typer.Option(
+            20000, parser=DELIVERIES, metavar="N", help="size of the synthetic history (0 to 100,000,000)"
+        ),
     ):
         """Build the demo database on the embedded server and tell the whole story."""
         from delivery_linkage_devtools import demo as demo_module
@@ -90,6 +98,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def generate(
+<<<<<<< HEAD
         deliveries: int = typer.Option(..., "--deliveries", min=0, help="how many deliveries to write"),
         production: bool = typer.Option(
             False, "--production", help="a successful app's shape: 200-600 messages per event, ~250k guests per 100M"
@@ -109,6 +118,16 @@ def register(app: typer.Typer) -> None:
         fresh: bool = typer.Option(
             False, "--fresh", help="recreate the database first (embedded server only; --template: any server)"
         ),
+=======
+        deliveries: int = typer.Option(
+            ..., "--deliveries", parser=DELIVERIES, metavar="N", help="how many deliveries to write (0 to 100,000,000)"
+        ),
+        late_link_share: float = typer.Option(
+            0.15, parser=SHARE, metavar="SHARE", help="share of linked guests linked after their deliveries (0 to 1)"
+        ),
+        seed: int = typer.Option(42, parser=SEED, metavar="N", help="same seed, same world"),
+        fresh: bool = typer.Option(False, "--fresh", help="(embedded server only) recreate the app database first"),
+>>>>>>> verdict
     ):
         """Write synthetic history into the app tables (set-based; 1M deliveries in about 20 s on 2 cores),
         or build a template database holding it (--template: 100M deliveries in about 20 minutes)."""
