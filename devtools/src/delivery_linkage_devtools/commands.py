@@ -15,6 +15,7 @@ from delivery_linkage.database import connection
 DELIVERIES = whole_number(0, 100_000_000, "deliveries")
 SHARE = finite_number(0, 1, "a share")
 SEED = whole_number(0, 2**31 - 1, "a seed")
+JOBS = whole_number(1, 64, "connections")
 
 
 def register(app: typer.Typer) -> None:
@@ -98,8 +99,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def generate(
-<<<<<<< HEAD
-        deliveries: int = typer.Option(..., "--deliveries", min=0, help="how many deliveries to write"),
+        deliveries: int = typer.Option(
+            ..., "--deliveries", parser=DELIVERIES, metavar="N", help="how many deliveries to write (0 to 100,000,000)"
+        ),
         production: bool = typer.Option(
             False, "--production", help="a successful app's shape: 200-600 messages per event, ~250k guests per 100M"
         ),
@@ -110,24 +112,19 @@ def register(app: typer.Typer) -> None:
             help="build database NAME holding only this world, kept as a template: indexes after the rows, "
             "--jobs writers, resumable (run again to continue), reused when complete",
         ),
-        jobs: int = typer.Option(2, "--jobs", min=1, help="(--template) connections writing at once"),
-        late_link_share: float = typer.Option(
-            None, help="share of linked guests linked after their deliveries (default 0.15; --production 0.002)"
+        jobs: int = typer.Option(
+            2, "--jobs", parser=JOBS, metavar="N", help="(--template) connections writing at once (1 to 64)"
         ),
-        seed: int = typer.Option(42, help="same seed, same world"),
+        late_link_share: float = typer.Option(
+            None,
+            parser=SHARE,
+            metavar="SHARE",
+            help="share of linked guests linked after their deliveries (0 to 1; default 0.15, --production 0.002)",
+        ),
+        seed: int = typer.Option(42, parser=SEED, metavar="N", help="same seed, same world"),
         fresh: bool = typer.Option(
             False, "--fresh", help="recreate the database first (embedded server only; --template: any server)"
         ),
-=======
-        deliveries: int = typer.Option(
-            ..., "--deliveries", parser=DELIVERIES, metavar="N", help="how many deliveries to write (0 to 100,000,000)"
-        ),
-        late_link_share: float = typer.Option(
-            0.15, parser=SHARE, metavar="SHARE", help="share of linked guests linked after their deliveries (0 to 1)"
-        ),
-        seed: int = typer.Option(42, parser=SEED, metavar="N", help="same seed, same world"),
-        fresh: bool = typer.Option(False, "--fresh", help="(embedded server only) recreate the app database first"),
->>>>>>> verdict
     ):
         """Write synthetic history into the app tables (set-based; 1M deliveries in about 20 s on 2 cores),
         or build a template database holding it (--template: 100M deliveries in about 20 minutes)."""
