@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo test test-fast test-install test-standby test-matrix lint lint-sql lint-python stress bench concurrency interleavings validate report evaluate db-start db-stop clean
+.PHONY: setup demo docs test test-fast test-install test-standby test-matrix lint lint-sql lint-python stress bench bench-scale concurrency interleavings validate report evaluate db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,19 @@ $(STAMP): pyproject.toml devtools/pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/linkage demo
+
+# dbt docs for the data team, right after `make demo`: the static site (one self-contained page; dbt's usage
+# tracking off) of the database the libpq variables name, else the embedded server's demo database, opened
+# with xdg-open when there is a display. `linkage db env` gives dbt the connection and DBT_PROFILES_DIR.
+# DOCS_OPEN=no only writes it.
+DOCS_OPEN ?= yes
+docs: setup
+	@pgenv=$$($(BIN)/linkage db env) || exit 1; eval "$$pgenv"; \
+	$(BIN)/dbt docs generate --static --target-path target/docs --project-dir $(CURDIR) || exit 1; \
+	page=$(CURDIR)/target/docs/static_index.html; echo "dbt docs: $$page"; \
+	if [ "$(DOCS_OPEN)" = yes ] && [ -n "$$DISPLAY$$WAYLAND_DISPLAY" ] && command -v xdg-open >/dev/null; then \
+		xdg-open "$$page" >/dev/null 2>&1 & \
+	fi
 
 # the test files run on TEST_WORKERS workers (pytest-xdist; each file stays on one worker)
 TEST_WORKERS ?= 2
@@ -72,6 +85,15 @@ stress: setup
 
 bench: setup
 	$(BIN)/linkage bench
+
+# the data team's hourly work at production scale (issue 16): 10M and 100M deliveries (production-shaped
+# worlds kept as template databases: the 100M one is about 28 GB, built once, checked against free disk
+# first), dbt build and each model and test, the server's memory and temporary files, linkage check and
+# report, beside the runbook's daily query and the original cron script, and the app's send and link
+# latency while dbt build runs. Writes bench/results/scale.json, bench/SCALE.md and the README block.
+# Not part of `make test`. BENCH_SCALE_ARGS, e.g. "--sizes 10M" or "--quick".
+bench-scale: setup
+	$(BIN)/linkage bench-scale $(BENCH_SCALE_ARGS)
 
 # the concurrency benchmark (issue 9): K connections, the app's mixed workload, with the linkage and
 # with its triggers disabled, side by side (bench/results/concurrency.{json,md}); not part of `make test`.

@@ -20,6 +20,7 @@ from delivery_linkage_devtools import app_fixture
 
 TEMPLATE = f"linkage_test_template_{os.getpid()}"
 MODELED_TEMPLATE = f"linkage_test_modeled_{os.getpid()}"
+MODELED_TARGET = "target/pytest_modeled"  # where the modeled template's `dbt run` compiles the models
 
 # The core suite (`pytest -m core`): what `make test-matrix` runs on every PostgreSQL version. Files and
 # folders relative to tests/: the rules, the deploy and its upgrade, races, privileges, the models and dbt
@@ -107,7 +108,7 @@ def template_database(server):
 def modeled_template_database(server, template_database):
     """The template with the dbt models built too (`dbt run`): what `linkage check` reads."""
     app_fixture.create_database(server, MODELED_TEMPLATE, template=template_database)
-    result = dbt_runner.run_dbt(["run"], server.with_database(MODELED_TEMPLATE), target_path="target/pytest_modeled")
+    result = dbt_runner.run_dbt(["run"], server.with_database(MODELED_TEMPLATE), target_path=MODELED_TARGET)
     result.check()
     yield MODELED_TEMPLATE
     app_fixture.drop_database(server, MODELED_TEMPLATE)

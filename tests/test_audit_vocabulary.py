@@ -10,11 +10,11 @@ import json
 import pytest
 
 import world as w
-from delivery_linkage import PROJECT_DIR
 from delivery_linkage.database import dbt_runner
+from delivery_linkage.project import project_dir
 
 TARGET = "target/pytest_vocabulary"
-SUITE = PROJECT_DIR / "gx" / "expectations" / "app_user_link_audit.json"
+SUITE = project_dir() / "gx" / "expectations" / "app_user_link_audit.json"
 
 
 def vocabulary(db) -> dict[str, set]:

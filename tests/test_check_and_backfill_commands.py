@@ -206,3 +206,68 @@ def test_rollback_refuses_a_time_it_cannot_read_as_a_usage_error(app_db):
     result = linkage(app_db, "rollback", "--since", "yesterday-ish", "--dry-run")
     assert result.returncode == 64
     assert "cannot read --since" in result.stderr and "fix:" in result.stderr
+
+
+BAD_VALUES = [
+    # (command line, option, value): every one refused while parsing, before any connection
+    (["check", "--critical-pct", "nan"], "--critical-pct", "nan"),
+    (["check", "--critical-pct", "inf"], "--critical-pct", "inf"),
+    (["check", "--critical-pct", "-5"], "--critical-pct", "-5"),
+    (["check", "--critical-pct", "150"], "--critical-pct", "150"),
+    (["check", "--critical-pct", "0.001"], "--critical-pct", "0.001"),
+    (["check", "--json", "--critical-pct", "1e400"], "--critical-pct", "1e400"),
+    (["check", "--alert-timeout", "0"], "--alert-timeout", "0"),
+    (["check", "--alert-timeout", "nan"], "--alert-timeout", "nan"),
+    (["check", "--alert-retries", "11"], "--alert-retries", "11"),
+    (["check", "--alert-retries", "-1"], "--alert-retries", "-1"),
+    (["check", "--state-file", "/nonexistent/dir/state.json"], "--state-file", "/nonexistent/dir/state.json"),
+    (["check", "--alert-template", "/nonexistent/body.j2"], "--alert-template", "/nonexistent/body.j2"),
+    (["validate", "--critical-pct", "nan"], "--critical-pct", "nan"),
+    (["validate", "--docs-dir", "/nonexistent/dir/docs"], "--docs-dir", "/nonexistent/dir/docs"),
+    (["report", "--out", "/nonexistent/dir/report.html"], "--out", "/nonexistent/dir/report.html"),
+    (["report", "--out", "/tmp"], "--out", "/tmp"),
+    (["backfill", "--batch-size", "0"], "--batch-size", "0"),
+    (["backfill", "--batch-size", "2.5"], "--batch-size", "2.5"),
+]
+
+
+@pytest.mark.parametrize(("args", "option", "value"), BAD_VALUES, ids=[" ".join(a) for a, _, _ in BAD_VALUES])
+def test_every_option_refuses_a_bad_value_at_parse_time_naming_option_value_and_what_is_allowed(
+    app_db, args, option, value
+):
+    # an unreachable database: a command that got past parsing would exit 3, not 64
+    result = linkage(app_db, *args, extra_env=UNREACHABLE)
+    assert result.returncode == 64, (result.stdout, result.stderr)
+    message = " ".join(result.stderr.split())
+    assert f"Invalid value for '{option}'" in message and repr(value) in message and "allowed" in message
+    assert "Traceback" not in result.stderr and "cannot connect" not in result.stderr
+    if "--json" in args:
+        error = one_json_object(result.stdout)
+        assert (error["status"], error["exit_code"]) == ("error", 64) and value in error["error"]
+    assert not Path("/nonexistent").exists()  # nothing created behind the user's back
+
+
+def test_a_bad_template_is_a_usage_error_naming_the_line(app_db, tmp_path):
+    template = tmp_path / "body.j2"
+    template.write_text('{"text": {{ status | tojson }\n')
+    result = linkage(app_db, "check", "--alert-template", str(template), extra_env=UNREACHABLE)
+    assert result.returncode == 64
+    assert "not a valid Jinja2 template" in result.stderr and "line 1" in result.stderr
+
+
+@pytest.mark.dbt
+def test_check_and_validate_read_the_threshold_the_models_were_built_with(modeled_app_db, modeled_db):
+    """With var linkage_critical_pct 5, a 4.23 % inconsistency is a warning for `linkage check` and for
+    `linkage validate` alike, neither given --critical-pct."""
+    from delivery_linkage import validation
+    from delivery_linkage.database import dbt_runner
+
+    runbook_world.build(modeled_db, 71, 3)  # 4.23 %
+    dbt_runner.run_dbt(
+        ["run", "--select", "int_delivery_integrity__assessed+", "--vars", "{linkage_critical_pct: 5}"],
+        modeled_app_db,
+        target_path="target/pytest_threshold",
+    ).check()
+    check = one_json_object(linkage(modeled_app_db, "check", "--json").stdout)
+    assert (check["critical_pct"], check["status"], check["exit_code"]) == (5.0, "warning", 1)
+    assert validation.threshold_in_force(modeled_app_db) == 5.0

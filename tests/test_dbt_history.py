@@ -42,7 +42,7 @@ def test_test_result_history_grows_across_two_builds(app_db, db):
         "select tested_node, test_severity, status from linkage.test_result_history "
         "where test_name = 'assert_linkage_feature_flags_present' limit 1"
     ).fetchone()
-    assert flag_test == ("model.delivery_linkage.linkage_feature_flags", "error", "pass")
+    assert flag_test == ("model.delivery_linkage.linkage_feature_flags", "warn", "pass")
 
 
 def test_the_anomaly_test_warns_on_a_spike_over_the_trailing_two_weeks(app_db, db):
@@ -53,9 +53,8 @@ def test_the_anomaly_test_warns_on_a_spike_over_the_trailing_two_weeks(app_db, d
     db.execute(
         f"""
         insert into {history} (check_timestamp, total_deliveries, inconsistent_deliveries,
-            consistent_deliveries, both_null_deliveries, conflicting_deliveries,
-            inconsistency_percentage, health_status, critical_pct)
-        select now() - make_interval(days => day), 10000, 50 + (day % 3) * 5, 9950, 0, 0,
+            linked_to_guest_user, linkable_null, inconsistency_percentage, health_status, critical_pct)
+        select now() - make_interval(days => day), 10000, 50 + (day % 3) * 5, 9950, 50 + (day % 3) * 5,
             (50 + (day % 3) * 5) / 100.0, 'warning', 1.0
         from generate_series(1, 14) as day
         """
@@ -63,9 +62,8 @@ def test_the_anomaly_test_warns_on_a_spike_over_the_trailing_two_weeks(app_db, d
     db.execute(
         f"""
         insert into {history} (check_timestamp, total_deliveries, inconsistent_deliveries,
-            consistent_deliveries, both_null_deliveries, conflicting_deliveries,
-            inconsistency_percentage, health_status, critical_pct)
-        values (now(), 10000, 90, 9910, 0, 0, 0.90, 'warning', 1.0)
+            linked_to_guest_user, linkable_null, inconsistency_percentage, health_status, critical_pct)
+        values (now(), 10000, 90, 9910, 90, 0.90, 'warning', 1.0)
         """
     )
 

@@ -13,6 +13,7 @@ import uuid
 import pytest
 
 from delivery_linkage.database import dbt_runner
+from delivery_linkage.project import project_dir
 from delivery_linkage_devtools import app_fixture
 
 pytestmark = pytest.mark.dbt
@@ -22,16 +23,18 @@ PACKAGE = "delivery_linkage"
 # Who reads which mart (models/exposures.yml): what each consumer's code reads must be in its lineage.
 EXPOSURE_DEPENDENCIES = {
     "linkage_html_report": {
-        "delivery_integrity",
+        "daily_integrity_check",
+        "delivery_categories",
         "delivery_integrity_history",
+        "test_result_history",
         "link_attempts_daily",
         "backfill_activity_daily",
         "ambiguous_phone_groups",
         "delivery_link_conflicts",
     },
-    "linkage_daily_check": {"daily_integrity_check"},
+    "linkage_daily_check": {"daily_integrity_check", "delivery_categories"},
     "linkage_gx_suites": {
-        "delivery_integrity",
+        "daily_integrity_check",
         "delivery_integrity_history",
         "app.event_guests",
         "app.message_deliveries",
@@ -180,7 +183,8 @@ def test_exposures_show_who_reads_which_mart(docs):
 def test_the_docs_site_opens_on_the_projects_overview(docs):
     manifest, _ = docs
     overview = manifest["docs"]["doc.delivery_linkage.__overview__"]["block_contents"]
-    for words in ("# delivery_linkage", "## The flows", "## Reading the health status", "runbook_health_status"):
+    for words in ("# delivery_linkage", "## The flows", "## Reading the health status", "delivery category",
+                  "runbook_difference", "one verdict"):  # fmt: skip
         assert words in overview
 
 
@@ -205,3 +209,31 @@ def test_descriptions_are_persisted_on_the_relations_and_columns(docs):
             name.lower() for name, column in catalog["nodes"][uid]["columns"].items() if (column.get("comment") or "")
         }
         assert commented == {name.lower() for name in catalog["nodes"][uid]["columns"]}, uid
+
+
+def test_make_docs_and_the_readme_lines_work_right_after_the_demo(modeled_app_db, tmp_path):
+    """With nothing but the checkout (no ~/.dbt, no DBT_PROFILES_DIR): `make docs` writes the static dbt
+    docs site, and the README's `eval "$(.venv/bin/linkage db env)"` lets dbt find its profile."""
+    import os
+    import subprocess
+
+    readme = (project_dir() / "README.md").read_text()
+    assert 'eval "$(.venv/bin/linkage db env)"' in readme and "make docs" in readme
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "DBT_PROFILES"))}
+    env |= modeled_app_db.libpq_env() | {"HOME": str(tmp_path)}  # a home without ~/.dbt
+    page = project_dir() / "target" / "docs" / "static_index.html"
+    page.unlink(missing_ok=True)
+    made = subprocess.run(
+        ["make", "--no-print-directory", "docs", "DOCS_OPEN=no"], cwd=project_dir(), env=env, capture_output=True,
+        text=True, timeout=600,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    assert f"dbt docs: {page}" in made.stdout and page.exists()
+    html = page.read_text()
+    assert "daily_integrity_check" in html and '"send_anonymous_usage_stats": false' in html.replace("\\", "")
+    debug = subprocess.run(
+        ["bash", "-c", 'eval "$(.venv/bin/linkage db env)" && .venv/bin/dbt debug'], cwd=project_dir(), env=env,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert debug.returncode == 0, debug.stdout[-3000:]
+    assert "All checks passed" in debug.stdout

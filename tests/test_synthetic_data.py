@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 
 import psycopg
 import pytest
 
 from delivery_linkage.database import connection
-from delivery_linkage_devtools import app_fixture
+from delivery_linkage_devtools import app_fixture, world_template
 from delivery_linkage_devtools.synthetic import WorldShape, generate, runbook_world
 
 SHAPE = WorldShape(deliveries=5_000, guests_per_event=(50, 300), messages_per_event=(2, 6), seed=7)
@@ -174,3 +175,98 @@ def test_a_failure_leaves_nothing_behind(fresh_db):
         generate(fresh_db, WorldShape(deliveries=20_000, removed_share=0.5))
     assert fresh_db.execute(TRIGGER_STATES).fetchall() == before
     assert scalar(fresh_db, "select count(*) from users") == 0
+
+
+# --- the template database: the same world, built for 100M deliveries -----------------------------
+
+STRUCTURE = """
+    select 'index', c.relname::text, pg_get_indexdef(i.indexrelid) from pg_index i
+    join pg_class c on c.oid = i.indrelid where c.relnamespace = 'public'::regnamespace
+    union all
+    select 'constraint', conrelid::regclass::text, conname || ' ' || convalidated || ' ' || pg_get_constraintdef(oid)
+    from pg_constraint where connamespace = 'public'::regnamespace
+    union all
+    select 'options', relname::text, coalesce(reloptions::text, '') from pg_class
+    where relnamespace = 'public'::regnamespace and relkind = 'r'
+    order by 1, 2, 3
+"""
+WORLD_DIGEST = """
+    select (select md5(string_agg(id::text || coalesce(user_id::text, '-') || coalesce(phone, '-')
+                                  || coalesce(removed_at::text, '-'), ',' order by id)) from event_guests),
+           (select md5(string_agg(id::text || message_id || guest_id || coalesce(user_id::text, '-')
+                                  || sms_status || created_at, ',' order by id)) from message_deliveries),
+           (select md5(string_agg(id::text || coalesce(phone, '-'), ',' order by id)) from users)
+"""
+
+
+@pytest.fixture
+def template_name(server) -> Iterator[str]:
+    name = f"test_template_{uuid.uuid4().hex[:12]}"
+    try:
+        yield name
+    finally:
+        app_fixture.drop_database(server, name)
+
+
+def test_a_template_holds_the_world_generate_writes_with_the_apps_indexes_and_constraints(
+    world, fresh_db, server, template_name
+):
+    conn, counts, _ = world
+    result = world_template.build(server, template_name, SHAPE, chunk_deliveries=1000)
+    assert not result.reused and result.counts == counts
+    assert result.deliveries_written == counts["message_deliveries"] and result.rows_per_second > 0
+    with psycopg.connect(server.with_database(template_name).conninfo(), autocommit=True) as built:
+        assert built.execute(WORLD_DIGEST).fetchone() == conn.execute(WORLD_DIGEST).fetchone()
+        # the app's indexes and constraints (validated), rebuilt as the fixture has them; no bookkeeping left
+        assert built.execute(STRUCTURE).fetchall() == fresh_db.execute(STRUCTURE).fetchall()
+        assert scalar(built, f"select to_regnamespace('{world_template.STATE_SCHEMA}')") is None
+        # vacuumed: the visibility map set, as on an old production table (index-only scans)
+        visible, pages = built.execute(
+            "select relallvisible, relpages from pg_class where relname = 'message_deliveries'"
+        ).fetchone()
+        assert pages > 0 and visible == pages
+    again = world_template.build(server, template_name, SHAPE)
+    assert again.reused and again.counts == counts
+
+
+def test_an_interrupted_template_build_continues_where_it_stopped(world, server, template_name):
+    conn, counts, _ = world
+
+    def interrupt(stage: str, done: int, total: int) -> None:
+        if stage == "deliveries" and 0 < done < total:
+            raise KeyboardInterrupt  # after the first chunk committed, as Ctrl-C would
+
+    with pytest.raises(KeyboardInterrupt):
+        world_template.build(server, template_name, SHAPE, interrupt, jobs=1, chunk_deliveries=1000)
+    assert world_template.finished(server, template_name, SHAPE) is None
+    with psycopg.connect(server.with_database(template_name).conninfo(), autocommit=True) as partial:
+        written = scalar(partial, "select count(*) from message_deliveries")
+    assert 0 < written < counts["message_deliveries"]
+
+    result = world_template.build(server, template_name, SHAPE, jobs=2)
+    assert result.resumed and result.counts == counts
+    assert result.deliveries_written == counts["message_deliveries"] - written
+    with psycopg.connect(server.with_database(template_name).conninfo(), autocommit=True) as built:
+        assert built.execute(WORLD_DIGEST).fetchone() == conn.execute(WORLD_DIGEST).fetchone()
+
+
+def test_a_template_build_never_touches_another_world_or_a_database_it_did_not_make(server, template_name):
+    small = WorldShape(deliveries=600, guests_per_event=(50, 100), seed=11)
+    world_template.build(server, template_name, small)
+    with pytest.raises(world_template.TemplateError, match="--fresh"):
+        world_template.build(server, template_name, replace(small, seed=12))
+    assert world_template.finished(server, template_name, small) is not None  # kept as it was
+    assert world_template.build(server, template_name, replace(small, seed=12), fresh=True).counts
+
+    app_fixture.create_app_database(server, template_name)  # somebody's database under that name
+    for fresh in (False, True):
+        with pytest.raises(world_template.TemplateError, match="not a world this generator"):
+            world_template.build(server, template_name, small, fresh=fresh)
+    assert app_fixture.database_exists(server, template_name)
+
+
+def test_a_template_build_checks_the_disk_first_and_says_what_it_needs(server, template_name):
+    huge = WorldShape.production(10**13)
+    with pytest.raises(world_template.TemplateError, match=r"not enough disk .* needs about [\d.]+ GB free"):
+        world_template.build(server, template_name, huge)
+    assert not app_fixture.database_exists(server, template_name)

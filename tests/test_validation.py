@@ -12,8 +12,12 @@ from delivery_linkage import validation
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.operations import backfill
 from delivery_linkage_devtools import synthetic, traffic
+from offline_browser import CHROMIUM, dump_dom
 
 pytestmark = pytest.mark.dbt
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium missing: apt-get install -y chromium (Debian package)"
+)
 
 
 def dbt_run(settings) -> None:
@@ -60,23 +64,32 @@ def test_a_healthy_database_passes_every_suite_and_writes_data_docs(app_db, db, 
         assert suite.name in html
         assert suite.docs_page is not None and suite.docs_page.exists(), suite.name
     assert json.loads(json.dumps(summary.as_dict()))["exit_status"] == 0
+    assert summary.status == "healthy" and summary.critical_pct == 1.0  # the models' threshold
 
 
-def test_the_runbook_situation_fails_the_marts_suite_on_the_critical_threshold(app_db, db, tmp_path):
+def test_the_marts_suite_gives_the_checks_verdict_by_severity(app_db, db, tmp_path):
+    """The runbook's situation (4.23 %) is critical for the GX suite as for `linkage check` (exit 2);
+    with a threshold of 5 both say warning (exit 1)."""
+    from delivery_linkage.operations import check as integrity
+
     synthetic.runbook_world(db, total=71, linkable_null=3)  # 4.23 %
     dbt_run(app_db)
 
     summary = validation.run_validation(app_db, tmp_path / "docs")
 
-    assert summary.exit_status == 1
+    assert (summary.status, summary.exit_status) == ("critical", 2)
+    assert (summary.status, summary.exit_status) == (integrity.check(db).status, integrity.check(db).exit_status)
     assert failed(summary) == {
-        ("marts_delivery_integrity", "expect_column_values_to_be_between", "inconsistency_percentage")
+        ("marts_delivery_integrity", "expect_column_values_to_be_between", "inconsistency_percentage"),
+        ("marts_delivery_integrity", "expect_column_values_to_be_between", "inconsistent_deliveries"),
     }
+    assert {f.severity for f in summary.failures} == {"critical", "warning"}
     assert "failures" in summary.data_docs_index.read_text()
     assert any("FAIL  marts_delivery_integrity" in line for line in summary.lines())
 
     relaxed = validation.run_validation(app_db, tmp_path / "docs", critical_pct=5.0)
-    assert relaxed.exit_status == 0, "\n".join(relaxed.lines())
+    assert (relaxed.status, relaxed.exit_status) == ("warning", 1), "\n".join(relaxed.lines())
+    assert relaxed.status == integrity.check(db, critical_pct=5.0).status
 
 
 def test_bad_source_data_and_a_gap_in_the_history_fail_their_suites(app_db, db, tmp_path):
@@ -107,14 +120,14 @@ def test_bad_source_data_and_a_gap_in_the_history_fail_their_suites(app_db, db, 
     history = f"{validation.marts_schema()}.delivery_integrity_history"
     db.execute(
         f"insert into {history} "
-        "select check_timestamp - interval '3 days', total_deliveries, inconsistent_deliveries, "
-        "consistent_deliveries, both_null_deliveries, conflicting_deliveries, inconsistency_percentage, "
-        f"health_status, critical_pct from {history}"
+        "(check_timestamp, total_deliveries, inconsistent_deliveries, inconsistency_percentage, health_status, "
+        "critical_pct) select check_timestamp - interval '3 days', total_deliveries, inconsistent_deliveries, "
+        f"inconsistency_percentage, health_status, critical_pct from {history}"
     )
 
     summary = validation.run_validation(app_db, tmp_path / "docs")
 
-    assert summary.exit_status == 1
+    assert (summary.status, summary.exit_status) == ("warning", 1)  # data quality: warnings
     assert failed(summary) == {
         ("app_guest_phones", "expect_column_values_to_not_be_null", "normalized_phone"),
         ("app_guest_phones", "expect_compound_columns_to_be_unique", "event_id, normalized_phone"),
@@ -168,5 +181,31 @@ def test_validate_twice_keeps_both_named_runs_and_indexes_them(modeled_app_db, t
     index = (docs / "index.html").read_text()
     for run in runs:
         assert run["run_name"] in index
-        # GX's own index links every run's result page of every suite
-        assert len(re.findall(rf'validations/[^"]*/{run["run_name"]}/[^"]*\.html', index)) >= len(run["suites"])
+        # the index links every run's result page of every suite
+        pages = re.findall(rf'href="(runs/{run["run_name"]}/[^"]*\.html)"', index)
+        assert len(set(pages)) == len(run["suites"]) and all((docs / page).exists() for page in pages)
+
+
+@needs_chromium
+def test_the_data_docs_render_offline_call_no_host_and_fill_their_status_column(modeled_app_db, tmp_path):
+    """Opened with the network off, the index and a suite's page ask for nothing outside (no CDN, no logo,
+    no analytics) and show every suite's status; a page that loads a CDN is caught by the same check."""
+    docs = tmp_path / "docs"
+    summary = validation.run_validation(modeled_app_db, docs)
+    marts_page = next(s.docs_page for s in summary.suites if s.name == "marts_delivery_integrity")
+    for page in (docs / "index.html", marts_page):
+        html = page.read_text()
+        assert not re.search(r"(https?:)?//", re.sub(r'xmlns="http://www.w3.org/[^"]*"', "", html)), page
+        dom, requested = dump_dom(page, tmp_path / "profile")
+        assert requested == [], page
+        statuses = re.findall(r'<td class="status-cell"><span class="status"[^>]*>([^<]+)</span>', dom)
+        expected = len(summary.suites) if page.name == "index.html" else 6
+        assert len(statuses) >= expected and all(s.strip() for s in statuses), page
+        assert all(s.startswith("PASS") for s in statuses[:expected]), statuses
+    cdn = tmp_path / "cdn.html"
+    cdn.write_text(
+        '<!DOCTYPE html><html><head><link rel="stylesheet" href="https://cdn.example.com/bootstrap.css">'
+        '</head><body><img src="https://assets.example.com/logo.png?dataContextId=1"></body></html>'
+    )
+    _, caught = dump_dom(cdn, tmp_path / "profile-cdn")
+    assert sorted(caught) == ["https://assets.example.com/logo.png?dataContextId=1", "https://cdn.example.com/bootstrap.css"]

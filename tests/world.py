@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import psycopg
@@ -93,3 +94,23 @@ def unexplained_linkable_null_count(conn) -> int:
           and not exists (select from delivery_linkage.guest_link_queue q where q.guest_id = g.id)
         """
     ).fetchone()[0]
+
+
+def count_categories(conn: psycopg.Connection, target_path: str = "target/pytest_modeled") -> None:
+    """What each dbt build does for the delivery categories, in `conn`'s transaction: appends the row of
+    delivery_integrity_history, its own SQL as the modeled template's `dbt run` compiled it (the model
+    has no incremental branch: each run inserts its select)."""
+    from delivery_linkage.database import dbt_runner
+
+    compiled = (
+        dbt_runner.target_dir(target_path) / "compiled" / "delivery_linkage" / "models" / "marts"
+        / "delivery_integrity_history.sql"
+    ).read_text()
+    history = conn.execute(
+        "select quote_ident(table_schema) || '.delivery_integrity_history' from information_schema.tables"
+        " where table_name = 'delivery_integrity_history'"
+    ).fetchone()[0]
+    # the compiled model names its relations database.schema.name: here, in this database
+    compiled = re.sub(r'"[^"]+"\.("[^"]+"\."[^"]+")', r"\1", compiled)
+    columns = [c.name for c in conn.execute(f"select * from ({compiled}) as counted limit 0").description]
+    conn.execute(f"insert into {history} ({', '.join(columns)}) select * from ({compiled}) as counted")

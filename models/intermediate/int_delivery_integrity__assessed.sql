@@ -1,6 +1,6 @@
--- The integrity figures with their percentages and health statuses: the one definition that
--- delivery_integrity, delivery_integrity_history, daily_integrity_check (read by `linkage check`
--- and the psql script) and the tests select from.
+-- The hourly integrity figures with their percentage and health status: the one definition that
+-- delivery_integrity, delivery_integrity_history and daily_integrity_check (read by `linkage check`
+-- and the psql script) select from. Cheap at any size (int_delivery_integrity__counts).
 --
 -- critical_pct: the session setting linkage.critical_pct when set (how `linkage check
 -- --critical-pct` and the psql script pass their threshold, transaction-local), else var
@@ -17,16 +17,9 @@ percentages as (
         check_timestamp,
         total_deliveries,
         inconsistent_deliveries,
-        consistent_deliveries,
-        both_null_deliveries,
-        conflicting_deliveries,
         {{ linkage_inconsistency_percentage('inconsistent_deliveries', 'total_deliveries') }}
             as inconsistency_percentage,
-        {{ linkage_critical_pct() }} as critical_pct,
-        runbook_total_deliveries,
-        runbook_inconsistent_deliveries,
-        {{ linkage_inconsistency_percentage('runbook_inconsistent_deliveries', 'runbook_total_deliveries') }}
-            as runbook_inconsistency_percentage
+        {{ linkage_critical_pct() }} as critical_pct
     from counts
 ),
 
@@ -35,20 +28,10 @@ assessed as (
         check_timestamp,
         total_deliveries,
         inconsistent_deliveries,
-        consistent_deliveries,
-        both_null_deliveries,
-        conflicting_deliveries,
         inconsistency_percentage,
         {{ linkage_health_status('inconsistent_deliveries', 'inconsistency_percentage', 'critical_pct') }}
             as health_status,
-        critical_pct,
-        runbook_total_deliveries,
-        runbook_inconsistent_deliveries,
-        runbook_inconsistency_percentage,
-        {{ linkage_health_status(
-            'runbook_inconsistent_deliveries', 'runbook_inconsistency_percentage', 'critical_pct'
-        ) }} as runbook_alert_status,
-        {{ linkage_runbook_health_status('runbook_inconsistent_deliveries') }} as runbook_health_status
+        critical_pct
     from percentages
 )
 

@@ -1,12 +1,24 @@
 -- The runbook's daily check in one row, computed when read (a view): what `linkage check` and
--- scripts/daily-delivery-integrity-check.sql report. The integrity figures and statuses
--- (int_delivery_integrity__assessed), the 24-hour activity (int_user_link_audit__last_24h), the
--- linkage's missing feature-flag rows and the audit rows the deploy could not write.
+-- scripts/daily-delivery-integrity-check.sql report, and what the report's badge shows. The integrity
+-- figures (delivery_integrity: computed now, the categories as of the last dbt build), the 24-hour
+-- activity (int_user_link_audit__last_24h), the linkage's missing feature-flag rows, the audit rows
+-- the deploy could not write, the verdict (check_status) and whom it concerns (owners and tags, from
+-- this model's meta and tags in _marts__models.yml, for the alerts).
+
+{%- set categories = linkage_delivery_categories() %}
+{%- set meta = config.get('meta') or {} %}
+{%- set owners = meta.get('owner') or [] %}
+{%- set owners = [owners] if owners is string else owners %}
+{%- set tags = ((config.get('tags') or []) + (meta.get('tags') or [])) | unique | list %}
+{%- set owners_array = "array['" ~ (owners | map('replace', "'", "''") | join("', '")) ~ "']"
+    if owners else 'array[]' %}
+{%- set tags_array = "array['" ~ (tags | map('replace', "'", "''") | join("', '")) ~ "']"
+    if tags else 'array[]' %}
 
 with
 
 integrity as (
-    select * from {{ ref('int_delivery_integrity__assessed') }}
+    select * from {{ ref('delivery_integrity') }}
 ),
 
 activity as (
@@ -41,18 +53,19 @@ daily_check as (
     select
         integrity.check_timestamp,
         integrity.total_deliveries,
+        {%- for category in categories %}
+            integrity.{{ category.name }},
+        {%- endfor %}
         integrity.inconsistent_deliveries,
-        integrity.consistent_deliveries,
-        integrity.both_null_deliveries,
-        integrity.conflicting_deliveries,
         integrity.inconsistency_percentage,
         integrity.health_status,
         integrity.critical_pct,
         integrity.runbook_total_deliveries,
         integrity.runbook_inconsistent_deliveries,
         integrity.runbook_inconsistency_percentage,
-        integrity.runbook_alert_status,
-        integrity.runbook_health_status,
+        integrity.runbook_difference,
+        integrity.categories_counted_at,
+        integrity.categories_total_deliveries,
         activity.total_attempts as attempts_24h,
         activity.successful_links as linked_24h,
         activity.success_rate as success_rate_24h,
@@ -60,7 +73,21 @@ daily_check as (
         activity.guests_backfilled as backfilled_guests_24h,
         missing_flags.missing_feature_flags,
         failure_counts.audit_write_failures,
-        failure_counts.last_audit_write_failure_at
+        failure_counts.last_audit_write_failure_at,
+        -- the one verdict: the health status, raised to warning by a missing flag row or an audit
+        -- write failure (the dbt tests on those warn too)
+        case
+            when
+                integrity.health_status = 'healthy'
+                and (
+                    cardinality(missing_flags.missing_feature_flags) > 0
+                    or failure_counts.audit_write_failures > 0
+                )
+                then 'warning'
+            else integrity.health_status
+        end as check_status,
+        {{ owners_array }}::text [] as owners,
+        {{ tags_array }}::text [] as tags
     from integrity
     cross join activity
     cross join missing_flags

@@ -19,8 +19,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from delivery_linkage import __version__, project
+from delivery_linkage import __version__, cli_types, project
 from delivery_linkage.database import connection, embedded_server
+from delivery_linkage.operations import alerts as alert_defaults
 
 EXIT_COULD_NOT_CHECK = 3
 EXIT_USAGE = 64  # EX_USAGE of sysexits.h: distinct from every outcome of a check
@@ -175,20 +176,43 @@ def db_url(dbname: str = typer.Option(connection.DEFAULT_DATABASE, help="databas
 
 @db_app.command("env")
 def db_env(dbname: str = typer.Option(connection.DEFAULT_DATABASE, help="database name")):
-    """Print `export PG…=…` lines for the shell: `eval "$(linkage db env)"` then run dbt or psql."""
+    """Print `export …=…` lines for the shell: `eval "$(linkage db env)"` then run dbt or psql.
+
+    The libpq variables (PG…) of the database, and DBT_PROFILES_DIR naming the project's profiles folder
+    (a copy of profiles.example.yml, which reads those variables), so that `dbt docs generate`, `dbt run`
+    and psql work as they are."""
+    import shlex
+
+    from delivery_linkage.database import dbt_runner
+
     for key, value in connection.resolve(dbname).libpq_env().items():
-        print(f"export {key}={value}")
+        print(f"export {key}={shlex.quote(value)}")
+    print(f"export DBT_PROFILES_DIR={shlex.quote(str(dbt_runner.profiles_dir()))}")
 
 
 CHECK_HELP = """Daily integrity check, for cron and alerting.
 
 \b
-Exit codes:
-   0  healthy   no delivery is linkable but NULL
+Exit codes (the verdict, the runbook's alert levels):
+   0  healthy   no delivery is linkable but NULL, nothing else wrong
    1  warning   some are, at or below --critical-pct percent of all deliveries
+                (or a feature flag row is missing, or audit rows could not be written)
    2  critical  more than --critical-pct percent are
    3  could not check (cannot connect, app tables missing): nothing was measured
   64  usage error (unknown option, bad value); EX_USAGE
+
+The verdict's figures are computed now, at a small part of the cost of reading every delivery. Every
+delivery is counted in exactly one category (linked_to_guest_user … null_without_guest, see the model
+delivery_categories) by each dbt build, which reads every delivery once: the categories shown are the
+last build's, adding up to the total of then. The runbook's own figure, counted with them, is shown
+beside the verdict with one line saying why it differs; it is never judged.
+
+\b
+Alerts: when LINKAGE_ALERT_WEBHOOK_URL is set (never printed), the verdict is posted to it when the
+status changed since the previous check of this database and on every critical check (Slack-compatible
+JSON; --alert-template FILE for another body). The previous status is kept in a state file on this
+machine (--state-file; the database is only read, a hot standby works). An alert that cannot be
+delivered within --alert-timeout is reported on stderr and in the JSON; the exit code stays the verdict.
 
 With --json, stdout holds exactly one JSON object whatever happens: "status" (healthy, warning,
 critical or error) and "exit_code" always; the figures after a check; "error" and "fix" after a
@@ -200,11 +224,58 @@ failure, e.g. {"status": "error", "exit_code": 3, "error": "cannot connect to �
 def check(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
     critical_pct: float = typer.Option(
-        None, help="Critical above this inconsistency percentage (default: the dbt var linkage_critical_pct)."
+        None,
+        parser=cli_types.PERCENTAGE,
+        metavar="PERCENT",
+        help="Critical above this inconsistency percentage, 0 to 100 (default: the dbt var linkage_critical_pct "
+        "the models were built with).",
+    ),
+    alert: bool = typer.Option(
+        True, "--alert/--no-alert", help="Post the verdict when due (only when LINKAGE_ALERT_WEBHOOK_URL is set)."
+    ),
+    alert_template: Path = typer.Option(
+        None,
+        parser=cli_types.template_file,
+        metavar="FILE",
+        help="Jinja2 template of the alert's body (default: Slack-compatible JSON).",
+    ),
+    alert_timeout: float = typer.Option(
+        alert_defaults.DEFAULT_TIMEOUT,
+        parser=cli_types.ALERT_TIMEOUT,
+        metavar="SECONDS",
+        help="Seconds the alert may take in all, retries included (above 0, at most 300).",
+    ),
+    alert_retries: int = typer.Option(
+        alert_defaults.DEFAULT_RETRIES,
+        parser=cli_types.ALERT_RETRIES,
+        metavar="N",
+        help="Retries of a failed post (0 to 10).",
+    ),
+    state_file: Path = typer.Option(
+        None,
+        parser=cli_types.output_file,
+        metavar="FILE",
+        help="Where the previous status is kept (default: LINKAGE_STATE_FILE, else "
+        "~/.local/state/delivery_linkage/check-state.json).",
     ),
 ):
+    from delivery_linkage.operations import alerts
     from delivery_linkage.operations import check as integrity
 
+    alert_settings = None
+    if alert:
+        try:
+            url = alerts.webhook_url()
+        except alerts.AlertSetupError as error:
+            raise typer.BadParameter(str(error), param_hint=alerts.WEBHOOK_VARIABLE) from None
+        if url:
+            alert_settings = alerts.AlertSettings(
+                url=url,
+                template_path=alert_template,
+                state_file=state_file,
+                timeout=alert_timeout,
+                retries=alert_retries,
+            )
     settings, conn = open_connection(as_json=as_json)
     with conn:
         try:
@@ -217,48 +288,85 @@ def check(
                 "  fix: point the libpq variables at the app database, or run `linkage demo`",
                 as_json=as_json,
             )
+    outcome = alerts.alert(report, settings, alert_settings) if alert_settings else None
+    if outcome is not None and outcome.due and not outcome.sent:
+        errors.print(f"[yellow]alert not delivered:[/] {escape(outcome.error or 'unknown error')}", highlight=False)
     if as_json:
-        figures = report.as_dict()
-        figures.pop("exit_status", None)  # exit_code below
-        emit_json({"status": report.status, "exit_code": report.exit_status} | figures)
+        emit_json(report.as_dict() | {"alert": outcome.as_dict() if outcome else None})
     else:
-        print_report(report)
+        print_report(report, outcome)
     raise typer.Exit(report.exit_status)
 
 
-def print_report(report) -> None:
-    colour = {"healthy": "green", "warning": "yellow", "critical": "red"}[report.health_status]
+STATUS_COLOURS = {"healthy": "green", "warning": "yellow", "critical": "red"}
+
+
+def print_report(report, outcome=None) -> None:
+    colour = STATUS_COLOURS[report.status]
     table = Table(title="Delivery integrity", show_header=False)
-    table.add_row("checked at", report.check_timestamp.isoformat(timespec="seconds"))
-    table.add_row("total deliveries", f"{report.total_deliveries:,}")
-    table.add_row("inconsistent (linkable but NULL)", f"{report.inconsistent_deliveries:,}")
-    table.add_row("inconsistency", f"{report.inconsistency_percentage}% (critical above {report.critical_pct}%)")
-    table.add_row("consistent", f"{report.consistent_deliveries:,}")
-    table.add_row("both NULL", f"{report.both_null_deliveries:,}")
-    table.add_row("conflicting", f"{report.conflicting_deliveries:,}")
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    table.add_column("share", justify="right")
+    table.add_column("meaning", overflow="fold")
+    table.add_row("status", f"[bold {colour}]{report.status}[/]", "", f"exit {report.exit_status}")
+    table.add_row("checked at", report.check_timestamp.isoformat(timespec="seconds"), "", "")
+    table.add_row(
+        "linkable but NULL (defects)",
+        f"{report.inconsistent_deliveries:,}",
+        f"{report.inconsistency_percentage}%",
+        f"health {report.health_status}: critical above {report.critical_pct:g}% of all deliveries",
+    )
+    table.add_row("[bold]total deliveries[/]", f"[bold]{report.total_deliveries:,}[/]", "100.00%", "now")
+    if report.categories_counted_at is None:
+        table.add_row("categories", "–", "", "not counted yet: each dbt build counts them (`dbt build`)")
+    else:
+        counted = report.categories_counted_at.isoformat(timespec="seconds")
+        table.add_row("categories", "", "", f"as counted by the last dbt build, at {counted}")
+        total = report.categories_total_deliveries or 0
+        for category in report.categories:
+            share = 100 * (category.deliveries or 0) / total if total else 0
+            name = f"[bold red]{category.name}[/]" if category.is_defect and category.deliveries else category.name
+            table.add_row(f"  {name}", f"{category.deliveries or 0:,}", f"{share:.2f}%", category.description)
+        table.add_row("  [bold]total then[/]", f"[bold]{total:,}[/]", "100.00%", "the categories above add up to it")
+        table.add_row(
+            "runbook's figure",
+            f"{report.runbook_inconsistent_deliveries:,} of {report.runbook_total_deliveries:,}",
+            f"{report.runbook_inconsistency_percentage}%",
+            report.runbook_difference,
+        )
     rate = "n/a" if report.success_rate_24h is None else f"{report.success_rate_24h * 100:.2f}%"
-    table.add_row("trigger success rate (24h)", f"{rate} of {report.attempts_24h:,} attempts")
+    table.add_row("trigger success rate (24h)", f"{report.attempts_24h:,} attempts", rate,
+                  "informational, no threshold: deliveries to guests without an account end as no_match")
     table.add_row(
-        "backfill activity (24h)", f"{report.backfill_links_24h:,} links, {report.backfilled_guests_24h:,} guests"
+        "backfill activity (24h)",
+        f"{report.backfill_links_24h:,} links",
+        "",
+        f"{report.backfilled_guests_24h:,} guests",
     )
-    table.add_row(
-        "runbook's figure",
-        f"{report.runbook_inconsistent_deliveries:,} of {report.runbook_total_deliveries:,} deliveries with a guest "
-        f"({report.runbook_inconsistency_percentage}%): {report.runbook_health_status}, "
-        f"alert level {report.runbook_alert_status}",
-    )
-    table.add_row("health", f"[bold {colour}]{report.health_status}[/]")
     for problem in report.problems:
-        table.add_row("[yellow]problem[/]", problem)
-    if report.status != report.health_status:
-        table.add_row("status", f"[bold yellow]{report.status}[/]")
+        table.add_row("[yellow]problem[/]", "", "", problem)
+    if report.owners or report.tags:
+        table.add_row("owners", ", ".join(report.owners) or "–", "", "tags: " + (", ".join(report.tags) or "–"))
+    if outcome is not None:
+        if not outcome.due:
+            said = f"not due (status {report.status}, previous {outcome.previous_status or 'none recorded'})"
+        elif outcome.sent:
+            said = f"sent ({outcome.reason}; HTTP {outcome.http_status}, {outcome.attempts} attempt(s))"
+        else:
+            said = f"[yellow]not delivered[/] ({outcome.reason}): {escape(outcome.error or '')}"
+        table.add_row("alert", "", "", said)
     console.print(table)
 
 
 @app.command()
 def backfill(
     dry_run: bool = typer.Option(False, "--dry-run", help="change nothing, write no audit; report what would link"),
-    batch_size: int = typer.Option(5000, min=1, help="deliveries per batch (each batch commits on its own)"),
+    batch_size: int = typer.Option(
+        5000,
+        parser=cli_types.BATCH_SIZE,
+        metavar="N",
+        help="deliveries per batch, 1 to 1,000,000 (each batch commits on its own)",
+    ),
 ):
     """Historical backfill: link existing NULL-user deliveries by the insert trigger's rules, in batches."""
     from delivery_linkage.operations import backfill as backfill_module
@@ -368,18 +476,29 @@ def indexes():
 
 @app.command()
 def validate(
-    critical_pct: float = typer.Option(1.0, help="critical above this inconsistency percentage"),
+    critical_pct: float = typer.Option(
+        None,
+        parser=cli_types.PERCENTAGE,
+        metavar="PERCENT",
+        help="Critical above this inconsistency percentage, 0 to 100 (default: the dbt var linkage_critical_pct "
+        "the models were built with, as `linkage check`).",
+    ),
     docs_dir: Path = typer.Option(
         None,
-        help="where to write Data Docs (default gx/uncommitted/data_docs in the checkout, or in the per-user "
-        "data directory when the project is the installed package's copy; `linkage project-dir` tells)",
+        parser=cli_types.output_folder,
+        metavar="DIR",
+        help="Where to write the Data Docs (default gx/uncommitted/data_docs in the checkout, or in the per-user "
+        "data directory when the project is the installed package's copy — `linkage project-dir` tells; its "
+        "parent folder must exist).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
     project_dir: Path = typer.Option(None, "--project-dir", help=PROJECT_DIR_HELP),
 ):
-    """Great Expectations suites on the sources and the marts; writes Data Docs.
+    """Great Expectations suites on the sources and the marts; writes Data Docs (offline pages).
 
-    Exit 0 all pass, 1 any fails, 3 could not validate, 64 usage error.
+    Exit codes, the verdict as `linkage check` gives it: 0 healthy (every expectation passed), 1 warning
+    (a warning-severity expectation failed, none critical), 2 critical (a critical-severity one failed:
+    the share of linkable-but-NULL deliveries above --critical-pct), 3 could not validate, 64 usage error.
     """
     from delivery_linkage import validation
 
@@ -412,7 +531,13 @@ def validate(
 
 @app.command()
 def report(
-    out: Path = typer.Option(Path("linkage-report.html"), "--out", help="HTML file to write."),
+    out: Path = typer.Option(
+        Path("linkage-report.html"),
+        "--out",
+        parser=cli_types.output_file,
+        metavar="FILE",
+        help="HTML file to write (its folder must exist).",
+    ),
     show_pii: bool = typer.Option(
         False, "--show-pii", help="Include guests' phone numbers and names (redacted by default)."
     ),

@@ -12,10 +12,22 @@ default: beside the Data Docs folder, `<docs dir>/../context`), so every run's v
 kept: each run is named (`linkage-validate-<UTC time>` unless given) and the Data Docs index lists
 every run. No network: analytics off, no cloud. It reads the same database as every command (libpq
 variables, else the embedded server) through SQLAlchemy; the context's configuration names the
-connection by an environment variable, never by its password. Data Docs (static HTML) go to gx/uncommitted/data_docs/
-by default, in the project's output directory: the checkout, or the per-user data directory when the
-project is the installed package's copy (nothing is written inside an installed package). GX writes
-files only: the database is read, never written, so a hot standby validates like its primary.
+connection by an environment variable, never by its password. GX writes files only: the database is
+read, never written, so a hot standby validates like its primary.
+
+Every expectation has a severity (GX's `severity`: warning or critical). The run's verdict is the worst
+severity that failed, with the exit codes of `linkage check`: the marts suite judges the integrity by
+the runbook's alert levels (any linkable-but-NULL delivery, a missing flag row or an audit write
+failure: warning; the share above critical_pct: critical), so on the marts validate says what check
+says; the source suites' data-quality expectations are warnings. critical_pct defaults to the threshold
+the models were built with (dbt var linkage_critical_pct), as in `linkage check`.
+
+Data Docs are the project's own static pages (templates/data_docs_*.html.j2), written from the
+validation results the context keeps: they load nothing (no CDN, no font, no logo, no script) and so
+render the same with the network off and call no outside host. GX's own Data Docs site is not built.
+They go to gx/uncommitted/data_docs/ by default, in the project's output directory: the checkout, or
+the per-user data directory when the project is the installed package's copy (nothing is written
+inside an installed package).
 """
 
 from __future__ import annotations
@@ -28,7 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from html import escape
 from pathlib import Path
 
 from delivery_linkage import project
@@ -37,7 +48,6 @@ from delivery_linkage.database.schemas import app_schema, marts_schema
 from delivery_linkage.database.schemas import quote_identifier as _quote
 
 DATASOURCE = "delivery_linkage"
-DOCS_SITE = "delivery_linkage"
 # the context's great_expectations.yml refers to the database by this variable, set for each run
 CONNECTION_VARIABLE = "LINKAGE_GX_CONNECTION_STRING"
 
@@ -59,6 +69,10 @@ def default_data_docs_dir(project_dir: Path | None = None) -> Path:
     return project.output_dir(project.project_dir(project_dir)) / "gx" / "uncommitted" / "data_docs"
 
 
+SEVERITY_STATUS = {"critical": "critical", "warning": "warning", "info": "healthy"}
+STATUS_EXIT = {"healthy": 0, "warning": 1, "critical": 2}
+
+
 @dataclass
 class ExpectationOutcome:
     suite: str
@@ -67,6 +81,8 @@ class ExpectationOutcome:
     success: bool
     observed: str
     notes: str | None = None
+    severity: str = "critical"
+    kwargs: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -82,6 +98,15 @@ class SuiteOutcome:
     @property
     def failed(self) -> list[ExpectationOutcome]:
         return [e for e in self.expectations if not e.success]
+
+    @property
+    def status(self) -> str:
+        """The worst severity among the failed expectations, as a status: healthy, warning or critical."""
+        return worst_status(SEVERITY_STATUS.get(e.severity, "critical") for e in self.failed)
+
+
+def worst_status(statuses) -> str:
+    return max(statuses, key=lambda status: STATUS_EXIT[status], default="healthy")
 
 
 @dataclass
@@ -109,9 +134,14 @@ class ValidationSummary:
         return all(suite.success for suite in self.suites)
 
     @property
+    def status(self) -> str:
+        """The verdict: the worst severity that failed (healthy when none did)."""
+        return worst_status(suite.status for suite in self.suites)
+
+    @property
     def exit_status(self) -> int:
-        """0 when every expectation passed, 1 when any failed."""
-        return 0 if self.success else 1
+        """0 healthy, 1 warning, 2 critical: the exit codes of `linkage check`."""
+        return STATUS_EXIT[self.status]
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
@@ -128,17 +158,19 @@ class ValidationSummary:
             )
             for failure in suite.failed:
                 column = f"[{failure.column}] " if failure.column else ""
-                out.append(f"      x {failure.expectation_type} {column}- {failure.observed}")
+                out.append(f"      x {failure.severity}: {failure.expectation_type} {column}- {failure.observed}")
         total = sum(s.evaluated for s in self.suites)
         out.append(
             f"{total - len(self.failures)}/{total} expectations passed in {len(self.suites)} suites "
-            f"({self.seconds:.1f} s); run {self.run_name!r}, {len(self.runs)} runs kept; "
-            f"Data Docs: {self.data_docs_index}"
+            f"({self.seconds:.1f} s, critical above {self.critical_pct:g}%): {self.status} (exit {self.exit_status}); "
+            f"run {self.run_name!r}, {len(self.runs)} runs kept; Data Docs: {self.data_docs_index}"
         )
         return out
 
     def as_dict(self) -> dict:
         return {
+            "status": self.status,
+            "exit_code": self.exit_status,
             "success": self.success,
             "exit_status": self.exit_status,
             "critical_pct": self.critical_pct,
@@ -153,9 +185,15 @@ class ValidationSummary:
                     "layer": s.layer,
                     "data_asset": s.data_asset,
                     "success": s.success,
+                    "status": s.status,
                     "evaluated": s.evaluated,
                     "failed": [
-                        {"expectation_type": f.expectation_type, "column": f.column, "observed": f.observed}
+                        {
+                            "expectation_type": f.expectation_type,
+                            "column": f.column,
+                            "severity": f.severity,
+                            "observed": f.observed,
+                        }
                         for f in s.failed
                     ],
                 }
@@ -218,7 +256,7 @@ def load_suites(directory: Path | None = None) -> list[SuiteFile]:
 # --- checks before GX --------------------------------------------------------------------------------
 
 APP_RELATIONS = ("event_guests", "message_deliveries", "messages", "user_link_audit")
-MART_RELATIONS = ("delivery_integrity", "delivery_integrity_history", "stg_app__user_link_audit")
+MART_RELATIONS = ("daily_integrity_check", "delivery_integrity_history", "stg_app__user_link_audit")
 
 
 def missing_relations(settings: ConnectionSettings) -> tuple[list[str], list[str]]:
@@ -267,28 +305,26 @@ def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
-def _context(context_dir: Path, data_docs_dir: Path):
-    """The file-based context in context_dir (created the first time), its Data Docs site in data_docs_dir."""
+def _context(context_dir: Path):
+    """The file-based context in context_dir (created the first time), with no Data Docs site: GX's pages
+    load their style and scripts from CDNs; the project writes its own (write_data_docs)."""
     _quiet_gx()
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="file", context_root_dir=str(context_dir))
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    site = {
-        "class_name": "SiteBuilder",
-        "show_how_to_buttons": False,
-        "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(data_docs_dir)},
-        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-    }
-    sites = context.list_data_docs_sites()
-    if DOCS_SITE not in sites:
-        context.add_data_docs_site(DOCS_SITE, site)
-    elif sites[DOCS_SITE] != site:
-        context.update_data_docs_site(DOCS_SITE, site)
-    for name in [name for name in context.list_data_docs_sites() if name != DOCS_SITE]:
-        context.delete_data_docs_site(name)  # the scaffold's local_site: one site, ours
+    for name in list(context.list_data_docs_sites()):
+        context.delete_data_docs_site(name)  # the scaffold's local_site, or an earlier version's site
     return context
+
+
+def threshold_in_force(settings: ConnectionSettings) -> float:
+    """The critical threshold the models were built with (dbt var linkage_critical_pct), as `linkage check`
+    reads it."""
+    relation = f"{_quote(marts_schema())}.daily_integrity_check"
+    with connect(settings) as conn:
+        return float(conn.execute(f"select critical_pct from {relation}").fetchone()[0])
 
 
 def _observed(result) -> str:
@@ -326,7 +362,7 @@ def _short(value) -> str:
 def run_validation(
     settings: ConnectionSettings,
     data_docs_dir: Path | None = None,
-    critical_pct: float = 1.0,
+    critical_pct: float | None = None,
     progress: Progress | None = None,
     suites_dir: Path | None = None,
     run_name: str | None = None,
@@ -334,8 +370,8 @@ def run_validation(
 ) -> ValidationSummary:
     """Runs every suite in suites_dir (default: the project's) against the database as one named run,
     keeps its results in the file-based context (context_dir, default `<data_docs_dir>/../context`)
-    with every earlier run's, and rebuilds the Data Docs in data_docs_dir (default_data_docs_dir()),
-    which index them all.
+    with every earlier run's, and writes the Data Docs in data_docs_dir (default_data_docs_dir()),
+    which index them all. critical_pct None: the threshold the models were built with.
 
     Raises connection.ConnectionError_ (unreachable database), ValidationSetupError (missing tables or
     models, bad suite file) or project.ProjectNotFound, each with the fix in the message.
@@ -343,6 +379,8 @@ def run_validation(
     started = time.perf_counter()
     suite_files = load_suites(suites_dir)
     _require_relations(settings)
+    if critical_pct is None:
+        critical_pct = threshold_in_force(settings)
     data_docs_dir = Path(data_docs_dir or default_data_docs_dir()).resolve()
     context_dir = Path(context_dir).resolve() if context_dir else data_docs_dir.parent / "context"
     data_docs_dir.mkdir(parents=True, exist_ok=True)
@@ -350,13 +388,12 @@ def run_validation(
     run_name = run_name or f"linkage-validate-{run_time:%Y%m%dT%H%M%SZ}"
 
     os.environ[CONNECTION_VARIABLE] = settings.sqlalchemy_url()
-    context = _context(context_dir, data_docs_dir)
+    context = _context(context_dir)
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
     run_id = RunIdentifier(run_name=run_name, run_time=run_time)
     outcomes: list[SuiteOutcome] = []
-    keys: dict = {}
     total = len(suite_files)
     with warnings.catch_warnings():
         # a unix-socket URL has no host, which only the generic SQL datasource accepts
@@ -382,14 +419,12 @@ def run_validation(
         )
         result = checkpoint.run(expectation_parameters={"critical_pct": float(critical_pct)}, run_id=run_id)
         outcomes.append(_suite_outcome(suite_file, result))
-        keys[suite_file.name] = next(iter(result.run_results), None)
     if progress:
         progress("data docs", total, total)
-    context.build_data_docs(site_names=[DOCS_SITE])
-    for outcome in outcomes:
-        outcome.docs_page = _docs_page(context, keys.get(outcome.name))
     runs = _kept_runs(context)
-    _add_static_summary(data_docs_dir, outcomes, run_name, runs)
+    pages = write_data_docs(context, data_docs_dir, run_name, float(critical_pct))
+    for outcome in outcomes:
+        outcome.docs_page = pages.get((run_name, outcome.name))
     return ValidationSummary(
         suites=outcomes,
         data_docs_index=data_docs_dir / "index.html",
@@ -416,105 +451,110 @@ def _kept_runs(context) -> list[RunRecord]:
     return sorted(records, key=lambda record: record.run_time, reverse=True)
 
 
-def _docs_page(context, key) -> Path | None:
-    if key is None:
-        return None
-    from urllib.parse import unquote, urlparse
-
-    for site in context.get_docs_sites_urls(resource_identifier=key, site_names=[DOCS_SITE]):
-        url = site.get("site_url") or ""
-        if url.startswith("file://"):
-            return Path(unquote(urlparse(url).path))
-    return None
+def _safe_name(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "_"
 
 
-SUMMARY_START = "<!-- delivery_linkage summary -->"
-SUMMARY_END = "<!-- /delivery_linkage summary -->"
-
-
-def _add_static_summary(
-    data_docs_dir: Path, outcomes: list[SuiteOutcome], run_name: str, runs: list[RunRecord]
-) -> None:
-    """Puts a plain-HTML summary of this run, and the list of every run kept, at the top of Data
-    Docs' index.html.
-
-    GX's index is filled in by JavaScript and styled by CSS from CDNs: opened offline it shows an
-    empty table. The summary (inline styles, relative links to each suite's result page) reads
-    the same with or without a network.
-    """
-    index = data_docs_dir / "index.html"
-    if not index.exists():
-        return
-    html = index.read_text()
-    if SUMMARY_START in html:
-        html = html[: html.index(SUMMARY_START)] + html[html.index(SUMMARY_END) + len(SUMMARY_END) :]
-    rows = []
-    for outcome in outcomes:
-        colour = "#1a7f37" if outcome.success else "#cf222e"
-        link = escape(outcome.name)
-        if outcome.docs_page:
-            try:
-                relative = outcome.docs_page.resolve().relative_to(data_docs_dir)
-                link = f'<a href="{escape(relative.as_posix())}">{link}</a>'
-            except ValueError:
-                pass
-        failed = "".join(
-            f"<li><code>{escape(f.expectation_type)}</code> "
-            f"{escape(f.column or '')}: {escape(f.observed)}</li>"
-            for f in outcome.failed
+def _expectation_outcomes(suite: str, validation_result) -> list[ExpectationOutcome]:
+    outcomes = []
+    for result in validation_result.results:
+        config = result.expectation_config
+        kwargs = {k: v for k, v in (config.kwargs or {}).items() if k != "batch_id"}
+        column = (
+            kwargs.get("column")
+            or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
+            or (f"{kwargs['column_A']}, {kwargs['column_B']}" if kwargs.get("column_A") else None)
         )
-        rows.append(
-            f'<tr><td style="color:{colour};font-weight:bold">{"PASS" if outcome.success else "FAIL"}</td>'
-            f"<td>{link}</td><td>{escape(outcome.layer)}</td><td>{escape(outcome.data_asset)}</td>"
-            f"<td>{outcome.evaluated - len(outcome.failed)}/{outcome.evaluated}</td>"
-            f'<td><ul style="margin:0;padding-left:1.2em">{failed}</ul></td></tr>'
+        severity = getattr(config, "severity", "critical")
+        outcomes.append(
+            ExpectationOutcome(
+                suite=suite,
+                expectation_type=config.type,
+                column=column,
+                success=bool(result.success),
+                observed=_observed(result),
+                notes=config.notes if isinstance(config.notes, str) else None,
+                severity=str(getattr(severity, "value", severity)),
+                kwargs=kwargs,
+            )
         )
-    passed = all(o.success for o in outcomes)
-    run_rows = "".join(
-        f"<tr><td>{escape(run.run_name)}</td><td>{escape(run.run_time)}</td>"
-        f'<td style="color:{"#1a7f37" if not run.failed_suites else "#cf222e"}">'
-        f"{run.suites - run.failed_suites}/{run.suites} suites pass</td></tr>"
-        for run in runs
+    return outcomes
+
+
+def write_data_docs(context, data_docs_dir: Path, latest_run: str, critical_pct: float) -> dict:
+    """The Data Docs: index.html (this run's suites with their status and every run kept) and one page
+    per run and suite (runs/<run>/<suite>.html: every expectation, its status, severity, observed value),
+    from the results the context keeps. Self-contained pages (inline CSS, no script, no link out).
+    Returns {(run name, suite name): page}."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+    from markupsafe import Markup
+
+    templates = Path(__file__).resolve().parent / "templates"
+    env = Environment(
+        loader=FileSystemLoader(templates), autoescape=select_autoescape(["html", "j2"]), trim_blocks=True,
+        lstrip_blocks=True,
+    )  # fmt: skip
+    css = Markup((templates / "report.css").read_text(encoding="utf-8"))  # the project's own file
+    store = context.validation_results_store
+    runs: dict[tuple[str, str], list[dict]] = {}
+    for key in store.list_keys():
+        result = store.get(key)
+        run_name = key.run_id.run_name or ""
+        run_time = key.run_id.run_time.isoformat() if key.run_id.run_time else ""
+        suite = key.expectation_suite_identifier.name
+        expectations = _expectation_outcomes(suite, result)
+        failed = [e for e in expectations if not e.success]
+        runs.setdefault((run_time, run_name), []).append(
+            {
+                "name": suite,
+                "page": f"runs/{_safe_name(run_name)}/{_safe_name(suite)}.html",
+                "expectations": expectations,
+                "evaluated": len(expectations),
+                "failed": failed,
+                "status": worst_status(SEVERITY_STATUS.get(e.severity, "critical") for e in failed),
+                "meta": (result.meta or {}),
+            }
+        )
+    ordered = [
+        {"run_name": name, "run_time": time_, "suites": sorted(suites, key=lambda s: s["name"]),
+         "status": worst_status(s["status"] for s in suites)}
+        for (time_, name), suites in sorted(runs.items(), reverse=True)
+    ]  # fmt: skip
+    _remove_gx_site(data_docs_dir)
+    pages = {}
+    suite_page = env.get_template("data_docs_suite.html.j2")
+    for run in ordered:
+        for suite in run["suites"]:
+            path = data_docs_dir / suite["page"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(suite_page.render(css=css, run=run, suite=suite, colours=STATUS_COLOURS), encoding="utf-8")
+            pages[(run["run_name"], suite["name"])] = path
+    latest = next((run for run in ordered if run["run_name"] == latest_run), ordered[0] if ordered else None)
+    index = env.get_template("data_docs_index.html.j2").render(
+        css=css, latest=latest, runs=ordered, colours=STATUS_COLOURS, critical_pct=critical_pct
     )
-    block = (
-        f'{SUMMARY_START}<section id="delivery-linkage-summary" style="font-family:sans-serif;'
-        'margin:1em;padding:1em;border:1px solid #d0d7de;border-radius:6px">'
-        f'<h2 style="margin-top:0">delivery_linkage validation: '
-        f'<span style="color:{"#1a7f37" if passed else "#cf222e"}">'
-        f"{'all suites pass' if passed else 'failures'}"
-        "</span></h2>"
-        '<table style="border-collapse:collapse" cellpadding="4">'
-        "<tr><th>status</th><th>suite</th><th>layer</th><th>data asset</th><th>passed</th>"
-        "<th>failed</th></tr>" + "".join(rows) + "</table>"
-        f'<h3>Every run kept ({len(runs)}; this one: {escape(run_name)})</h3>'
-        '<table id="delivery-linkage-runs" style="border-collapse:collapse" cellpadding="4">'
-        "<tr><th>run</th><th>time (UTC)</th><th>result</th></tr>" + run_rows + f"</table></section>{SUMMARY_END}"
-    )
-    at = html.find(">", html.find("<body")) + 1 if "<body" in html else 0
-    index.write_text(html[:at] + block + html[at:])
+    (data_docs_dir / "index.html").write_text(index, encoding="utf-8")
+    return pages
+
+
+STATUS_COLOURS = {"healthy": "#1a7f37", "warning": "#bf8700", "critical": "#cf222e"}
+GX_SITE_FOLDERS = ("static", "validations", "expectations")
+
+
+def _remove_gx_site(data_docs_dir: Path) -> None:
+    """An earlier version built GX's own site here (pages that load CDNs): its folders go, recognised
+    by GX's stylesheet, so that nothing in the folder calls out."""
+    import shutil
+
+    if (data_docs_dir / "static" / "styles" / "data_docs_default_styles.css").exists():
+        for name in GX_SITE_FOLDERS:
+            shutil.rmtree(data_docs_dir / name, ignore_errors=True)
 
 
 def _suite_outcome(suite_file: SuiteFile, checkpoint_result) -> SuiteOutcome:
     expectations = []
     for run_result in checkpoint_result.run_results.values():
-        for result in run_result.results:
-            config = result.expectation_config
-            kwargs = config.kwargs or {}
-            column = (
-                kwargs.get("column")
-                or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
-                or (f"{kwargs['column_A']}, {kwargs['column_B']}" if kwargs.get("column_A") else None)
-            )
-            expectations.append(
-                ExpectationOutcome(
-                    suite=suite_file.name,
-                    expectation_type=config.type,
-                    column=column,
-                    success=bool(result.success),
-                    observed=_observed(result),
-                    notes=config.notes if isinstance(config.notes, str) else None,
-                )
-            )
+        expectations += _expectation_outcomes(suite_file.name, run_result)
     return SuiteOutcome(
         name=suite_file.name,
         layer=suite_file.layer,

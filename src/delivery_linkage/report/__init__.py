@@ -1,39 +1,53 @@
-"""`linkage report --out FILE.html`: one self-contained page for the data team (inline CSS and SVG,
-no script, no external link) built from the metric models: integrity now, inconsistency over time,
-link attempts and backfill activity per day, ambiguous phone groups, conflicts, the deliveries that
-are linkable but NULL, and the meaning of every term the page uses.
+"""`linkage report --out FILE.html`: one self-contained page for the data team (CSS inlined, SVG charts,
+no script, no external reference) built from the metric models: the verdict and the delivery
+categories now (the check `linkage check` makes, the same row), inconsistency over time with the check
+made now as its last point, the data tests' recent runs, link attempts and backfill activity per day,
+ambiguous phone groups, conflicts, the deliveries that are linkable but NULL, and the meaning of every
+term the page uses.
 
-Made to be shared: guests' phone numbers and names are redacted unless `show_pii` (`--show-pii`).
-The models are read from schema DBT_SCHEMA (default linkage), where `dbt run` builds them.
+HTML from Jinja2 templates (autoescaped; templates/report.html.j2 and report.css), charts from
+matplotlib (report/charts.py). Made to be shared: guests' phone numbers and names and events' titles
+are redacted unless `show_pii` (`--show-pii`). The models are read from schema DBT_SCHEMA (default
+linkage), where `dbt run` builds them.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from html import escape
 from pathlib import Path
+
+from markupsafe import Markup
 
 from delivery_linkage.database.connection import ConnectionSettings, connect
 from delivery_linkage.database.schemas import marts_schema
 from delivery_linkage.database.schemas import quote_identifier as _quote
+from delivery_linkage.operations import check as integrity_check
 from delivery_linkage.report import glossary
-from delivery_linkage.report.svg import Series, legend, line_chart, stacked_bar_chart
+from delivery_linkage.report.charts import Series, legend, line_chart, stacked_bar_chart
 
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 REQUIRED_MODELS = (
-    "delivery_integrity",
+    "daily_integrity_check",
+    "delivery_categories",
     "delivery_integrity_history",
     "link_attempts_daily",
-    "link_success_rate_24h",
     "backfill_activity_daily",
     "ambiguous_phone_groups",
     "delivery_link_conflicts",
     "linkable_null_deliveries",
 )
 TABLE_ROWS = 50  # rows shown per table; the total is always shown
+TEST_RUNS = 10  # runs shown per data test
 HEALTH_COLOURS = {"healthy": "#1a7f37", "warning": "#bf8700", "critical": "#cf222e"}
+NEUTRAL = "#6e7781"
+TEST_STATUS_COLOURS = {
+    "pass": "#1a7f37", "success": "#1a7f37", "warn": "#bf8700", "fail": "#cf222e", "error": "#82071e",
+    "skipped": "#afb8c1",
+}  # fmt: skip
 OUTCOME_PALETTES = {
     "linked": ["#1a7f37", "#2da44e", "#4ac26b", "#6fdd8b", "#116329", "#aceebb", "#044f1e"],
     "no_match": ["#bc4c00", "#fb8f44", "#cf222e", "#ff8182", "#953800", "#ffb77c", "#a40e26", "#fd8c73"],
@@ -41,7 +55,7 @@ OUTCOME_PALETTES = {
     "unlinked": ["#8250df", "#c297ff"],
 }
 BACKFILL_COLOURS = {"guest_link": "#0969da", "historical": "#8250df", "manual": "#bf8700", "other": "#6e7781"}
-MASK = "\u2022"  # a bullet stands for each hidden digit
+MASK = "\u2022"  # a bullet stands for each hidden digit or letter
 
 
 class ReportError(RuntimeError):
@@ -56,90 +70,122 @@ class ReportData:
     generated_at: datetime
     database: str
     schema: str
-    integrity: dict
-    success_24h: dict | None
-    history: list[dict]
+    check: integrity_check.IntegrityReport  # the check made now: what `linkage check` would say
+    history: list[dict]  # the recorded checks, then this one (is_now)
     attempts: list[dict]
     backfills: list[dict]
     ambiguous: list[dict]
     ambiguous_total: int
     conflicts: list[dict]
     linkable_null: list[dict]
+    test_runs: list[dict]
 
 
 def load(settings: ConnectionSettings, days: int = 90) -> ReportData:
     """Reads the marts (ReportError naming `dbt run` when they are missing)."""
+    with connect(settings) as conn:
+        return read(conn, settings.describe(), days)
+
+
+def read(conn, database: str, days: int = 90) -> ReportData:
+    """The report's data through an open connection (in the caller's transaction, if one is open)."""
     import psycopg.rows
 
     schema = marts_schema()
-    with connect(settings) as conn:
-        missing = [
-            name
-            for name in REQUIRED_MODELS
-            if conn.execute("select to_regclass(%s)", (f"{_quote(schema)}.{_quote(name)}",)).fetchone()[0]
-            is None
-        ]
-        if missing:
-            raise ReportError(
-                f"{settings.describe()} lacks the metric models "
-                f"{', '.join(schema + '.' + m for m in missing)}\n"
-                f"  fix: run `dbt run` (it builds them in schema DBT_SCHEMA, here {schema!r})"
-            )
-        conn.row_factory = psycopg.rows.dict_row
-        s = _quote(schema)
+    missing = [
+        name
+        for name in REQUIRED_MODELS
+        if conn.execute("select to_regclass(%s)", (f"{_quote(schema)}.{_quote(name)}",)).fetchone()[0]
+        is None
+    ]
+    if missing:
+        raise ReportError(
+            f"{database} lacks the metric models "
+            f"{', '.join(schema + '.' + m for m in missing)}\n"
+            f"  fix: run `dbt run` (it builds them in schema DBT_SCHEMA, here {schema!r})"
+        )
+    try:
+        check = integrity_check.check(conn, schema=schema)
+    except integrity_check.ModelsNotBuiltError as error:
+        raise ReportError(str(error)) from None
+    s = _quote(schema)
 
-        def rows(query: str, *params) -> list[dict]:
-            return conn.execute(query, params).fetchall()
+    def rows(query: str, *params) -> list[dict]:
+        with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+            return cursor.execute(query, params).fetchall()
 
-        integrity = rows(f"select * from {s}.delivery_integrity")
-        if not integrity:
-            raise ReportError(f"{schema}.delivery_integrity is empty\n  fix: run `dbt run`")
-        success = rows(f"select * from {s}.link_success_rate_24h")
-        history = rows(
-            f"select * from (select * from {s}.delivery_integrity_history "
-            "order by check_timestamp desc limit 1000) as latest order by check_timestamp"
-        )
-        window = "(select max(activity_date) - %s::integer + 1 from {})"  # the last `days` days with data
-        attempts = rows(
-            "select activity_date, table_name, outcome, reason, attempts, linked "
-            f"from {s}.link_attempts_daily "
-            f"where activity_date >= {window.format(f'{s}.link_attempts_daily')}",
-            days,
-        )
-        backfills = rows(
-            f"select * from {s}.backfill_activity_daily "
-            f"where activity_date >= {window.format(f'{s}.backfill_activity_daily')} order by activity_date",
-            days,
-        )
-        ambiguous_total = rows(f"select count(*) as n from {s}.ambiguous_phone_groups")[0]["n"]
-        ambiguous = rows(
-            f"select * from {s}.ambiguous_phone_groups "
-            "order by member_count desc, group_type, normalized_phone limit %s",
-            TABLE_ROWS,
-        )
-        conflicts = rows(
+    history = rows(
+        "select check_timestamp, inconsistency_percentage, health_status, inconsistent_deliveries, "
+        f"total_deliveries from (select * from {s}.delivery_integrity_history "
+        "order by check_timestamp desc limit 999) as latest order by check_timestamp"
+    )
+    window = "(select max(activity_date) - %s::integer + 1 from {})"  # the last `days` days with data
+    attempts = rows(
+        "select activity_date, table_name, outcome, reason, attempts, linked "
+        f"from {s}.link_attempts_daily "
+        f"where activity_date >= {window.format(f'{s}.link_attempts_daily')}",
+        days,
+    )
+    backfills = rows(
+        f"select * from {s}.backfill_activity_daily "
+        f"where activity_date >= {window.format(f'{s}.backfill_activity_daily')} order by activity_date",
+        days,
+    )
+    ambiguous_total = rows(f"select count(*) as n from {s}.ambiguous_phone_groups")[0]["n"]
+    ambiguous = rows(
+        f"select * from {s}.ambiguous_phone_groups "
+        "order by member_count desc, group_type, normalized_phone limit %s",
+        TABLE_ROWS,
+    )
+    # listing them reads every delivery: only when the last dbt build counted some
+    counted_conflicts = next(
+        (c.deliveries for c in check.categories if c.name == "linked_to_other_user" and c.deliveries), 0
+    )
+    conflicts = (
+        rows(
             f"select * from {s}.delivery_link_conflicts "
             "order by delivery_created_at desc nulls last limit %s",
             TABLE_ROWS,
         )
-        linkable_null = rows(
-            f"select * from {s}.linkable_null_deliveries "
-            "order by delivery_created_at desc nulls last limit %s",
-            TABLE_ROWS,
+        if counted_conflicts
+        else []
+    )
+    linkable_null = rows(
+        f"select * from {s}.linkable_null_deliveries "
+        "order by delivery_created_at desc nulls last limit %s",
+        TABLE_ROWS,
+    )
+    test_runs = []
+    if conn.execute("select to_regclass(%s)", (f"{s}.test_result_history",)).fetchone()[0]:
+        test_runs = rows(
+            "select test_unique_id, test_name, tested_node, column_name, test_severity, status, failures, "
+            "execution_seconds, invocation_started_at, completed_at, is_status_change, previous_status "
+            f"from (select *, row_number() over (partition by test_unique_id order by invocation_started_at "
+            f"desc, completed_at desc) as recency from {s}.test_result_history where test_kind = 'data') as runs "
+            "where recency <= %s order by test_unique_id, invocation_started_at, completed_at",
+            TEST_RUNS,
         )
+    now = {
+        "check_timestamp": check.check_timestamp,
+        "inconsistency_percentage": check.inconsistency_percentage,
+        "health_status": check.health_status,
+        "inconsistent_deliveries": check.inconsistent_deliveries,
+        "total_deliveries": check.total_deliveries,
+        "is_now": True,
+    }
     return ReportData(
         generated_at=datetime.now(UTC),
-        database=settings.describe(),
+        database=database,
         schema=schema,
-        integrity=integrity[0],
-        success_24h=success[0] if success else None,
-        history=history,
+        check=check,
+        history=[row | {"is_now": False} for row in history] + [now],
         attempts=attempts,
         backfills=backfills,
         ambiguous=ambiguous,
         ambiguous_total=ambiguous_total,
         conflicts=conflicts,
         linkable_null=linkable_null,
+        test_runs=test_runs,
     )
 
 
@@ -162,47 +208,74 @@ def redact_phone(phone: str | None) -> str:
     return "".join(shown)
 
 
+def redact_name(name: str | None) -> str:
+    """Each word's first letter kept, every other letter or digit hidden (`Ada Lovelace` gives
+    `A•• L•••••••`): the way people refer to it is recognisable to those who know it, unreadable to others."""
+    if not name:
+        return "–"
+    shown, first = [], True
+    for c in name:
+        if c.isalnum():
+            shown.append(c if first else MASK)
+            first = False
+        else:
+            shown.append(c)
+            first = c.isspace() or c in "-'&/"
+    return "".join(shown)
+
+
 # --- page --------------------------------------------------------------------------------------------
 
 
 def write_report(settings: ConnectionSettings, out: Path, days: int = 90, show_pii: bool = False) -> Path:
-    """Writes the report to `out` (parents created) and returns its absolute path."""
-    data = load(settings, days=days)
+    """Writes the report to `out` (its folder must exist) and returns its absolute path."""
     out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():
+        raise ReportError(f"the folder {out.parent} does not exist\n  fix: create it, or write the report elsewhere")
+    data = load(settings, days=days)
     out.write_text(render(data, show_pii=show_pii), encoding="utf-8")
     return out
 
 
-def render(data: ReportData, show_pii: bool = False) -> str:
-    terms = glossary.Glossary(critical_pct=float(data.integrity["critical_pct"]))
-    sections = [
-        _integrity_section(data, terms),
-        _history_section(data, terms),
-        _attempts_section(data, terms),
-        _backfill_section(data, terms),
-        _ambiguous_section(data, terms, show_pii),
-        _conflicts_section(data, terms),
-        _linkable_null_section(data, terms, show_pii),
-        terms.section(),  # last: it lists the terms the sections above used
-    ]
-    status = data.integrity["health_status"]
-    privacy = (
-        "Includes guests' phone numbers and names (<code>--show-pii</code>): do not share it further."
-        if show_pii
-        else "Guests' phone numbers and names are redacted; <code>linkage report --show-pii</code> includes them."
+def environment():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES_DIR),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.do"],
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>delivery_linkage report: {escape(status)}</title><style>{CSS}</style></head>"
-        f'<body data-health="{escape(status)}" data-pii="{"shown" if show_pii else "redacted"}">'
-        "<header><h1>delivery_linkage report</h1>"
-        f'<p class="meta">{escape(data.database)} · models in schema <code>{escape(data.schema)}</code> · '
-        f"generated {escape(data.generated_at.strftime('%Y-%m-%d %H:%M UTC'))} · all times UTC</p>"
-        f'<p class="meta" id="privacy">{privacy}</p></header>'
-        + "".join(sections)
-        + "</body></html>\n"
+    env.filters["n"] = _n
+    return env
+
+
+def render(data: ReportData, show_pii: bool = False) -> str:
+    check = data.check
+    terms = glossary.Glossary(critical_pct=check.critical_pct)
+    for category in check.categories:
+        terms.define(f"category_{category.name}", category.name, category.description)
+    env = environment()
+    page = env.get_template("report.html.j2")
+    return page.render(
+        data=data,
+        check=check,
+        terms=terms,
+        show_pii=show_pii,
+        css=Markup((TEMPLATES_DIR / "report.css").read_text(encoding="utf-8")),
+        colours=HEALTH_COLOURS,
+        neutral=NEUTRAL,
+        tiles=_tiles(check, terms),
+        categories=_categories(check),
+        history=_history(data, terms),
+        tests=_tests(data),
+        test_runs=TEST_RUNS,
+        attempts=_attempts(data),
+        backfills=_backfills(data),
+        name=(lambda value: value or "–") if show_pii else redact_name,
+        phone=(lambda value: value or "–") if show_pii else redact_phone,
     )
 
 
@@ -220,93 +293,122 @@ def _n(value) -> str:
     return str(value)
 
 
-class Cell(str):
-    """A table cell already in HTML (the others are escaped)."""
+@dataclass
+class Tile:
+    """A figure on the page: its value, what it is, and — when it can be good or bad — the rule that
+    judges it (`rule`) and the colour that judgement gives; else `rule` says it is informational."""
+
+    label: Markup
+    value: str
+    rule: str
+    colour: str  # a HEALTH_COLOURS value, or NEUTRAL
 
 
-def _id(value) -> Cell:
-    """An identifier (uuid): monospace, and free to wrap anywhere on a narrow page."""
-    return Cell(f'<code class="id">{escape(_n(value))}</code>')
+def _tiles(check, terms) -> list[Tile]:
+    level = HEALTH_COLOURS[check.health_status]
+    rate = "n/a" if check.success_rate_24h is None else f"{float(check.success_rate_24h) * 100:.2f}%"
+    return [
+        Tile(
+            terms.use("category_linkable_null", "linkable but NULL (defects)"),
+            _n(check.inconsistent_deliveries),
+            "healthy at 0, a warning above",
+            HEALTH_COLOURS["healthy"] if check.inconsistent_deliveries == 0 else level,
+        ),
+        Tile(
+            terms.use("inconsistency"),
+            f"{check.inconsistency_percentage}%",
+            f"critical above {check.critical_pct:g}% (dbt var linkage_critical_pct)",
+            level,
+        ),
+        Tile(
+            terms.use("problem", "problems"),
+            _n(len(check.problems)),
+            "healthy at 0, a warning above",
+            HEALTH_COLOURS["healthy"] if not check.problems else HEALTH_COLOURS["warning"],
+        ),
+        Tile(terms.use("delivery", "total deliveries"), _n(check.total_deliveries), "informational", NEUTRAL),
+        Tile(
+            terms.use("success_rate", "trigger success rate, 24 h"),
+            rate,
+            f"informational, no threshold ({_n(check.attempts_24h)} attempts)",
+            NEUTRAL,
+        ),
+        Tile(
+            terms.use("backfill", "backfill links, 24 h"),
+            _n(check.backfill_links_24h),
+            f"informational ({_n(check.backfilled_guests_24h)} guests)",
+            NEUTRAL,
+        ),
+    ]
 
 
-def _figure(label: str, value: str, cls: str = "") -> str:
-    return (
-        f'<div class="figure {cls}"><div class="value">{escape(value)}</div>'
-        f'<div class="label">{label}</div></div>'
-    )
+def _categories(check) -> list[dict]:
+    total = check.categories_total_deliveries
+    return [
+        {
+            "category": category,
+            "share": 100 * (category.deliveries or 0) / total if total else 0.0,
+            "colour": (HEALTH_COLOURS["healthy"] if not category.deliveries else HEALTH_COLOURS[check.health_status])
+            if category.is_defect
+            else NEUTRAL,
+        }
+        for category in check.categories
+    ]
 
 
-def _integrity_section(data: ReportData, terms: glossary.Glossary) -> str:
-    i = data.integrity
-    status = i["health_status"]
-    rate = data.success_24h or {}
-    success = "n/a" if rate.get("success_rate") is None else f"{float(rate['success_rate']) * 100:.2f}%"
-    figures = "".join(
-        [
-            _figure(terms.use("delivery", "total deliveries"), _n(i["total_deliveries"])),
-            _figure(
-                terms.use("linkable_null", "linkable but NULL"),
-                _n(i["inconsistent_deliveries"]),
-                "bad" if i["inconsistent_deliveries"] else "",
-            ),
-            _figure(
-                terms.use("inconsistency"), f"{i['inconsistency_percentage']}%", "bad" if status == "critical" else ""
-            ),
-            _figure(terms.use("consistent"), _n(i["consistent_deliveries"])),
-            _figure(terms.use("both_null", "both NULL"), _n(i["both_null_deliveries"])),
-            _figure(
-                terms.use("conflicting"),
-                _n(i["conflicting_deliveries"]),
-                "bad" if i["conflicting_deliveries"] else "",
-            ),
-            _figure(
-                terms.use("success_rate", "trigger success rate, 24 h")
-                + f" ({escape(_n(rate.get('total_attempts', 0)))} attempts)",
-                success,
-            ),
-        ]
-    )
-    for each in ["health", *HEALTH_COLOURS]:  # the three statuses are glossed together, whichever is shown
-        terms.use(each)
-    colour = HEALTH_COLOURS.get(status, "#6e7781")
-    return (
-        '<section id="integrity"><h2>Integrity now '
-        f'<a id="health-badge" class="badge" href="#term-{escape(status)}" style="background:{colour}">'
-        f"{escape(status)}</a></h2>"
-        f'<p class="meta">checked {escape(_n(i["check_timestamp"]))}; '
-        f"{terms.use('critical', 'critical')} above {escape(str(i['critical_pct']))}% "
-        "(dbt var <code>linkage_critical_pct</code>)</p>"
-        f'<div class="figures">{figures}</div></section>'
-    )
-
-
-def _history_section(data: ReportData, terms: glossary.Glossary) -> str:
+def _history(data: ReportData, terms) -> dict:
     points = [(row["check_timestamp"], float(row["inconsistency_percentage"])) for row in data.history]
-    threshold = float(data.integrity["critical_pct"])
-    if not points:
-        body = (
-            '<p class="empty">No history yet: every <code>dbt run</code> adds a row to '
-            "delivery_integrity_history.</p>"
+    threshold = data.check.critical_pct
+    colours = [HEALTH_COLOURS.get(row["health_status"], NEUTRAL) for row in data.history]
+    notes = [("now, " if row["is_now"] else "") + (row["health_status"] or "") for row in data.history]
+    chart = line_chart(
+        "chart-inconsistency",
+        "Inconsistency percentage per check; the last point is this report's check",
+        points,
+        threshold=threshold,
+        threshold_label=f"critical above {threshold:g}%",
+        unit="%",
+        point_colours=colours,
+        point_notes=notes,
+    )
+    return {
+        "chart": Markup(chart),
+        "recorded": len(data.history) - 1,
+        "first": data.history[0],
+        "now": data.history[-1],
+    }
+
+
+def _tests(data: ReportData) -> list[dict]:
+    """Each data test's recent runs, oldest first, with its status changes and durations; failing first."""
+    by_test: dict[str, list[dict]] = defaultdict(list)
+    for run in data.test_runs:
+        by_test[run["test_unique_id"]].append(run)
+    rank = {"error": 0, "fail": 1, "warn": 2, "skipped": 3, "pass": 4}
+    # the tests of the latest invocation that ran data tests are the project's current ones; a test seen
+    # only before it (removed, renamed, or not selected since) is listed after them
+    latest_invocation = max((run["invocation_started_at"] for run in data.test_runs), default=None)
+    tests = []
+    for runs in by_test.values():
+        latest = runs[-1]
+        changes = [run for run in runs if run["is_status_change"]]
+        durations = [run["execution_seconds"] for run in runs if run["execution_seconds"] is not None]
+        tested = (latest["tested_node"] or "").rsplit(".", 1)[-1]
+        tests.append(
+            {
+                "name": latest["test_name"],
+                "tested": tested + (f".{latest['column_name']}" if latest["column_name"] else ""),
+                "severity": latest["test_severity"] or "",
+                "latest": latest,
+                "runs": [run | {"colour": TEST_STATUS_COLOURS.get(run["status"], NEUTRAL)} for run in runs],
+                "changes": len(changes),
+                "last_change": changes[-1] if changes else None,
+                "median_seconds": statistics.median(durations) if durations else None,
+                "last_seconds": latest["execution_seconds"],
+                "current": latest["invocation_started_at"] == latest_invocation,
+            }
         )
-    else:
-        body = line_chart(
-            "chart-inconsistency",
-            "Inconsistency percentage per check",
-            points,
-            threshold=threshold,
-            threshold_label=f"critical above {threshold:g}%",
-            unit="%",
-            point_colours=[HEALTH_COLOURS.get(row["health_status"], "#6e7781") for row in data.history],
-        )
-        latest = data.history[-1]
-        body += (
-            f'<p class="meta">{len(points)} {terms.use("check", "checks")} from '
-            f"{escape(_n(data.history[0]['check_timestamp']))} to {escape(_n(latest['check_timestamp']))}; "
-            f"latest {escape(str(latest['inconsistency_percentage']))}% "
-            f"({terms.use(latest['health_status'] or '', latest['health_status'] or '')}). "
-            f"Points are coloured by {terms.use('health', 'health status')}.</p>"
-        )
-    return f'<section id="history"><h2>Inconsistency over time</h2>{body}</section>'
+    return sorted(tests, key=lambda t: (not t["current"], rank.get(t["latest"]["status"], 5), -t["changes"], t["name"]))
 
 
 def _day_range(rows: list[dict]) -> list[date]:
@@ -316,13 +418,10 @@ def _day_range(rows: list[dict]) -> list[date]:
     return [first + timedelta(days=k) for k in range((last - first).days + 1)]
 
 
-def _attempts_section(data: ReportData, terms: glossary.Glossary) -> str:
+def _attempts(data: ReportData) -> dict | None:
     days = _day_range(data.attempts)
     if not days:
-        return (
-            f'<section id="attempts"><h2>{terms.use("attempt", "Link attempts")} per day</h2>'
-            '<p class="empty">No audit rows yet (user_link_audit is empty).</p></section>'
-        )
+        return None
     index = {day: k for k, day in enumerate(days)}
     values: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0] * len(days))
     by_table: dict[tuple[str, str, str], int] = defaultdict(int)
@@ -335,197 +434,23 @@ def _attempts_section(data: ReportData, terms: glossary.Glossary) -> str:
     series = []
     for outcome, reason in keys:
         palette = OUTCOME_PALETTES.get(outcome, ["#57606a", "#8c959f"])
-        series.append(
-            Series(f"{outcome} · {reason}", palette[used[outcome] % len(palette)], values[(outcome, reason)])
-        )
+        series.append(Series(f"{outcome} · {reason}", palette[used[outcome] % len(palette)], values[(outcome, reason)]))
         used[outcome] += 1
     chart = stacked_bar_chart("chart-attempts", "Link attempts per day by outcome and reason", days, series)
-    table_rows = [
-        [
-            Cell(terms.use(f"source_{table}", table)),
-            Cell(terms.use(f"outcome_{outcome}", outcome)),
-            Cell(terms.use(f"reason_{reason}", reason)),
-            _n(count),
-        ]
-        for (table, outcome, reason), count in sorted(by_table.items(), key=lambda kv: (kv[0][0], -kv[1]))
-    ]
-    return (
-        f'<section id="attempts"><h2>{terms.use("attempt", "Link attempts")} per day, by '
-        f'{terms.use("outcome", "outcome")} and {terms.use("reason", "reason")}</h2>'
-        f"{chart}{legend(series)}"
-        f'<p class="meta">Every audit row, {days[0]} to {days[-1]}, by where it was written '
-        "(<code>table_name</code>).</p>"
-        + _table(["written by", "outcome", "reason", "rows"], table_rows, "attempts-table")
-        + "</section>"
-    )
+    rows = sorted(by_table.items(), key=lambda kv: (kv[0][0], -kv[1]))
+    return {"chart": Markup(chart), "legend": Markup(legend(series)), "first": days[0], "last": days[-1], "rows": rows}
 
 
-def _backfill_section(data: ReportData, terms: glossary.Glossary) -> str:
+def _backfills(data: ReportData) -> dict | None:
     days = _day_range(data.backfills)
     if not days:
-        return (
-            f'<section id="backfill"><h2>{terms.use("backfill", "Backfill")} activity</h2>'
-            '<p class="empty">No backfill links yet.</p></section>'
-        )
+        return None
     index = {day: k for k, day in enumerate(days)}
     values: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(days))
     for row in data.backfills:
         values[row["backfill_kind"]][index[row["activity_date"]]] += row["backfill_operations"]
-    series = [
-        Series(kind, BACKFILL_COLOURS.get(kind, "#6e7781"), values[kind])
-        for kind in sorted(
-            values, key=lambda k: list(BACKFILL_COLOURS).index(k) if k in BACKFILL_COLOURS else 9
-        )
-    ]
-    chart = stacked_bar_chart(
-        "chart-backfill", "Deliveries linked by backfills per day", days, series, height=240
-    )
-    rows = [
-        [
-            str(r["activity_date"]),
-            Cell(terms.use(f"kind_{r['backfill_kind']}", r["backfill_kind"])),
-            _n(r["backfill_operations"]),
-            _n(r["guests_backfilled"]),
-            _n(r["first_at"]),
-            _n(r["last_at"]),
-        ]
-        for r in sorted(data.backfills, key=lambda r: (r["activity_date"], r["backfill_kind"]), reverse=True)[
-            :TABLE_ROWS
-        ]
-    ]
-    return (
-        f'<section id="backfill"><h2>{terms.use("backfill", "Backfill")} activity</h2>'
-        f"{chart}{legend(series)}"
-        + _table(["day", "kind", "deliveries linked", "guests", "first", "last"], rows, "backfill-table")
-        + "</section>"
-    )
-
-
-def _ambiguous_section(data: ReportData, terms: glossary.Glossary, show_pii: bool) -> str:
-    rows = [
-        [
-            Cell(terms.use(f"group_{r['group_type']}", r["group_type"])),
-            r["normalized_phone"] if show_pii else redact_phone(r["normalized_phone"]),
-            _id(r["event_id"]) if r["event_id"] is not None else "–",
-            _n(r["member_count"]),
-        ]
-        for r in data.ambiguous
-    ]
-    return (
-        f'<section id="ambiguous"><h2>{terms.use("ambiguous_group", "Ambiguous phone groups")} '
-        f'<span class="count">{_n(data.ambiguous_total)}</span></h2>'
-        '<p class="meta">No action needed unless one of these guests reports a missing message: the guest '
-        "record or the user needs a distinct phone.</p>"
-        + _table(["group", "phone", "event", "members"], rows, "ambiguous-table", data.ambiguous_total)
-        + "</section>"
-    )
-
-
-def _conflicts_section(data: ReportData, terms: glossary.Glossary) -> str:
-    total = data.integrity["conflicting_deliveries"]
-    rows = [
-        [
-            _id(r["delivery_id"]),
-            _id(r["guest_id"]),
-            _id(r["delivery_user_id"]),
-            _id(r["guest_user_id"]),
-            _n(r["guest_is_active"]),
-            _n(r["delivery_created_at"]),
-        ]
-        for r in data.conflicts
-    ]
-    return (
-        f'<section id="conflicts"><h2>{terms.use("conflicting", "Conflicts")} '
-        f'<span class="count">{_n(total)}</span></h2>'
-        '<p class="meta">The linkage never overwrites a user: each one needs a look.</p>'
-        + _table(
-            ["delivery", "guest", "delivery user", "guest user", "guest active", "created"],
-            rows,
-            "conflicts-table",
-            total,
-        )
-        + "</section>"
-    )
-
-
-def _linkable_null_section(data: ReportData, terms: glossary.Glossary, show_pii: bool) -> str:
-    total = data.integrity["inconsistent_deliveries"]
-    headers = ["delivery", "guest", "guest user", "delivery created", "guest updated", "timing"]
-    if show_pii:
-        headers.insert(2, "guest name")
-    rows = []
-    for r in data.linkable_null:
-        row = [
-            _id(r["delivery_id"]),
-            _id(r["guest_id"]),
-            _id(r["guest_user_id"]),
-            _n(r["delivery_created_at"]),
-            _n(r["guest_updated_at"]),
-            Cell(terms.use(r["timing"], r["timing"])),
-        ]
-        if show_pii:
-            row.insert(2, r["guest_name"] or "")
-        rows.append(row)
-    return (
-        f'<section id="linkable-null"><h2>{terms.use("linkable_null", "Linkable but NULL")} '
-        f'<span class="count">{_n(total)}</span></h2>'
-        '<p class="meta">What to do: run the historical backfill (<code>linkage backfill</code> or '
-        "<code>dbt run-operation backfill_deliveries</code>).</p>"
-        + _table(headers, rows, "linkable-null-table", total)
-        + "</section>"
-    )
-
-
-def _table(headers: list[str], rows: list[list[str]], table_id: str, total: int | None = None) -> str:
-    if not rows:
-        return f'<p class="empty" id="{table_id}">None.</p>'
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if isinstance(c, Cell) else escape(str(c))}</td>" for c in row) + "</tr>"
-        for row in rows
-    )
-    more = ""
-    if total is not None and total > len(rows):
-        more = f'<p class="meta">Showing {len(rows):,} of {total:,}.</p>'
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}'
-
-
-CSS = """
-:root { color-scheme: light; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328; margin: 0 auto;
-       max-width: 1100px; padding: 24px; background: #fff; }
-h1 { font-size: 26px; margin: 0 0 4px; }
-h2 { font-size: 19px; margin: 0 0 10px; }
-section { border: 1px solid #d0d7de; border-radius: 8px; padding: 16px 18px; margin: 18px 0; }
-.meta { color: #57606a; margin: 6px 0; overflow-wrap: anywhere; }
-.empty { color: #57606a; font-style: italic; }
-a { color: inherit; }
-a.term { text-decoration: underline dotted #8c959f; text-underline-offset: 2px; }
-.badge { color: #fff; border-radius: 999px; padding: 3px 14px; font-size: 15px; text-transform: uppercase;
-         letter-spacing: .04em; text-decoration: none; }
-.badge, .count { display: inline-block; margin-left: 8px; vertical-align: 2px; }
-.count { background: #eaeef2; border-radius: 999px; padding: 1px 10px; font-size: 14px; color: #1f2328; }
-.figures { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 10px; }
-.figure { background: #f6f8fa; border-radius: 6px; padding: 10px 12px; min-width: 0; }
-.figure .value { font-size: 24px; font-weight: 600; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
-.figure .label { color: #57606a; font-size: 12px; }
-.figure.bad .value { color: #cf222e; }
-svg.chart { display: block; margin: 6px 0; max-height: 320px; }
-.legend { display: flex; flex-wrap: wrap; gap: 6px 16px; margin: 4px 0 8px; font-size: 12px; }
-.legend-item { display: inline-flex; align-items: center; gap: 5px; }
-.swatch { width: 11px; height: 11px; border-radius: 2px; display: inline-block; flex: none; }
-table { border-collapse: collapse; width: 100%; font-size: 12.5px; margin-top: 8px;
-        font-variant-numeric: tabular-nums; }
-th, td { border-bottom: 1px solid #d8dee4; padding: 4px 8px; text-align: left; vertical-align: top;
-         overflow-wrap: anywhere; }
-th { background: #f6f8fa; }
-code { font-size: 12.5px; }
-code.id { font-size: 11.5px; overflow-wrap: anywhere; }
-dl.terms { display: grid; grid-template-columns: minmax(8em, 15em) 1fr; gap: 6px 16px; margin: 0; }
-dl.terms dt { font-weight: 600; overflow-wrap: anywhere; }
-dl.terms dd { margin: 0; }
-dl.terms dt:target, dl.terms dt:target + dd { background: #fff8c5; }
-@media (max-width: 560px) { body { padding: 10px; } section { padding: 12px 10px; }
-                            dl.terms { grid-template-columns: 1fr; } dl.terms dd { margin: 0 0 6px; } }
-@media print { section { break-inside: avoid; } }
-"""
+    kinds = sorted(values, key=lambda k: list(BACKFILL_COLOURS).index(k) if k in BACKFILL_COLOURS else 9)
+    series = [Series(kind, BACKFILL_COLOURS.get(kind, NEUTRAL), values[kind]) for kind in kinds]
+    chart = stacked_bar_chart("chart-backfill", "Deliveries linked by backfills per day", days, series, height=240)
+    rows = sorted(data.backfills, key=lambda r: (r["activity_date"], r["backfill_kind"]), reverse=True)[:TABLE_ROWS]
+    return {"chart": Markup(chart), "legend": Markup(legend(series)), "rows": rows}

@@ -1,16 +1,19 @@
 """What every term of the report means, said once.
 
-The sections call `Glossary.use(key, text)` where a term appears: it returns a link to the term's
-entry, and the entry joins the list `Glossary.section()` renders at the end of the page. Values that
-come from the data (outcomes, reasons, backfill kinds, …) are glossed when the page shows them;
-one the list does not know still gets an entry, pointing to the model's documentation.
+The page's templates call `terms.use(key, text)` where a term appears: it returns a link to the term's
+entry (markup, safe in an autoescaped template), and the entry joins the list `terms.entries()` gives
+the glossary at the end of the page. Values that come from the data (outcomes, reasons, backfill
+kinds, test statuses …) are glossed when the page shows them; one the list does not know still gets an
+entry, pointing to the model's documentation. The delivery categories' meanings come from the database
+(model delivery_categories, defined once in macro linkage_delivery_categories): `terms.define`.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html import escape
+
+from markupsafe import Markup, escape
 
 
 @dataclass(frozen=True)
@@ -36,26 +39,32 @@ TERMS: dict[str, Term] = {
         "Linkable-but-NULL deliveries as a percentage of all deliveries: the figure the health status is "
         "judged on.",
     ),
-    "consistent": Term("consistent", "A delivery whose user is its guest's user."),
-    "both_null": Term(
-        "both NULL",
-        "A delivery with no user whose guest has no user either (the guest has not signed up, or was "
-        "never matched to an account). Expected, not a defect: the delivery is linked when its guest is.",
+    "category": Term(
+        "delivery category",
+        "Every delivery is in exactly one category (model <code>delivery_categories</code>, defined once in the "
+        "macro <code>linkage_delivery_categories</code>): their counts add up to the total. Only "
+        '<a class="term" href="#term-category_linkable_null">linkable_null</a> is a defect.',
     ),
-    "conflicting": Term(
-        "conflicting",
-        "A delivery whose user is not its guest's current user (the guest was linked to another account "
-        "later, or the app wrote another user).",
+    "runbook_figure": Term(
+        "runbook's figure",
+        "What the runbook's original daily query counts on the same data: every delivery with no user whose "
+        "guest has an account, removed guests and guests of another event included, over the deliveries that "
+        "have a guest. Shown beside the project's figure with one line saying why they differ; it is never "
+        "judged: the health status is the project's alone.",
+    ),
+    "problem": Term(
+        "problem",
+        "Something wrong besides the figures: a feature flag row missing (linking silently off) or audit rows "
+        "that could not be written. Either makes a healthy check a warning.",
     ),
     "health": Term(
         "health status",
         '<a class="term" href="#term-healthy">healthy</a>, <a class="term" href="#term-warning">warning</a> '
-        'or <a class="term" href="#term-critical">critical</a>: the inconsistency judged against the '
-        "critical threshold, as "
-        "<code>delivery_integrity.health_status</code>, <code>dbt test</code> and <code>linkage check</code> "
-        "judge it.",
+        'or <a class="term" href="#term-critical">critical</a>: the one verdict, the runbook\'s alert levels on '
+        "the inconsistency (raised to warning by a problem). The badge, <code>linkage check</code> (its exit "
+        "code), the dbt tests' severities and the GX suite on the marts all give the same.",
     ),
-    "healthy": Term("healthy", "No delivery is linkable but NULL."),
+    "healthy": Term("healthy", "No delivery is linkable but NULL, and nothing else is wrong."),
     "warning": Term(
         "warning",
         "Some deliveries are linkable but NULL, at most {critical_pct}% of all deliveries: run the "
@@ -70,12 +79,20 @@ TERMS: dict[str, Term] = {
     "success_rate": Term(
         "trigger success rate, 24 h",
         "Of the insert trigger's link attempts in the last 24 hours, the share that linked a user. "
-        "Deliveries to guests without an account end as <code>no_match</code>, so it is rarely 100%.",
+        "Informational, with no threshold: deliveries to guests without an account end as <code>no_match</code> "
+        "and are not a defect, so the rate is rarely 100% and says nothing good or bad by itself; the defect "
+        "is counted in linkable_null.",
     ),
     "check": Term(
         "check",
         "One row of <code>delivery_integrity_history</code>: the integrity figures as one "
-        "<code>dbt run</code> found them.",
+        "<code>dbt run</code> found them; the last point is this report's own check (now).",
+    ),
+    "test_history": Term(
+        "test history",
+        "Every data test of the project, its latest runs (<code>dbt test</code>, <code>dbt build</code>) from "
+        "<code>test_result_history</code>: the status of each run, oldest to newest, when the status last "
+        "changed, and how long a run takes.",
     ),
     "attempt": Term(
         "link attempt",
@@ -152,6 +169,16 @@ VALUES: dict[str, tuple[str, dict[str, str]]] = {
             "other": "Any other backfill reason.",
         },
     ),
+    "test": (
+        "test status",
+        {
+            "pass": "The test found nothing wrong.",
+            "warn": "A warn-severity test found rows: the warning level of the verdict.",
+            "fail": "An error-severity test found rows: dbt test exits non-zero.",
+            "error": "The test could not run (its SQL failed).",
+            "skipped": "Not run: something it depends on failed first.",
+        },
+    ),
     "group": (
         "group",
         {
@@ -183,11 +210,19 @@ class Glossary:
     def __init__(self, critical_pct: float) -> None:
         self.critical_pct = critical_pct
         self._used: dict[str, None] = {}
+        self._defined: dict[str, tuple[str, str]] = {}
 
-    def _entry(self, key: str) -> tuple[str, str]:
+    def define(self, key: str, term: str, meaning: str) -> None:
+        """A term whose meaning comes from the data (plain text, escaped when shown)."""
+        self._defined[key] = (term, str(escape(meaning)))
+
+    def _entry(self, key: str) -> tuple[Markup, Markup]:
+        if key in self._defined:
+            term, meaning = self._defined[key]
+            return Markup("<code>{}</code>").format(term), Markup(meaning)
         if key in TERMS:
             term = TERMS[key]
-            return escape(term.term), term.meaning.replace("{critical_pct}", f"{self.critical_pct:g}")
+            return escape(term.term), Markup(term.meaning.replace("{critical_pct}", f"{self.critical_pct:g}"))
         column, _, value = key.partition("_")
         if key in TIMING_VALUES:
             column, value = "timing", key
@@ -198,32 +233,27 @@ class Glossary:
             meaning = f"Linked by the historical backfill, by the rule <code>{escape(rule)}</code>: " + (
                 meanings.get(rule, UNKNOWN)[0].lower() + meanings.get(rule, UNKNOWN)[1:]
             )
-        return f"<code>{escape(value)}</code> ({escape(label)})", meaning
+        return Markup("<code>{}</code> ({})").format(value, label), Markup(meaning)
 
-    def use(self, key: str, text: str | None = None) -> str:
+    def use(self, key: str, text: str | None = None) -> Markup:
         """A link to the term's entry (which the glossary will hold); `text` is what the page shows."""
         self._used[key] = None
         shown = escape(text) if text is not None else self._entry(key)[0]
-        return f'<a class="term" href="#{anchor(key)}">{shown}</a>'
+        return Markup('<a class="term" href="#{}">{}</a>').format(anchor(key), shown)
 
     def keys(self) -> list[str]:
-        order = list(TERMS) + [f"{column}_" for column in VALUES]
+        order = list(TERMS) + ["category_"] + [f"{column}_" for column in VALUES]
 
         def rank(key: str) -> tuple[int, str]:
             if key in TERMS:
                 return order.index(key), ""
+            if key in self._defined:
+                return order.index("category_"), ""
             prefix = "timing_" if key in TIMING_VALUES else key.partition("_")[0] + "_"
             return (order.index(prefix) if prefix in order else len(order)), key
 
         return sorted(self._used, key=rank)
 
-    def section(self) -> str:
-        entries = "".join(
-            f'<dt id="{anchor(key)}">{term}</dt><dd>{meaning}</dd>'
-            for key in self.keys()
-            for term, meaning in [self._entry(key)]
-        )
-        return (
-            '<section id="terms"><h2>Terms used in this report</h2>'
-            f'<dl class="terms">{entries}</dl></section>'
-        )
+    def entries(self) -> list[tuple[str, Markup, Markup]]:
+        """(anchor, term, meaning) of every term used, in glossary order: what the page's glossary lists."""
+        return [(anchor(key), *self._entry(key)) for key in self.keys()]

@@ -24,7 +24,6 @@ a big world (default 10M deliveries, about 1M of them linkable but NULL) for the
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import re
@@ -36,12 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, synthetic
+from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, synthetic, world_template
 from delivery_linkage_devtools.bench import results as bench_report
 from delivery_linkage_devtools.bench import workloads as bench_workloads
 from delivery_linkage_devtools.bench.results import (
@@ -62,12 +60,17 @@ BASELINE_SQL = BENCH_DIR / "baseline_linkage.sql"
 MINIMAL_TRIGGER_SQL = BENCH_DIR / "minimal_trigger.sql"
 RUNBOOK_QUERY_SQL = BENCH_DIR / "runbook_daily_query.sql"
 CRON_SCRIPT = CHECKOUT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
-FIGURES = (
+FIGURES = (  # the total, the defects and the delivery categories (macros/metrics/linkage_delivery_categories.sql)
     "total_deliveries",
     "inconsistent_deliveries",
-    "consistent_deliveries",
-    "both_null_deliveries",
-    "conflicting_deliveries",
+    "linked_to_guest_user",
+    "linked_to_other_user",
+    "linked_without_guest",
+    "linkable_null",
+    "null_guest_not_linked",
+    "null_guest_removed",
+    "null_guest_other_event",
+    "null_without_guest",
 )
 DBT_SCHEMA = "linkage"
 
@@ -244,60 +247,34 @@ def copy(ctx: Context, template: str, dbname: str) -> None:
     ctx.created.append(dbname)
 
 
-def world_signature(shape: synthetic.WorldShape) -> str:
-    generator = hashlib.md5(Path(synthetic.__file__).read_bytes()).hexdigest()[:12]
-    return f"delivery_linkage bench world {asdict(shape)} generator {generator}"
-
-
-def database_comment(ctx: Context, dbname: str) -> str | None:
-    with connect(ctx, "postgres") as conn:
-        row = conn.execute(
-            "select shobj_description(oid, 'pg_database') from pg_database where datname = %s", (dbname,)
-        ).fetchone()
-    return row[0] if row else None
-
-
 def build_world(ctx: Context, dbname: str, deliveries: int) -> dict:
-    """A template database holding a generated world, vacuumed and analysed (reused when allowed)."""
+    """A template database holding a generated world, vacuumed and analysed (world_template.build;
+    reused when allowed and complete)."""
     shape = synthetic.WorldShape(deliveries=deliveries, seed=ctx.options.seed)
-    signature = world_signature(shape)
-    if ctx.options.reuse_templates and database_comment(ctx, dbname) == signature:
-        with connect(ctx, dbname) as conn:
-            counts = dict(
-                zip(
-                    ("message_deliveries", "event_guests", "users", "linkable_null"),
-                    conn.execute(
-                        """
-                select (select count(*) from public.message_deliveries), (select count(*) from public.event_guests),
-                       (select count(*) from public.users),
-                       (select count(*) from public.message_deliveries as d join public.event_guests as g
-                            on g.id = d.guest_id
-                        where d.user_id is null and g.user_id is not null and g.removed_at is null)
-                """
-                    ).fetchone(),
-                    strict=True,
-                )
-            )
-        ctx.console.print(f"reusing world {dbname} ({deliveries:,} deliveries)")
-        return counts | {"reused": True}
-    started = time.perf_counter()
-    app_fixture.create_app_database(ctx.server, dbname)
     if not ctx.options.reuse_templates:
+        app_fixture.drop_database(ctx.server, dbname)
         ctx.created.append(dbname)
     task = ctx.progress.add_task(f"generate {deliveries:,} deliveries", total=deliveries)
 
     def report(stage: str, done: int, total: int) -> None:
         if stage == "deliveries":
             ctx.progress.update(task, completed=done)
+        elif stage in ("indexes", "vacuum"):
+            ctx.progress.update(task, description=f"{stage} of {deliveries:,} deliveries")
 
-    with connect(ctx, dbname) as conn:
-        counts = synthetic.generate(conn, shape, progress=report)
-        ctx.progress.update(task, description=f"vacuum {deliveries:,} deliveries")
-        conn.execute("vacuum analyze")
-        conn.execute(sql.SQL("comment on database {} is {}").format(sql.Identifier(dbname), sql.Literal(signature)))
+    try:
+        result = world_template.build(ctx.server, dbname, shape, report)
+    except world_template.TemplateError:  # another world of an earlier run under this name: not kept
+        if not ctx.options.reuse_templates:
+            raise
+        app_fixture.drop_database(ctx.server, dbname)
+        result = world_template.build(ctx.server, dbname, shape, report)
     ctx.progress.update(task, completed=deliveries, description=f"world {deliveries:,} deliveries")
-    ctx.timings[f"generate_{dbname}"] = time.perf_counter() - started
-    return counts
+    if result.reused:
+        ctx.console.print(f"reusing world {dbname} ({deliveries:,} deliveries)")
+    else:
+        ctx.timings[f"generate_{dbname}"] = result.total_seconds
+    return dict(result.counts) | {"reused": result.reused}
 
 
 def deploy_project(ctx: Context, dbname: str) -> None:
