@@ -152,7 +152,7 @@ def test_the_category_descriptions_of_the_docs_are_the_macros(modeled_db):
         f"select delivery_category, category_description from {report.marts_schema()}.delivery_categories "
         "order by category_order"
     ).fetchall()
-    assert len(categories) == 8
+    assert len(categories) == 9
     for name, description in categories:
         block = re.search(rf"{{% docs column__{name} %}}\n(.*?)\n{{% enddocs %}}", docs, re.S)
         assert block and block.group(1).endswith(description), name

@@ -11,9 +11,11 @@
         description  what it means, for an operator (the model delivery_categories and the report
                      show it; models/docs/columns.md repeats it for the count columns, tested equal)
 
-    linkage_delivery_category(deliveries, guests, messages): the SQL expression that puts a delivery in
-        its category, over the staging models' columns (stg_app__message_deliveries, stg_app__event_guests,
-        stg_app__messages) known in the query by these aliases, guests and messages left-joined.
+    linkage_delivery_category(deliveries, guests, messages, queued_guests): the SQL expression that puts a
+        delivery in its category, over the staging models' columns (stg_app__message_deliveries,
+        stg_app__event_guests, stg_app__messages) known in the query by these aliases, guests and messages
+        left-joined, and queued_guests (linkage_queued_guests: the guests the sweeper will look at again
+        within the window) left-joined on guest_id.
 
     Adding a category (for example a split of linkable_null for deliveries a guest_link_queue entry
     explains, awaiting the sweeper): one entry here, one branch in the expression (with the join it
@@ -44,7 +46,13 @@
             'name': 'linkable_null',
             'delivery_user': 'NULL',
             'is_defect': true,
-            'description': "No user although its guest is active, linked to a user and of the message's event: the defect. The guest cannot see the message until the delivery is linked (the backfill links it).",
+            'description': "No user although its guest is active, linked to a user and of the message's event, and no recent queue entry explains it: the defect. The guest cannot see the message until the delivery is linked (the backfill links it).",
+        },
+        {
+            'name': 'linkable_null_awaiting_sweeper',
+            'delivery_user': 'NULL',
+            'is_defect': false,
+            'description': "No user although its guest is linkable, and a queue entry younger than the sweep window names its guest: the delivery and its guest's link were written by transactions that could not see each other (or its user's row was locked), and the sweeper links it within seconds. A defect once the entry is older than the window.",
         },
         {
             'name': 'null_guest_not_linked',
@@ -74,7 +82,7 @@
 {% endmacro %}
 
 
-{% macro linkage_delivery_category(deliveries='deliveries', guests='guests', messages='messages') -%}
+{% macro linkage_delivery_category(deliveries='deliveries', guests='guests', messages='messages', queued_guests='queued_guests') -%}
     case
         when {{ deliveries }}.user_id is not null
             then
@@ -86,6 +94,7 @@
         when {{ guests }}.guest_id is null then 'null_without_guest'
         when not {{ guests }}.is_active then 'null_guest_removed'
         when {{ messages }}.event_id <> {{ guests }}.event_id then 'null_guest_other_event'
+        when {{ guests }}.is_linkable and {{ queued_guests }}.guest_id is not null then 'linkable_null_awaiting_sweeper'
         when {{ guests }}.is_linkable then 'linkable_null'
         else 'null_guest_not_linked'
     end
@@ -98,7 +107,7 @@
     linkage_delivery_category. One row shape for every delivery (int_message_deliveries__categorized)
     and for the defects found through the partial index (int_message_deliveries__defective).
 #}
-{% macro linkage_categorized_columns(deliveries='deliveries', guests='guests', messages='messages') -%}
+{% macro linkage_categorized_columns(deliveries='deliveries', guests='guests', messages='messages', queued_guests='queued_guests') -%}
     {{ deliveries }}.delivery_id,
     {{ deliveries }}.message_id,
     {{ deliveries }}.guest_id,
@@ -112,5 +121,27 @@
     {{ guests }}.guest_name,
     {{ deliveries }}.created_at as delivery_created_at,
     {{ guests }}.updated_at as guest_updated_at,
-    {{ linkage_delivery_category(deliveries, guests, messages) }} as delivery_category
+    {{ linkage_delivery_category(deliveries, guests, messages, queued_guests) }} as delivery_category
+{%- endmacro %}
+
+
+{#
+    linkage_queued_guests(queue): a SELECT of the guests (guest_id, one row each) a queue entry younger than
+    the sweep window (var linkage_sweep_window, default 5 minutes) names, from the queue's staging model
+    known in the query by that alias.
+#}
+{% macro linkage_queued_guests(queue='queue') -%}
+    select distinct {{ queue }}.guest_id
+    from {{ queue }}
+    where {{ queue }}.enqueued_at > now() - interval '{{ linkage_sweep_window() }}'
+{%- endmacro %}
+
+
+{# var linkage_sweep_window (default 5 minutes), checked to be a plain interval. #}
+{% macro linkage_sweep_window() -%}
+    {%- set window = var('linkage_sweep_window', '5 minutes') | string -%}
+    {%- if not modules.re.match('^[0-9]+ *(seconds?|minutes?|hours?|s|min|h)$', window) -%}
+        {{ exceptions.raise_compiler_error("var linkage_sweep_window must look like '5 minutes' or '90 seconds', got '" ~ window ~ "'") }}
+    {%- endif -%}
+    {{ window }}
 {%- endmacro %}

@@ -18,14 +18,24 @@ messages as (
     select * from {{ ref('stg_app__messages') }}
 ),
 
+queue as (
+    select * from {{ ref('stg_linkage_private__guest_link_queue') }}
+),
+
+queued_guests as (
+    {{ linkage_queued_guests('queue') }}
+),
+
 categorized as (
     select
-        {{ linkage_categorized_columns('deliveries', 'guests', 'messages') }}
+        {{ linkage_categorized_columns('deliveries', 'guests', 'messages', 'queued_guests') }}
     from deliveries
     left join guests
         on deliveries.guest_id = guests.guest_id
     left join messages
         on deliveries.message_id = messages.message_id
+    left join queued_guests
+        on deliveries.guest_id = queued_guests.guest_id
 )
 
 select * from categorized

@@ -23,6 +23,14 @@ messages as (
     select * from {{ ref('stg_app__messages') }}
 ),
 
+queue as (
+    select * from {{ ref('stg_linkage_private__guest_link_queue') }}
+),
+
+queued_guests as (
+    {{ linkage_queued_guests('queue') }}
+),
+
 linkable_guests as (
     select guest_id
     from guests
@@ -54,12 +62,14 @@ unlinked_deliveries as (
 
 categorized as (
     select
-        {{ linkage_categorized_columns('unlinked_deliveries', 'guests', 'messages') }}
+        {{ linkage_categorized_columns('unlinked_deliveries', 'guests', 'messages', 'queued_guests') }}
     from unlinked_deliveries
     left join guests
         on unlinked_deliveries.guest_id = guests.guest_id
     left join messages
         on unlinked_deliveries.message_id = messages.message_id
+    left join queued_guests
+        on unlinked_deliveries.guest_id = queued_guests.guest_id
 ),
 
 defective as (

@@ -2,8 +2,9 @@
 -- scripts/daily-delivery-integrity-check.sql report, and what the report's badge shows. The integrity
 -- figures (delivery_integrity: computed now, the categories as of the last dbt build), the 24-hour
 -- activity (int_user_link_audit__last_24h), the linkage's missing feature-flag rows, the audit rows
--- the deploy could not write, the verdict (check_status) and whom it concerns (owners and tags, from
--- this model's meta and tags in _marts__models.yml, for the alerts).
+-- an earlier version could not write, the sweeper's queue (stale when the sweeper is not running), what
+-- would make the audit's storage refuse a row, the verdict (check_status) and whom it concerns (owners
+-- and tags, from this model's meta and tags in _marts__models.yml, for the alerts).
 
 {%- set categories = linkage_delivery_categories() %}
 {%- set meta = config.get('meta') or {} %}
@@ -31,6 +32,26 @@ feature_flags as (
 
 audit_write_failures as (
     select * from {{ ref('stg_linkage_private__audit_write_failures') }}
+),
+
+queue as (
+    select * from {{ ref('stg_linkage_private__guest_link_queue') }}
+),
+
+sweeper as (
+    select
+        count(*) as queued_guests,
+        min(enqueued_at) as oldest_queue_entry_at,
+        count(*) filter (
+            where enqueued_at <= now() - interval '{{ linkage_sweep_window() }}'
+        ) as stale_queue_entries
+    from queue
+),
+
+audit_storage as (
+    -- what would make the write path's own tables refuse a row (an operator's constraint or trigger)
+    select count(*) as audit_storage_problems
+    from {{ linkage_private_schema() }}.audit_storage_problems() as found (problem)
 ),
 
 missing_flags as (
@@ -74,14 +95,21 @@ daily_check as (
         missing_flags.missing_feature_flags,
         failure_counts.audit_write_failures,
         failure_counts.last_audit_write_failure_at,
-        -- the one verdict: the health status, raised to warning by a missing flag row or an audit
-        -- write failure (the dbt tests on those warn too)
+        sweeper.queued_guests,
+        sweeper.oldest_queue_entry_at,
+        sweeper.stale_queue_entries,
+        audit_storage.audit_storage_problems,
+        -- the one verdict: the health status, raised to warning by a missing flag row, an audit write
+        -- failure an earlier version kept, a sweeper that has not run within the window, or an audit
+        -- storage that would refuse rows (the dbt tests on those say so too)
         case
             when
                 integrity.health_status = 'healthy'
                 and (
                     cardinality(missing_flags.missing_feature_flags) > 0
                     or failure_counts.audit_write_failures > 0
+                    or sweeper.stale_queue_entries > 0
+                    or audit_storage.audit_storage_problems > 0
                 )
                 then 'warning'
             else integrity.health_status
@@ -92,6 +120,8 @@ daily_check as (
     cross join activity
     cross join missing_flags
     cross join failure_counts
+    cross join sweeper
+    cross join audit_storage
 )
 
 select * from daily_check

@@ -68,6 +68,10 @@ class IntegrityReport:
     missing_feature_flags: list[str] = field(default_factory=list)
     audit_write_failures: int = 0
     last_audit_write_failure_at: datetime | None = None
+    queued_guests: int = 0
+    oldest_queue_entry_at: datetime | None = None
+    stale_queue_entries: int = 0
+    audit_storage_problems: int = 0
     owners: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
 
@@ -78,13 +82,27 @@ class IntegrityReport:
         found = []
         if self.missing_feature_flags:
             found.append(
-                "feature flag rows missing: " + ", ".join(self.missing_feature_flags)
+                "feature flag rows missing: "
+                + ", ".join(self.missing_feature_flags)
                 + " (read as off; the next deploy restores them: `dbt run-operation deploy`)"
             )
         if self.audit_write_failures:
             found.append(
-                f"{self.audit_write_failures} audit groups could not be stored (kept in "
+                f"{self.audit_write_failures} audit groups an earlier version could not store (kept in "
                 "delivery_linkage.audit_write_failures with the error)"
+            )
+        if self.stale_queue_entries:
+            since = (
+                self.oldest_queue_entry_at.isoformat(sep=" ", timespec="seconds") if self.oldest_queue_entry_at else "?"
+            )
+            found.append(
+                f"the sweeper is not running: {self.stale_queue_entries} queue entries older than the sweep window "
+                f"(oldest {since}); run `linkage sweep`, or schedule it in pg_cron"
+            )
+        if self.audit_storage_problems:
+            found.append(
+                f"the audit's storage would refuse rows ({self.audit_storage_problems} problems: "
+                "`select * from delivery_linkage.audit_storage_problems()`): the app's writes would fail"
             )
         return found
 
@@ -132,6 +150,12 @@ class IntegrityReport:
             "last_audit_write_failure_at": (
                 None if self.last_audit_write_failure_at is None else self.last_audit_write_failure_at.isoformat()
             ),
+            "queued_guests": self.queued_guests,
+            "oldest_queue_entry_at": (
+                None if self.oldest_queue_entry_at is None else self.oldest_queue_entry_at.isoformat()
+            ),
+            "stale_queue_entries": self.stale_queue_entries,
+            "audit_storage_problems": self.audit_storage_problems,
             "owners": list(self.owners),
             "tags": list(self.tags),
         }
@@ -173,7 +197,14 @@ def check(conn, critical_pct: float | None = None, schema: str | None = None) ->
             cursor.execute("select set_config('linkage.critical_pct', '', true)")
     missing = [name for name, *_ in definitions if name not in row] + [
         name
-        for name in ("check_status", "owners", "tags", "runbook_difference", "categories_counted_at")
+        for name in (
+            "check_status",
+            "owners",
+            "tags",
+            "runbook_difference",
+            "categories_counted_at",
+            "stale_queue_entries",
+        )
         if name not in row
     ]
     if missing:
@@ -208,6 +239,10 @@ def check(conn, critical_pct: float | None = None, schema: str | None = None) ->
         missing_feature_flags=list(row["missing_feature_flags"] or []),
         audit_write_failures=row["audit_write_failures"],
         last_audit_write_failure_at=row["last_audit_write_failure_at"],
+        queued_guests=row.get("queued_guests") or 0,
+        oldest_queue_entry_at=row.get("oldest_queue_entry_at"),
+        stale_queue_entries=row.get("stale_queue_entries") or 0,
+        audit_storage_problems=row.get("audit_storage_problems") or 0,
         owners=list(row["owners"] or []),
         tags=list(row["tags"] or []),
     )
