@@ -91,8 +91,7 @@ def disable_guest_link_backfill(conn):
     """The guest side of the linkage switched off: no backfill, nothing queued for the sweeper."""
     for trigger in (
         "trigger_backfill_deliveries_on_guest_link",
-        "trigger_queue_guest_link",
-        "trigger_queue_guest_insert",
+        "trigger_backfill_deliveries_on_guest_insert",
     ):
         conn.execute(f"alter table event_guests disable trigger {trigger}")
 

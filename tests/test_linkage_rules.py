@@ -350,6 +350,10 @@ def test_guest_link_backfills_its_null_deliveries_and_leaves_linked_ones_alone(d
     kept = w.deliver(db, messages[2], guest, PHONE, user_id=app_user)
     person = w.user(db)
     db.execute("update event_guests set user_id = %s where id = %s", (person, guest))
+    # the link's transaction only queues the guest: it holds no delivery row for the linkage
+    assert [w.delivery_user(db, d) for d in pending] == [None, None]
+    assert w.unexplained_linkable_null_count(db) == 0
+    w.sweep(db)
     assert [w.delivery_user(db, d) for d in pending] == [person, person]
     assert w.delivery_user(db, kept) == app_user
     backfill = w.audit_rows(db, table_name="message_deliveries_backfill")
@@ -364,6 +368,7 @@ def test_restoring_a_linked_guest_backfills(db):
     delivery = w.deliver(db, w.message(db, event), guest, PHONE)
     assert w.delivery_user(db, delivery) is None
     db.execute("update event_guests set removed_at = null where id = %s", (guest,))
+    w.sweep(db)
     assert w.delivery_user(db, delivery) == person
 
 
@@ -375,26 +380,29 @@ def test_relinking_a_guest_fills_only_null_deliveries(db):
     db.execute("update event_guests set user_id = null where id = %s", (guest,))
     pending = w.deliver(db, w.message(db, event), guest, PHONE)
     db.execute("update event_guests set user_id = %s where id = %s", (second, guest))
+    w.sweep(db)
     assert w.delivery_user(db, linked) == first
     assert w.delivery_user(db, pending) == second
 
 
-def test_bulk_guest_link_backfills_in_one_set_based_statement(db):
+def test_bulk_guest_link_is_backfilled_by_the_sweeper_in_one_set_based_statement(db):
     event = w.event(db)
     message = w.message(db, event)
     guests = [w.guest(db, event, None, None) for _ in range(50)]
     for guest in guests:
         w.deliver(db, message, guest, None)
     people = [w.user(db) for _ in guests]
+    db.execute(
+        "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
+        (guests, people),
+    )
     db.execute("set track_functions = 'all'")
     with db.transaction():
-        db.execute(
-            "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
-            (guests, people),
-        )
+        left = db.execute("select delivery_linkage.sweep_guest_link_queue()").fetchone()[0]
         calls = db.execute(
             "select funcname, calls from pg_stat_xact_user_functions where funcname like 'backfill_guest_deliveries'"
         ).fetchall()
+    assert left == 0
     assert w.linkable_null_count(db) == 0
     assert sum(c for _, c in calls) == 1, calls
     assert len(w.audit_rows(db, table_name="message_deliveries_backfill")) == 50
@@ -406,6 +414,7 @@ def test_guest_link_with_linking_disabled_links_nothing_and_audits_skips(db):
     delivery = w.deliver(db, w.message(db, event), guest, PHONE)
     w.set_flag(db, "LINK_USER_BY_PHONE", False)
     db.execute("update event_guests set user_id = %s where id = %s", (w.user(db), guest))
+    w.sweep(db)
     assert w.delivery_user(db, delivery) is None
     rows = w.audit_rows(db, table_name="message_deliveries_backfill")
     assert [(r["outcome"], r["reason"]) for r in rows] == [("skipped", "feature_disabled")]

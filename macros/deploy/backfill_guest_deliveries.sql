@@ -5,8 +5,8 @@
       the guest's event; rows another transaction holds, and users a transaction is deleting or
       re-keying, are skipped, never waited on (the sweeper retries them). The links are audited
       (message_deliveries_backfill, the given reason); with nothing linked the audit is not touched. While LINK_USER_BY_PHONE
-      is off it links nothing and audits the deliveries it skipped. Used by the guest-link trigger,
-      the sweeper and the manual backfill. Returns how many deliveries it linked.
+      is off it links nothing and audits the deliveries it skipped. Used by the sweeper (a guest's link
+      is backfilled there, after it commits) and the manual backfill. Returns how many deliveries it linked.
     - {{ s }}.backfill_guest_deliveries(guest_id, user_id): the runbook's manual backfill for one
       guest. It links, or says why not in a NOTICE (no such guest; guest removed; guest not linked;
       guest linked to another user; nothing left to link), and returns how many it linked.

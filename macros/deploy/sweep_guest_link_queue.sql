@@ -3,10 +3,11 @@
     transaction (pg_cron every second where the database has it, else `linkage sweep`). Returns how
     many entries are still queued after the pass.
 
-    The race it closes: a delivery inserted while its guest is being linked, by a transaction that
-    cannot see the link (its statement, or its snapshot, began before the link committed), while the
-    link's backfill cannot see the delivery (not committed yet). Once every transaction that could
-    have written such a delivery has ended, a backfill with a fresh snapshot sees both. Which ones
+    It does the runbook's guest-link backfill, after the link commits (so the app's transaction holds
+    no delivery row for the linkage), and closes the race: a delivery inserted while its guest is being
+    linked, by a transaction that cannot see the link (its statement, or its snapshot, began before the
+    link committed). Once every transaction that could have written such a delivery has ended, a
+    backfill with a fresh snapshot sees both. Which ones
     could have: those writing message_deliveries when the sweeper first sees the committed entry
     (they hold a lock on it from their first write; a later write at READ COMMITTED takes a snapshot
     that sees the link; under REPEATABLE READ / SERIALIZABLE a delivery left NULL queues its own
@@ -14,10 +15,11 @@
     1. Stamp: new entries get the virtual transaction ids of the transactions holding a write lock on
        message_deliveries now (read after the entries are seen, so no overlapping one is missed).
     2. Sweep: entries none of whose stamped transactions is still running are backfilled
-       (backfill_guest_deliveries, reason sweeper: rows and users others hold are skipped) and
-       deleted — or, when a linkable delivery of their guest is still NULL because it was held,
-       stamped again for the next pass. While LINK_USER_BY_PHONE is off, entries are dropped unlinked
-       (the guest link already audited its deliveries as skipped).
+       (backfill_guest_deliveries, reason guest_linked for a guest's link — the runbook's backfill —
+       or sweeper for what a send could not link; rows and users others hold are skipped) and deleted —
+       or, when a linkable delivery of their guest is still NULL because it was held, stamped again for
+       the next pass. While LINK_USER_BY_PHONE is off nothing is linked: a guest link's deliveries are
+       audited as skipped, and the entries go.
     At most 10,000 entries a pass; two sweepers at once share the work (SKIP LOCKED).
 #}
 {% macro sweep_guest_link_queue(ctx) %}
@@ -35,7 +37,8 @@
         v_writers text[];
         v_running text[];
         v_ready bigint[];
-        v_guest_ids uuid[];
+        v_linked_guests uuid[];
+        v_other_guests uuid[];
         v_left integer;
     begin
         if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
@@ -71,7 +74,7 @@
         from pg_catalog.pg_locks as running
         where running.pid is distinct from pg_catalog.pg_backend_pid();
         with ready as (
-            select queued.id, queued.guest_id
+            select queued.id, queued.guest_id, queued.reason
             from {{ p }}.guest_link_queue as queued
             where queued.waiting_for is not null
               and not (queued.waiting_for && v_running)
@@ -80,14 +83,24 @@
             for update skip locked
         )
 
-        select pg_catalog.array_agg(ready.id), pg_catalog.array_agg(distinct ready.guest_id) into v_ready, v_guest_ids
+        select pg_catalog.array_agg(ready.id),
+               pg_catalog.array_agg(distinct ready.guest_id) filter (where ready.reason = 'guest_linked'),
+               pg_catalog.array_agg(distinct ready.guest_id) filter (where ready.reason <> 'guest_linked')
+        into v_ready, v_linked_guests, v_other_guests
         from ready;
         if v_ready is not null then
+            {{ linkage_mark_own_writes(ctx) }}
+            -- the runbook's backfill of guests that became linkable (audited skipped while linking is off)
+            if v_linked_guests is not null then
+                perform {{ p }}.backfill_guest_deliveries(v_linked_guests, 'guest_linked');
+            end if;
+            -- what sends could not link in their own statement
+            if v_other_guests is not null and {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+                perform {{ p }}.backfill_guest_deliveries(v_other_guests, 'sweeper');
+            end if;
+            {{ linkage_unmark_own_writes(ctx) }}
+            -- a linkable delivery still NULL (its row or its user was held): looked at again next pass
             if {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
-                {{ linkage_mark_own_writes(ctx) }}
-                perform {{ p }}.backfill_guest_deliveries(v_guest_ids, 'sweeper');
-                {{ linkage_unmark_own_writes(ctx) }}
-                -- a linkable delivery still NULL (its row or its user was held): looked at again
                 update {{ p }}.guest_link_queue as queued
                 set waiting_for = null, stamped_at = null
                 where queued.id = any(v_ready)

@@ -36,7 +36,6 @@
         'trigger_backfill_deliveries_on_guest_link',
         'trigger_message_deliveries_audit_links',
         'trigger_message_deliveries_auto_link_user_on_update',
-        'trigger_queue_guest_link',
-        'trigger_queue_guest_insert',
+        'trigger_backfill_deliveries_on_guest_insert',
     ]) }}
 {% endmacro %}

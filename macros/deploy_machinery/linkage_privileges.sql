@@ -20,7 +20,6 @@
         p ~ '.backfill_guest_deliveries(uuid[], text)',
         p ~ '.relink_updated_delivery()',
         p ~ '.audit_inserted_delivery_links()',
-        p ~ '.queue_guest_link()',
         p ~ '.sweep_guest_link_queue()',
         p ~ '.audit_vocabulary()',
         p ~ '.audit_storage_problems()',
