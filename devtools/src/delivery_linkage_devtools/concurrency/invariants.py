@@ -1,6 +1,7 @@
 """The invariants checked at quiescence, through the runbook's interfaces only.
 
-1. linkable_null: no delivery names an active guest linked to a user and still has user_id NULL.
+1. linkable_null: no delivery names an active guest linked to a user, of its message's event, and still
+   has user_id NULL (a guest of another event never links: issue 15).
 2. link_without_audit: every delivery whose user the linkage wrote has a `user_link_audit` row with
    outcome `linked` naming that user (table `message_deliveries` or `message_deliveries_backfill`).
    Links the app wrote itself are not the linkage's: the world's history and the app's upserts that
@@ -23,7 +24,9 @@ LINKABLE_NULL = """
     select d.id, d.guest_id, g.user_id
     from public.message_deliveries as d
     join public.event_guests as g on g.id = d.guest_id
+    left join public.messages as m on m.id = d.message_id
     where d.user_id is null and g.user_id is not null and g.removed_at is null
+      and g.event_id = coalesce(m.event_id, g.event_id)
 """
 
 LINK_WITHOUT_AUDIT = f"""

@@ -11,8 +11,10 @@ writing `user_id = excluded.user_id` as the project's fixture does or
 `user_id = coalesce(excluded.user_id, message_deliveries.user_id)` as the app's own RPC does),
 delivery status callbacks, guests linked (by the app, or by a sign-up creating the user), unlinked,
 relinked, removed, restored, linked in bulk, phone and display-name edits, a guest reading their
-messages, feature flag flips and a few user deletions. Isolation levels: 70 % READ COMMITTED,
-15 % REPEATABLE READ, 15 % SERIALIZABLE, per transaction.
+messages, feature flag flips, a few user deletions, and a user's row held by the app while guests
+of that user are sent to: locked FOR UPDATE for a moment (a profile edit), its email changed (a
+unique key: the same lock), or deleted and rolled back (issue 15's hole 1). Isolation levels: 70 %
+READ COMMITTED, 15 % REPEATABLE READ, 15 % SERIALIZABLE, per transaction.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ MIX: dict[str, float] = {
     "name_edit": 6,
     "flag_flip": 0.25,
     "delete_user": 0.05,
+    "lock_user": 1.5,
+    "email_edit": 1,
+    "delete_user_rolled_back": 0.2,
 }
 INSERT_KINDS = (
     "announcement",
@@ -112,6 +117,13 @@ class Planner:
 
     def user(self) -> uuid.UUID:
         return self.rng.choice(self.world.account_users)
+
+    def linked_user(self) -> uuid.UUID:
+        """The user of a guest the workload sends to (hot events half the time), as the world began:
+        the user whose row, held, makes a send to that guest race with it."""
+        event = self.event()
+        users = [u for g in self.world.guests_by_event[event] if (u := self.world.guest_user[g]) is not None]
+        return self.rng.choice(users) if users else self.user()
 
     # -- operations ---------------------------------------------------------------------------------
     def next(self) -> Operation:
@@ -222,6 +234,16 @@ class Planner:
 
     def plan_delete_user(self):
         return (self.rng.choice(self.world.deletable_users),)
+
+    def plan_lock_user(self):
+        """select … for update of a user, then an edit of its display name, holding the row a moment."""
+        return (self.linked_user(), f"User {self.rng.randrange(10**6)}", 0.005)
+
+    def plan_email_edit(self):
+        return (self.linked_user(), f"user-{self.rng.getrandbits(64):016x}@example.com")
+
+    def plan_delete_user_rolled_back(self):
+        return (self.linked_user(),)
 
 
 def plan(world: World, seed: int, connections: int, operations: int) -> list[list[Operation]]:
