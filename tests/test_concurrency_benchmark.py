@@ -198,6 +198,9 @@ def test_targets_are_judged_against_the_minimal_trigger_run():
     assert judged["serialization_failures:RR"]["met"] is True  # 12 ≤ 1.2 × 10
     assert "relation:guest_link_queue | link" in judged["rc_lock_waits"]["detail"]
     assert "40P01" in judged["rc_app_errors"]["detail"]
+    # the control does less than the minimal trigger: slower than 0.9× of it, the runs are doubtful
+    assert report.drift({"control": run_figures(), "minimal_trigger": minimal})["doubtful"] is False
+    assert report.drift({"control": run_figures(throughput_ops_per_s=80.0), "minimal_trigger": minimal})["doubtful"]
     too_few = run_figures(operations=99_999)
     assert {t["key"]: t["met"] for t in report.targets({"minimal_trigger": minimal, "linkage": too_few})}[
         "invariants"

@@ -148,6 +148,7 @@ def run(
             result["runs"][variant]["plan_digests"] = digests
         if MINIMAL_TRIGGER in result["runs"] and LINKAGE in result["runs"]:
             result["targets"] = report.targets(result["runs"])
+        result["drift"] = report.drift(result["runs"])
         result["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         report.print_table(console, result)
         if options.output_dir:

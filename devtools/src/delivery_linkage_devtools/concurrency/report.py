@@ -29,6 +29,10 @@ LOCK_WAIT_MS = 10.0
 LOCK_WAITS_MAX_RATIO = 1.2
 MIN_OPERATIONS_FOR_INVARIANTS = 100_000
 LINKABLE_NULL_MAX_SECONDS = 5.0
+# the runs are made one after the other: the control does strictly less than the minimal trigger, so a
+# control slower than this share of the minimal trigger's throughput means the machine changed between
+# them, and every ratio of the run is doubtful
+CONTROL_MIN_THROUGHPUT_RATIO = 0.9
 SHORT_ISOLATION = {"read committed": "RC", "repeatable read": "RR", "serializable": "SER"}
 
 
@@ -160,6 +164,19 @@ def app_errors_at(run: dict, level: str = "read committed") -> dict[str, int]:
 
 def long_lock_waits(run: dict, level: str = "read committed") -> dict[str, int]:
     return run["lock_waits"].get(f"over_{LOCK_WAIT_MS:g}_ms", {}).get(level, {})
+
+
+def drift(runs: dict[str, dict]) -> dict:
+    """Whether the references held still across the runs (made one after the other)."""
+    if CONTROL not in runs or MINIMAL_TRIGGER not in runs:
+        return {"doubtful": False, "rule": None, "value": None}
+    value = ratio(runs[CONTROL]["throughput_ops_per_s"], runs[MINIMAL_TRIGGER]["throughput_ops_per_s"])
+    return {
+        "rule": f"the control (no trigger) reaches ≥ {CONTROL_MIN_THROUGHPUT_RATIO:g}× the minimal trigger's "
+        "throughput: it does strictly less work, so below that the machine changed between the runs",
+        "value": value,
+        "doubtful": value is not None and value < CONTROL_MIN_THROUGHPUT_RATIO,
+    }
 
 
 def targets(runs: dict[str, dict]) -> list[dict]:
@@ -418,6 +435,11 @@ def print_table(console: Console, result: dict) -> None:
         console.print(targets_table)
         missed = [t["key"] for t in result["targets"] if t["met"] is False]
         console.print(f"targets: {len(missed)} missed" + (f" ({', '.join(missed)})" if missed else ""))
+    if (result.get("drift") or {}).get("doubtful"):
+        console.print(
+            f"[bold red]DOUBTFUL[/]: control / minimal trigger throughput {result['drift']['value']:.2f}×; "
+            f"{result['drift']['rule']}"
+        )
 
 
 def markdown(result: dict) -> str:
@@ -447,6 +469,12 @@ def markdown(result: dict) -> str:
         "|---|" + "---:|" * (len(RUNS) + 2),
     ]
     lines += ["| " + " | ".join(cells) + " |" for cells in comparison_rows(result)]
+    if (result.get("drift") or {}).get("doubtful"):
+        lines += [
+            "",
+            f"**Doubtful run**: control / minimal trigger throughput {result['drift']['value']:.2f}×; "
+            f"{result['drift']['rule']}.",
+        ]
     if result.get("targets"):
         lines += [
             "",
