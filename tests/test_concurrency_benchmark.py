@@ -37,7 +37,7 @@ def test_the_plan_mixes_every_operation_and_isolation_levels_seventy_fifteen_fif
     world = bench_world.generate(bench_world.WorldShape.quick())
     operations = [op for ops in plan.plan(world, seed=1, connections=2, operations=20_000) for op in ops]
     assert set(plan.MIX) <= set(runner.OPERATIONS), "every planned kind has the app's statements"
-    assert {op.kind for op in operations} == set(plan.MIX)
+    assert {op.kind for op in operations} == set(plan.MIX) | {"linking_on"}
     levels = Counter(op.isolation for op in operations)
     shares = {level: levels[level] / len(operations) for level in plan.ISOLATION_LEVELS}
     assert shares == pytest.approx({"read committed": 0.70, "repeatable read": 0.15, "serializable": 0.15}, abs=0.02)
@@ -56,6 +56,11 @@ def test_the_plan_mixes_every_operation_and_isolation_levels_seventy_fifteen_fif
         "restore",
         "phone_edit",
     } <= {op.kind for op in operations}
+    # linking switched off is switched on again, by the same connection, before its plan ends
+    for ops in plan.plan(world, seed=1, connections=2, operations=20_000):
+        switches = [op.kind for op in ops if op.kind in ("linking_off", "linking_on")]
+        assert switches and switches.count("linking_off") == switches.count("linking_on")
+        assert switches[-1] == "linking_on"
     held = [op.params[0] for op in operations if op.kind in ("lock_user", "email_edit", "delete_user_rolled_back")]
     linked_users = {u for u in world.guest_user.values() if u is not None}
     assert sum(u in linked_users for u in held) / len(held) > 0.9, "the held users are those of guests sent to"
@@ -72,6 +77,14 @@ def test_invariant_checker_reports_each_violation_it_is_meant_to_catch(db):
     clean = invariants.check(db)
     assert (clean["linkable_null"], clean["link_without_audit"], clean["dangling_user"]) == (0, 0, 0)
 
+    # linking off: the delivery is audited skipped and stays NULL by design, counted apart
+    db.execute("update feature_flags set enabled = false where flag_name = 'LINK_USER_BY_PHONE'")
+    skipped = w.deliver(db, w.message(db, event), linked_guest, PHONE)
+    db.execute("update feature_flags set enabled = true where flag_name = 'LINK_USER_BY_PHONE'")
+    assert w.delivery_user(db, skipped) is None
+    off = invariants.check(db)
+    assert (off["linkable_null"], off["linkable_null_while_linking_off"]) == (0, 1)
+
     bench_world.disable_linkage_triggers(db)
     # a delivery the linkage never saw, for a linked guest
     left_null = w.deliver(db, w.message(db, event), linked_guest, PHONE)
@@ -87,6 +100,7 @@ def test_invariant_checker_reports_each_violation_it_is_meant_to_catch(db):
 
     found = invariants.check(db)
     assert (found["linkable_null"], found["link_without_audit"], found["dangling_user"]) == (1, 2, 1)
+    assert found["linkable_null_while_linking_off"] == 1
     assert found["examples"]["linkable_null"][0][0] == str(left_null)
     assert {row[0] for row in found["examples"]["link_without_audit"]} == {str(unaudited), str(dangling)}
 

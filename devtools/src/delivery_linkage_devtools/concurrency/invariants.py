@@ -1,7 +1,9 @@
 """The invariants checked at quiescence, through the runbook's interfaces only.
 
 1. linkable_null: no delivery names an active guest linked to a user, of its message's event, and still
-   has user_id NULL (a guest of another event never links: issue 15).
+   has user_id NULL (a guest of another event never links: issue 15), unless the linkage audited it
+   `skipped / feature_disabled` (linking was off when it was inserted or its guest linked: nothing
+   links it later by design); those are counted apart (linkable_null_while_linking_off).
 2. link_without_audit: every delivery whose user the linkage wrote has a `user_link_audit` row with
    outcome `linked` naming that user (table `message_deliveries` or `message_deliveries_backfill`).
    Links the app wrote itself are not the linkage's: the world's history and the app's upserts that
@@ -20,13 +22,26 @@ from delivery_linkage_devtools.concurrency.world import BOOKKEEPING_SCHEMA
 
 AUDITED_TABLES = ("message_deliveries", "message_deliveries_backfill")
 
-LINKABLE_NULL = """
+LINKABLE_NULL_ANY = """
     select d.id, d.guest_id, g.user_id
     from public.message_deliveries as d
     join public.event_guests as g on g.id = d.guest_id
     left join public.messages as m on m.id = d.message_id
     where d.user_id is null and g.user_id is not null and g.removed_at is null
       and g.event_id = coalesce(m.event_id, g.event_id)
+"""
+# the deliveries the linkage skipped because LINK_USER_BY_PHONE was off
+SKIPPED_WHILE_OFF = """
+    select audit.record_id from public.user_link_audit as audit
+    where audit.outcome = 'skipped' and audit.reason = 'feature_disabled'
+"""
+LINKABLE_NULL = f"""
+    select v.id, v.guest_id, v.user_id from ({LINKABLE_NULL_ANY}) as v
+    where not exists (select from ({SKIPPED_WHILE_OFF}) as skipped where skipped.record_id = v.id)
+"""
+LINKABLE_NULL_WHILE_OFF = f"""
+    select v.id, v.guest_id, v.user_id from ({LINKABLE_NULL_ANY}) as v
+    where exists (select from ({SKIPPED_WHILE_OFF}) as skipped where skipped.record_id = v.id)
 """
 
 LINK_WITHOUT_AUDIT = f"""
@@ -110,4 +125,5 @@ def check(conn: psycopg.Connection, examples: int = 5) -> dict:
     result["link_without_audit_audited_elsewhere"] = len(
         conn.execute(AUDITED_ELSEWHERE, {"tables": list(AUDITED_TABLES)}).fetchall()
     )
+    result["linkable_null_while_linking_off"] = len(conn.execute(LINKABLE_NULL_WHILE_OFF).fetchall())
     return result

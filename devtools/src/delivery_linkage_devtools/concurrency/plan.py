@@ -11,7 +11,9 @@ writing `user_id = excluded.user_id` as the project's fixture does or
 `user_id = coalesce(excluded.user_id, message_deliveries.user_id)` as the app's own RPC does),
 delivery status callbacks, guests linked (by the app, or by a sign-up creating the user), unlinked,
 relinked, removed, restored, linked in bulk, phone and display-name edits, a guest reading their
-messages, feature flag flips, a few user deletions, and a user's row held by the app while guests
+messages, feature flag flips (the users fallback toggled; linking itself, LINK_USER_BY_PHONE, switched
+off and, a few operations later on the same connection, on again, so it ends on), a few user
+deletions, and a user's row held by the app while guests
 of that user are sent to: locked FOR UPDATE for a moment (a profile edit), its email changed (a
 unique key: the same lock), or deleted and rolled back (issue 15's hole 1). Isolation levels: 70 %
 READ COMMITTED, 15 % REPEATABLE READ, 15 % SERIALIZABLE, per transaction.
@@ -51,6 +53,7 @@ MIX: dict[str, float] = {
     "phone_edit": 4,
     "name_edit": 6,
     "flag_flip": 0.25,
+    "linking_off": 0.05,  # LINK_USER_BY_PHONE off; the same connection turns it on (linking_on) 3-12 operations later
     "delete_user": 0.05,
     "lock_user": 1.5,
     "email_edit": 1,
@@ -89,6 +92,8 @@ class Planner:
         self.sent: list[tuple[uuid.UUID, uuid.UUID]] = []  # (message, guest) pairs this connection sent
         self.upserted: list[tuple[uuid.UUID, uuid.UUID, str]] = []
         self.kinds, self.weights = list(MIX), list(MIX.values())
+        self.planned = 0
+        self.linking_on_at: list[int] = []  # when this connection turns linking back on
 
     # -- picks --------------------------------------------------------------------------------------
     def event(self) -> uuid.UUID:
@@ -126,8 +131,17 @@ class Planner:
         return self.rng.choice(users) if users else self.user()
 
     # -- operations ---------------------------------------------------------------------------------
-    def next(self) -> Operation:
+    def next(self, remaining: int = 1_000_000) -> Operation:
+        """The next operation; `remaining` (this one included) lets a switch of linking back on come
+        before the plan ends."""
+        self.planned += 1
+        due = self.linking_on_at and self.linking_on_at[0] <= self.planned
+        if due or remaining <= len(self.linking_on_at):
+            self.linking_on_at.pop(0)
+            return Operation("linking_on", self.isolation(), ())
         kind = self.rng.choices(self.kinds, self.weights)[0]
+        if kind == "linking_off" and remaining <= len(self.linking_on_at) + 1:
+            kind = "send_one"  # no room left to turn it on again
         params = getattr(self, f"plan_{kind}")()
         if params is None:  # nothing to act on yet (e.g. no earlier send): a single send instead
             kind, params = "send_one", self.plan_send_one()
@@ -232,6 +246,10 @@ class Planner:
     def plan_flag_flip(self):
         return ("LINK_USER_BY_PHONE_FALLBACK_TO_USERS",)
 
+    def plan_linking_off(self):
+        self.linking_on_at.append(self.planned + self.rng.randint(3, 12))
+        return ()
+
     def plan_delete_user(self):
         return (self.rng.choice(self.world.deletable_users),)
 
@@ -252,7 +270,7 @@ def plan(world: World, seed: int, connections: int, operations: int) -> list[lis
     for index in range(connections):
         count = operations // connections + (1 if index < operations % connections else 0)
         planner = Planner(world, connection_seed(seed, index))
-        result.append([planner.next() for _ in range(count)])
+        result.append([planner.next(remaining=count - done) for done in range(count)])
     return result
 
 

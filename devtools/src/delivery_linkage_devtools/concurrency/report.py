@@ -361,6 +361,11 @@ def comparison_rows(result: dict) -> list[tuple[str, ...]]:
     row("share of worker time waiting on a lock (%)", lambda r: 100 * r["lock_waits"]["waiting_share"], 2)
     row("invariant: linkable but NULL", lambda r: r["invariants"]["linkable_null"], show_ratio=False)
     row(
+        "  not counted: audited skipped while linking was off",
+        lambda r: r["invariants"].get("linkable_null_while_linking_off"),
+        show_ratio=False,
+    )
+    row(
         "invariant: linkage link without its audit row",
         lambda r: r["invariants"]["link_without_audit"],
         show_ratio=False,
@@ -498,7 +503,9 @@ def markdown(result: dict) -> str:
         "waiting (waits shorter than an interval may go unseen, alike in every run); each is attributed to the "
         "operation its worker was running. Latency: per operation, first BEGIN to the successful COMMIT, "
         f"retries included; a kind's p99 is judged when both runs committed at least {P99_MIN_OPERATIONS}. "
-        "Invariants at quiescence: no linkable-but-NULL delivery; every link the linkage wrote has a `linked` "
+        "Invariants at quiescence: no linkable-but-NULL delivery (but those audited `skipped / "
+        "feature_disabled`, inserted or linked while LINK_USER_BY_PHONE was off, counted apart); every link the "
+        "linkage wrote has a `linked` "
         "audit row naming that user; no user_id of a user that does not exist (the minimal trigger and the "
         "control do not backfill or audit: their violations are what the linkage exists to prevent). "
         "Linkable but NULL during the run: every delivery linkable but NULL is sampled every "

@@ -182,6 +182,14 @@ def op_flag_flip(conn, flag_name):
     conn.execute("update public.feature_flags set enabled = not enabled where flag_name = %s", (flag_name,))
 
 
+def op_linking_off(conn):
+    conn.execute("update public.feature_flags set enabled = false where flag_name = 'LINK_USER_BY_PHONE'")
+
+
+def op_linking_on(conn):
+    conn.execute("update public.feature_flags set enabled = true where flag_name = 'LINK_USER_BY_PHONE'")
+
+
 def op_delete_user(conn, user):
     conn.execute("delete from public.users where id = %s", (user,))
 

@@ -12,6 +12,8 @@ server's clock. It knows nothing of the queue or the sweeper: it sees what a rea
 would see. How long a delivery stayed linkable but NULL is at least last − first seen and at most
 that plus two sampling periods (it may have become so up to a period before it was first seen, and
 been linked up to a period after it was last seen); the report gives both, and judges the bound.
+Deliveries the linkage audited `skipped / feature_disabled` (linking was off) stay NULL by design:
+they are counted apart and left out of the longest time.
 It runs in every run of the benchmark alike (its load is the same), the sweeper in the linkage run
 only (its load is the linkage's).
 """
@@ -121,6 +123,7 @@ class LinkableNullSampler(threading.Thread):
         self.started_at: float | None = None
         self.stopped_at: float | None = None
         self.final: set = set()  # seen in the last sample, taken after the drain
+        self.skipped_while_off: set = set()  # seen, and audited skipped / feature_disabled
 
     def sample(self, conn: psycopg.Connection) -> set:
         started = time.perf_counter()
@@ -142,10 +145,24 @@ class LinkableNullSampler(threading.Thread):
             while not self.stop.wait(self.interval):
                 self.sample(conn)
             self.final = self.sample(conn)  # after the drain: what is left
+            if self.first:
+                self.skipped_while_off = {
+                    row[0]
+                    for row in conn.execute(
+                        "select distinct audit.record_id from public.user_link_audit as audit"
+                        " where audit.outcome = 'skipped' and audit.reason = 'feature_disabled'"
+                        " and audit.record_id = any(%s)",
+                        (list(self.first),),
+                    )
+                }
         self.stopped_at = time.perf_counter()
 
     def figures(self, examples: int = 5) -> dict:
-        durations = sorted(((self.last[d] - self.first[d]).total_seconds(), d, self.first[d]) for d in self.first)
+        durations = sorted(
+            ((self.last[d] - self.first[d]).total_seconds(), d, self.first[d])
+            for d in self.first
+            if d not in self.skipped_while_off
+        )
         elapsed = (self.stopped_at or time.perf_counter()) - (self.started_at or time.perf_counter())
         period = elapsed / self.samples if self.samples else None
         longest = durations[-1][0] if durations else 0.0
@@ -164,7 +181,8 @@ class LinkableNullSampler(threading.Thread):
             "longest_bound_s": longest + 2 * period if durations and period else 0.0,
             "p50_observed_s": ordered[len(ordered) // 2] if ordered else None,
             "p99_observed_s": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else None,
-            "still_null_at_end": len(self.final),
+            "still_null_at_end": len(self.final - self.skipped_while_off),
+            "skipped_while_linking_off": len(self.skipped_while_off),
             "longest_examples": [
                 {"delivery_id": str(d), "first_seen": _iso(first), "observed_s": round(seconds, 3)}
                 for seconds, d, first in reversed(durations[-examples:])
