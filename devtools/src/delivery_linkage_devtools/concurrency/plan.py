@@ -13,14 +13,15 @@ delivery status callbacks, guests linked (by the app, or by a sign-up creating t
 relinked, removed, restored, linked in bulk, phone and display-name edits, a guest reading their
 messages, feature flag flips (the users fallback toggled; linking itself, LINK_USER_BY_PHONE, switched
 off and, a few operations later on the same connection, on again, so it ends on), a few user
-deletions, and a user's row held by the app while guests
-of that user are sent to: locked FOR UPDATE for a moment (a profile edit), its email changed (a
-unique key: the same lock), or deleted and rolled back (issue 15's hole 1). Isolation levels: 70 %
-READ COMMITTED, 15 % REPEATABLE READ, 15 % SERIALIZABLE, per transaction.
+deletions, and a user's row held by the app while guests of that user are sent to: locked FOR
+UPDATE for a moment (a profile edit), its email changed (a unique key: the same lock), or deleted
+and rolled back (issue 15's hole 1). Isolation levels: 70 % READ COMMITTED, 15 % REPEATABLE READ,
+15 % SERIALIZABLE, per transaction.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 import uuid
@@ -247,7 +248,7 @@ class Planner:
         return ("LINK_USER_BY_PHONE_FALLBACK_TO_USERS",)
 
     def plan_linking_off(self):
-        self.linking_on_at.append(self.planned + self.rng.randint(3, 12))
+        bisect.insort(self.linking_on_at, self.planned + self.rng.randint(3, 12))
         return ()
 
     def plan_delete_user(self):
