@@ -5,7 +5,9 @@ linking variants (project, baseline, and the references ideal app and minimal tr
 part) produced the same links, and the audited ones the same audit rows, that the ratios to the
 references are reported where the targets need them, that the audit's bytes per attempt were measured,
 that the integrity figures of the model and the runbook's query are identical, and that nothing is left
-behind.
+behind. The tiny run's minimal trigger is slowed on purpose (a prepare hook): the run must be flagged
+for it and written to the flagged directory, not published. The drift rules themselves are checked on
+made-up samples.
 """
 
 from __future__ import annotations
@@ -28,12 +30,41 @@ WRITE_WORKLOADS = {
     "single_inserts",
     "single_inserts_phone_only",
     "status_updates",
+    "guest_name_edits",
+    "user_deletes",
     "bulk_guest_link",
     "single_guest_links",
 }
 # the workloads the references (ideal app, minimal trigger) take part in
-WITH_REFERENCES = {"announcement_sends", "linked_sends", "single_inserts", "status_updates"}
+WITH_REFERENCES = {
+    "announcement_sends",
+    "linked_sends",
+    "single_inserts",
+    "status_updates",
+    "guest_name_edits",
+    "user_deletes",
+}
 AUDIT_ATTEMPTS = 600
+USER_DELETE_DELIVERIES = 300
+# the minimal trigger, half a millisecond slower a row: a reference that drifted
+SLOW_MINIMAL_TRIGGER = """
+create or replace function public.bench_minimal_link_delivery_user()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $function$
+begin
+    perform pg_catalog.pg_sleep(0.0005);
+    if new.user_id is null and new.guest_id is not null then
+        select guest.user_id into new.user_id
+        from public.event_guests as guest
+        where guest.id = new.guest_id and guest.removed_at is null;
+    end if;
+    return new;
+end
+$function$;
+"""
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +79,17 @@ def tiny_run(tmp_path_factory):
         single_inserts=6,
         phone_only_inserts=6,
         status_updates=6,
+        name_edits=6,
+        user_deletes=1,
+        user_delete_deliveries=USER_DELETE_DELIVERIES,
+        user_delete_events=2,
         bulk_link_guests=40,
         single_links=5,
         audit_attempts=AUDIT_ATTEMPTS,
         prefix=prefix,
-        output_dir=output,
+        output_dir=output / "published",
+        flagged_dir=output / "flagged",
+        prepare={"minimal_trigger": SLOW_MINIMAL_TRIGGER},
         target_path="target/bench_test",
     )
     console = Console(record=True, width=200)
@@ -85,6 +122,10 @@ def test_linking_variants_agree_and_integrity_figures_are_identical(tiny_run):
         "announcement sends: same audit rows",
         "single-row insert (one transaction): same user_id in every linking variant",
         "status updates: project does no linking work",
+        "guest name edits: project does no linking work",
+        "guest name edits: same guests in every variant",
+        "user deletions: same deliveries in every variant",
+        "user deletions: every deleted user's delivery lost its user in every variant",
         "bulk guest link: same deliveries linked",
         "identical figures (runbook, project, cron_script",
         "historical backfill: same deliveries linked by the backfill and one UPDATE",
@@ -121,6 +162,8 @@ def test_ratios_to_the_references_are_reported_where_the_targets_need_them(tiny_
     for key, reference, max_ratio in (
         ("single_inserts", "floor", 1.3),
         ("status_updates", "floor", 1.03),
+        ("guest_name_edits", "floor", 1.03),
+        ("user_deletes", "floor", 2.0),
         ("bulk_guest_link", "floor", 1.2),  # the floor runs the one set-based UPDATE there
     ):
         assert (workloads[key]["target"]["reference"], workloads[key]["target"]["max_ratio"]) == (reference, max_ratio)
@@ -129,6 +172,8 @@ def test_ratios_to_the_references_are_reported_where_the_targets_need_them(tiny_
         "announcement_sends",
         "single_inserts",
         "status_updates",
+        "guest_name_edits",
+        "user_deletes",
         "bulk_guest_link",
         "audit_table_bytes_per_attempt",
     }
@@ -156,21 +201,52 @@ def test_audit_bytes_per_attempt_are_measured_over_sends_to_linked_guests(tiny_r
     assert checks["audit storage: baseline presents one audit row per attempt"]
 
 
+def test_a_user_deletion_clears_the_same_deliveries_everywhere_and_is_timed_per_variant(tiny_run):
+    deletes = next(w for w in tiny_run["document"]["workloads"] if w["key"] == "user_deletes")
+    assert f"{USER_DELETE_DELIVERIES:,} deliveries in 2 events" in deletes["label"]
+    assert deletes["extra"]["rounds"] == 2
+    for summary in deletes["summaries"].values():
+        assert summary["n"] == 2  # one deletion a round, two measured rounds, in every variant
+
+
+def test_a_drifted_reference_flags_the_run_instead_of_publishing_it(tiny_run):
+    drift = tiny_run["document"]["drift"]
+    assert drift["flagged"] is True
+    minimal = next(c for c in drift["checks"] if c["rule"] == "minimal_trigger")
+    assert minimal["passed"] is False and minimal["value"] > 1.4, minimal
+    assert any(reason.startswith("minimal_trigger / announcement_sends") for reason in drift["reasons"])
+    assert set(drift["rules"]) == {"minimal_trigger", "null_references", "floor_spread"}
+    # the references doing the floor's work are checked, and the floor's rounds
+    assert {(c["rule"], c["workload"]) for c in drift["checks"]} >= {
+        ("null_references", "status_updates"),
+        ("null_references", "guest_name_edits"),
+        ("floor_spread", "announcement_sends"),
+        ("floor_spread", "user_deletes"),
+    }
+    assert (tiny_run["output"] / "flagged" / "latest.json").exists()
+    assert not (tiny_run["output"] / "published").exists(), "a flagged run is never published"
+    text = tiny_run["console"].export_text(clear=False)
+    assert "FLAGGED" in text and "minimal_trigger / announcement_sends" in text
+
+
 def test_results_are_written_and_printed(tiny_run):
-    written = json.loads((tiny_run["output"] / "latest.json").read_text())
+    written = json.loads((tiny_run["output"] / "flagged" / "latest.json").read_text())
     assert written["workloads"] == json.loads(json.dumps(tiny_run["document"]["workloads"], default=str))
     assert written["machine"]["nproc"] and written["machine"]["postgres"].startswith("PostgreSQL")
+    assert len(written["machine"]["load_average_start"]) == len(written["machine"]["load_average_end"]) == 3
+    assert written["command"] and written["drift"]["flagged"] is True
     assert set(written["targets_met"]) >= {"announcement_sends", "status_updates", "historical_backfill"}
     try:
         import matplotlib  # noqa: F401
     except ImportError:
         pass
     else:
-        assert (tiny_run["output"] / "latest.png").stat().st_size > 0
-    text = tiny_run["console"].export_text()
+        assert (tiny_run["output"] / "flagged" / "latest.png").stat().st_size > 0
+    text = tiny_run["console"].export_text(clear=False)
     assert "announcement send" in text and "checks:" in text
     assert "ideal app" in text and "minimal trigger" in text and "≤ 1.15× minimal trigger" in text
-    assert "audit storage per attempt" in text
+    assert "guest name edit" in text and "user deletion" in text and "≤ 2× floor" in text
+    assert "audit storage per attempt" in text and "load average" in text
 
 
 def test_no_database_is_left_behind(tiny_run):
@@ -218,3 +294,48 @@ def test_storage_growth_per_attempt_and_target():
     assert growth.as_dict()["index_bytes_per_attempt"] == pytest.approx(8.192)
     assert bench_report.StorageGrowth("project", 1000, 4, 40_960 + 8192, 0, 0, 0, 0, 0).met(40) is None
     assert bench_report.StorageGrowth("project", 1000, 4, 48_000, 0, 0, 0, 0, 0, 1000, {"x": {}}).met(40) is False
+
+
+def drift_workloads(floor: list[float], minimal_send: float = 1.3, null_reference: float = 1.0) -> list:
+    """Workloads as a run measures them: announcement sends (the minimal trigger at `minimal_send`× the
+    floor) and status updates (the references at `null_reference`×), two rounds of `floor` samples each."""
+    send = bench_report.Workload(
+        "announcement_sends",
+        "send",
+        "floor",
+        "no linkage",
+        samples={"floor": floor, "minimal_trigger": [v * minimal_send for v in floor], "project": floor},
+        extra={"rounds": 2},
+    )
+    updates = bench_report.Workload(
+        "status_updates",
+        "update",
+        "floor",
+        "no linkage",
+        samples={
+            "floor": floor,
+            "ideal_app": [v * null_reference for v in floor],
+            "minimal_trigger": [v * null_reference for v in floor],
+            "project": floor,
+        },
+        extra={"rounds": 2},
+    )
+    return [send, updates]
+
+
+def test_drift_rules_pass_steady_references_and_flag_each_kind_of_drift():
+    steady = [1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.1]
+    assert all(check.passed for check in bench_report.drift_checks(drift_workloads(steady)))
+
+    def failed(workloads) -> set[tuple[str, str]]:
+        return {(c.rule, c.workload) for c in bench_report.drift_checks(workloads) if not c.passed}
+
+    assert failed(drift_workloads(steady, minimal_send=1.6)) == {("minimal_trigger", "announcement_sends")}
+    assert failed(drift_workloads(steady, minimal_send=0.9)) == {("minimal_trigger", "announcement_sends")}
+    assert failed(drift_workloads(steady, null_reference=1.05)) == {("null_references", "status_updates")}
+    # the machine's load changed between the rounds: the second round's floor is 1.5× the first's
+    slowed = steady[:4] + [v * 1.5 for v in steady[4:]]
+    assert failed(drift_workloads(slowed)) == {
+        ("floor_spread", "announcement_sends"),
+        ("floor_spread", "status_updates"),
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
+import psycopg
 from psycopg import sql
 
 from delivery_linkage.database.connection import ConnectionSettings, connect
@@ -45,3 +46,37 @@ def create_app_database(settings: ConnectionSettings, dbname: str, replace: bool
 def execute_script(settings: ConnectionSettings, script: str) -> None:
     with connect(settings) as conn:
         conn.execute(script)
+
+
+def user_foreign_keys_set_null(
+    conn: psycopg.Connection, tables: tuple[str, ...] = ("event_guests", "message_deliveries")
+) -> None:
+    """The app's keys to users, as its schema has them (tests/adoption/sql/02_app_schema.sql): guests' and
+    deliveries' user_id ON DELETE SET NULL. Recreated in the order of `tables` (the order PostgreSQL
+    runs their actions when a user is deleted); the default is the app's, which creates the guests' first.
+    Keys that already set NULL are left as they are (a kept world is not validated again)."""
+    already = conn.execute(
+        """
+        select coalesce(bool_and(c.confdeltype = 'n'), false) from pg_catalog.pg_constraint as c
+        where c.conrelid = any(%s::regclass[]) and c.contype = 'f' and c.confrelid = 'public.users'::regclass
+        """,
+        ([f"public.{table}" for table in tables],),
+    ).fetchone()[0]
+    if already:
+        return
+    for table in tables:
+        for (name,) in conn.execute(
+            """
+            select c.conname from pg_catalog.pg_constraint as c
+            where c.conrelid = %s::regclass and c.contype = 'f'
+              and c.confrelid = 'public.users'::regclass
+            """,
+            (f"public.{table}",),
+        ).fetchall():
+            drop = sql.SQL("alter table {} drop constraint {}")
+            conn.execute(drop.format(sql.Identifier("public", table), sql.Identifier(name)))
+        conn.execute(
+            sql.SQL(
+                "alter table {} add constraint {} foreign key (user_id) references public.users (id) on delete set null"
+            ).format(sql.Identifier("public", table), sql.Identifier(f"{table}_user_id_fkey"))
+        )

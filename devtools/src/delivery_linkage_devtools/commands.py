@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
         overrides = {"keep_databases": keep}
         if quick:  # a smoke run never replaces the published figures in bench/results/
-            overrides["output_dir"] = bench_module.CHECKOUT_DIR / "target" / "bench-quick"
+            overrides["output_dir"] = overrides["flagged_dir"] = bench_module.CHECKOUT_DIR / "target" / "bench-quick"
         if experiment:
             overrides["experiments"] = tuple(experiment)
         if workload:

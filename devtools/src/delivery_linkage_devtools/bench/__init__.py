@@ -9,10 +9,16 @@ One run, one server, identical copies of the same generated world (`CREATE DATAB
 - project: this project's linkage, deployed by dbt (`dbt run-operation deploy`);
 - baseline: bench/baseline_linkage.sql, the runbook's design built the straightforward way;
 - optional experiments: SQL files applied on top of the project's deploy (design changes under test).
-The workloads run alternately on the variants (the order rotates), repeated; each is summarised by
-median and interquartile range, and reported as a ratio to its reference (the floor, or the
-hand-written set-based statement where the issue compares with that) and to the two references where
-they take part (inserts, status updates); a target names the reference it is measured against.
+The workloads run alternately on the variants (the order rotates), repeated, every reference in the
+same rounds as the project; each is summarised by median and interquartile range, and reported as a
+ratio to its reference (the floor, or the hand-written set-based statement where the issue compares
+with that) and to the two references where they take part (inserts, status updates, guest name
+edits, user deletions); a target names the reference it is measured against (issue 15's targets).
+A run whose references drifted (results.DRIFT_RULES: the minimal trigger outside its known range of
+the floor on announcement sends, the references that do the floor's work reading more than 3 % off
+it, the floor's own round medians spread too wide) is flagged: printed with its reasons and written
+to target/bench-flagged/ instead of bench/results/. The results record the machine, the command and
+the load average before and after.
 The audit's storage is measured in bytes per attempt over sends to linked guests. Correctness is
 checked along the way: the linking variants (references included) must agree row for row, the
 integrity figures must be identical.
@@ -27,6 +33,8 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shlex
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,11 +82,13 @@ FIGURES = (  # the total, the defects and the delivery categories (macros/metric
 )
 DBT_SCHEMA = "linkage"
 
-# issue 9's cost targets (and the earlier ones of the integrity check and the historical backfill)
+# issue 15's cost targets (and the earlier ones of the integrity check and the historical backfill)
 TARGETS = {
     "announcement_sends": Target(1.15, "≤ 1.15× minimal trigger", MINIMAL_TRIGGER),
     "single_inserts": Target(1.3, "≤ 1.3× floor"),
     "status_updates": Target(1.03, "≤ 1.03× floor"),
+    "guest_name_edits": Target(1.03, "≤ 1.03× floor"),
+    "user_deletes": Target(2.0, "≤ 2× floor"),
     "bulk_guest_link": Target(1.2, "≤ 1.2× one set-based UPDATE"),
     "integrity_big": Target(0.2, "≥ 5× faster"),
     "historical_backfill": Target(2.0, "≤ 2× one UPDATE"),
@@ -96,8 +106,16 @@ AUDIT_STORAGE_METHOD = (
     " 8192 / attempts bytes per relation."
 )
 # the workloads the references take part in: they link at insert and do nothing else (no phone rules,
-# no guest-link backfill), so they are no reference for the others
-REFERENCE_WORKLOADS = ("announcement_sends", "audit_storage", "single_inserts", "status_updates")
+# no guest-link backfill), so they are no reference for the others; on updates and deletions they do
+# the floor's work, which makes them the run's A/A test (results.DRIFT_RULES)
+REFERENCE_WORKLOADS = (
+    "announcement_sends",
+    "audit_storage",
+    "single_inserts",
+    "status_updates",
+    "guest_name_edits",
+    "user_deletes",
+)
 MAX_BATCH_SECONDS = 1.0
 WORKLOADS = (
     "integrity",
@@ -106,6 +124,8 @@ WORKLOADS = (
     "single_inserts",
     "single_inserts_phone_only",
     "status_updates",
+    "guest_name_edits",
+    "user_deletes",
     "bulk_guest_link",
     "single_guest_links",
     "big_world",
@@ -126,6 +146,10 @@ class BenchOptions:
     single_inserts: int = 100  # per round
     phone_only_inserts: int = 40  # per round
     status_updates: int = 200  # per round
+    name_edits: int = 200  # per round
+    user_deletes: int = 3  # per round
+    user_delete_deliveries: int = 2000  # each deleted user's deliveries …
+    user_delete_events: int = 4  # … in this many events (of the announcement events)
     bulk_link_guests: int = 10_000
     bulk_link_rounds: int = 3
     single_links: int = 60  # in total, per variant
@@ -138,6 +162,9 @@ class BenchOptions:
     experiments: tuple[str | Path, ...] = ()
     workloads: tuple[str, ...] | None = None  # None: all of WORKLOADS
     output_dir: Path = BENCH_DIR / "results"
+    flagged_dir: Path = CHECKOUT_DIR / "target" / "bench-flagged"  # where a run whose references drifted goes
+    # variant -> SQL run on its copy after it is installed (a test makes a reference drift on purpose)
+    prepare: dict[str, str] = field(default_factory=dict)
     prefix: str = "bench"  # every database the run creates is named <prefix>_…
     keep_databases: bool = False
     reuse_templates: bool = False  # keep the generated worlds and reuse them next time (same shape and generator)
@@ -158,6 +185,8 @@ class BenchOptions:
             single_inserts=10,
             phone_only_inserts=10,
             status_updates=10,
+            name_edits=10,
+            user_deletes=2,
             bulk_link_guests=200,
             bulk_link_rounds=2,
             single_links=10,
@@ -269,6 +298,8 @@ def build_world(ctx: Context, dbname: str, deliveries: int) -> dict:
             raise
         app_fixture.drop_database(ctx.server, dbname)
         result = world_template.build(ctx.server, dbname, shape, report)
+    with connect(ctx, dbname) as conn:
+        app_fixture.user_foreign_keys_set_null(conn)  # the app's own keys: a user's deletion clears its rows
     ctx.progress.update(task, completed=deliveries, description=f"world {deliveries:,} deliveries")
     if result.reused:
         ctx.console.print(f"reusing world {dbname} ({deliveries:,} deliveries)")
@@ -317,6 +348,8 @@ def install(ctx: Context, dbname: str, variant: Variant) -> None:
         deploy_project(ctx, dbname)
         for path in variant.experiment or ():
             app_fixture.execute_script(ctx.settings(dbname), path.read_text())
+    if variant.name in ctx.options.prepare:
+        app_fixture.execute_script(ctx.settings(dbname), ctx.options.prepare[variant.name])
     with connect(ctx, dbname) as conn:
         conn.execute("analyze")
 
@@ -416,13 +449,14 @@ def write_path(ctx: Context) -> None:
             options.single_inserts,
             options.status_updates * (rounds + warmup),
             options.bulk_link_guests * options.bulk_link_rounds + options.single_links,
+            name_edits=options.name_edits * (rounds + warmup),
         )
         ctx.worlds["write"]["link_pool"] = len(plan.link_guests)
 
         def taking_part(key: str) -> dict[str, psycopg.Connection]:
             return {v: c for v, c in conns.items() if v not in REFERENCES or key in REFERENCE_WORKLOADS}
 
-        def measure(key: str, label: str, total: int | None, function, *args, **kwargs):
+        def measure(key: str, label: str, total: int | None, function, *args, in_rounds: bool = False, **kwargs):
             if not ctx.wanted(key):
                 return None
             task = ctx.progress.add_task(label, total=total)
@@ -430,6 +464,8 @@ def write_path(ctx: Context) -> None:
             if total is None:  # known only once done: stop the task's clock
                 done = next(t.completed for t in ctx.progress.tasks if t.id == task)
                 ctx.progress.update(task, total=done, completed=done)
+            if in_rounds:  # each measured round runs the same operations (read by the drift rules)
+                result[0].extra["rounds"] = rounds
             ctx.workloads.append(result[0])
             ctx.checks.extend(result[1])
             return result
@@ -443,6 +479,7 @@ def write_path(ctx: Context) -> None:
             rounds,
             warmup,
             target=TARGETS["announcement_sends"],
+            in_rounds=True,
         )
         storage = measure(
             "audit_storage",
@@ -462,6 +499,7 @@ def write_path(ctx: Context) -> None:
             rounds,
             warmup,
             target=TARGETS["single_inserts"],
+            in_rounds=True,
         )
         phone_plan = replace(plan, single_guests=plan.single_guests[: options.phone_only_inserts])
         if ctx.wanted("single_inserts_phone_only"):
@@ -475,6 +513,7 @@ def write_path(ctx: Context) -> None:
                 target=None,
                 phone_only=True,
             )
+            workload.extra["rounds"] = rounds
             ctx.workloads.append(workload)
             ctx.checks.extend(checks)
         measure(
@@ -485,6 +524,30 @@ def write_path(ctx: Context) -> None:
             rounds,
             warmup,
             target=TARGETS["status_updates"],
+            in_rounds=True,
+        )
+        measure(
+            "guest_name_edits",
+            "guest name edits",
+            len(plan.name_edit_guests) // (rounds + warmup) * (rounds + warmup),
+            workloads.guest_name_edits,
+            rounds,
+            warmup,
+            target=TARGETS["guest_name_edits"],
+            in_rounds=True,
+        )
+        measure(
+            "user_deletes",
+            f"user deletions ({options.user_delete_deliveries:,} deliveries each)",
+            options.user_deletes * (rounds + warmup),
+            workloads.user_deletes,
+            rounds,
+            warmup,
+            options.user_deletes,
+            options.user_delete_deliveries,
+            options.user_delete_events,
+            target=TARGETS["user_deletes"],
+            in_rounds=True,
         )
         bulk = measure(
             "bulk_guest_link",
@@ -618,15 +681,23 @@ def big_world(ctx: Context) -> None:
     runs: list[dict] = []
     experiments = {v.name: v for v in variants(options) if v.experiment}
     batched = [PROJECT, *experiments]
+    # the baseline takes part in the same rounds, from a template of its own (its design installed)
+    baseline_template = ctx.name("big_baseline_tpl") if options.baseline_backfill else None
+    if baseline_template:
+        copy(ctx, bare, baseline_template)
+        install(ctx, baseline_template, Variant(BASELINE, ""))
     for r in range(options.backfill_rounds):
-        for name in bench_workloads.rotate(["set_based", *batched], r):
+        for name in bench_workloads.rotate(["set_based", *batched, *([BASELINE] if baseline_template else [])], r):
             db = ctx.name("big_backfill")
-            copy(ctx, project_template, db)
+            copy(ctx, baseline_template if name == BASELINE else project_template, db)
             if name in experiments:
                 for path in experiments[name].experiment:
                     app_fixture.execute_script(ctx.settings(db), path.read_text())
             if name in batched:
                 result = batched_backfill(ctx, db, f"historical backfill, {name}, round {r + 1}")
+            elif name == BASELINE:
+                with ctx.progress.console.status("baseline: per-guest backfill function for every linkable guest…"):
+                    result = baseline_backfill(ctx, db)
             else:
                 with ctx.progress.console.status("one set-based UPDATE…"):
                     result = set_based_update(ctx, db)
@@ -635,15 +706,8 @@ def big_world(ctx: Context) -> None:
             runs.append({"variant": name, **{k: v for k, v in result.items() if k != "batch_seconds"}})
             if name in batched:
                 runs[-1]["batch_summary"] = asdict(bench_report.Summary.of(result["batch_seconds"]))
-    if options.baseline_backfill:
-        db = ctx.name("big_backfill_baseline")
-        copy(ctx, bare, db)
-        install(ctx, db, Variant(BASELINE, ""))
-        with ctx.progress.console.status("baseline: per-guest backfill function for every linkable guest…"):
-            result = baseline_backfill(ctx, db)
-        drop(ctx, db)
-        workload.samples[BASELINE] = [result["seconds"]]
-        runs.append({"variant": BASELINE, **result})
+    if baseline_template and not options.keep_databases:
+        drop(ctx, baseline_template)
     project_runs = [run for run in runs if run["variant"] == PROJECT]
     longest = max(run["longest_batch_seconds"] for run in project_runs)
     workload.extra = {
@@ -712,6 +776,22 @@ def machine(ctx: Context) -> dict:
     }
 
 
+def drift(workloads: list[Workload]) -> dict:
+    """The drift rules, each evaluation, and whether the run is flagged (and why)."""
+    checks = bench_report.drift_checks(workloads)
+    failed = [c for c in checks if not c.passed]
+    return {
+        "rules": bench_report.DRIFT_RULES,
+        "checks": [asdict(c) for c in checks],
+        "flagged": bool(failed),
+        "reasons": [c.text() for c in failed],
+    }
+
+
+def command_line() -> str:
+    return " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
 def document(ctx: Context, started: datetime, machine_info: dict, extras: list[str]) -> dict:
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(ctx.options).items()}
     options["experiments"] = [str(p) for p in ctx.options.experiments]
@@ -719,7 +799,9 @@ def document(ctx: Context, started: datetime, machine_info: dict, extras: list[s
     return {
         "generated_at": started.isoformat(timespec="seconds"),
         "duration_seconds": round((datetime.now(UTC) - started).total_seconds(), 1),
+        "command": command_line(),
         "machine": machine_info | {"load_average_end": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
+        "drift": drift(ctx.workloads),
         "options": options,
         "variants": {v.name: v.description for v in variants(ctx.options)},
         "experiments": extras,
@@ -747,6 +829,11 @@ def document(ctx: Context, started: datetime, machine_info: dict, extras: list[s
         ),
         "timings": ctx.timings,
     }
+
+
+def publish_dir(options: BenchOptions, flagged: bool) -> Path:
+    """Where the results go: the published place, or, for a run whose references drifted, target/."""
+    return options.flagged_dir if flagged else options.output_dir
 
 
 def run(console: Console, options: BenchOptions | None = None) -> dict:
@@ -798,15 +885,32 @@ def run(console: Console, options: BenchOptions | None = None) -> dict:
     console.print(f"checks: {len(ctx.checks) - len(failed)} of {len(ctx.checks)} passed")
     for check in failed:
         console.print(f"  [red]FAILED[/] {check.name}: {check.detail}")
-    options.output_dir.mkdir(parents=True, exist_ok=True)
-    json_path = options.output_dir / "latest.json"
+    start_load, end_load = result["machine"]["load_average_start"], result["machine"]["load_average_end"]
+    if start_load and end_load:
+        console.print(
+            f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in start_load)} before, "
+            f"{' '.join(f'{x:.2f}' for x in end_load)} after, on {machine_info['nproc']} CPUs"
+        )
+    console.print(bench_report.drift_table([bench_report.DriftCheck(**c) for c in result["drift"]["checks"]]))
+    for rule, text in bench_report.DRIFT_RULES.items():
+        console.print(f"  [dim]{rule}: {text}[/]")
+    output_dir = publish_dir(options, result["drift"]["flagged"])
+    if result["drift"]["flagged"]:
+        console.print(
+            f"[bold red]FLAGGED[/]: a reference drifted, so this run is not published in {options.output_dir}:"
+        )
+        for reason in result["drift"]["reasons"]:
+            console.print(f"  [red]{reason}[/]")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    json_path = output_dir / "latest.json"
     bench_report.write_json(json_path, result)
     console.print(f"wrote {json_path}")
     if options.chart:
-        png = options.output_dir / "latest.png"
+        png = output_dir / "latest.png"
         title = (
             f"delivery_linkage benchmark {started:%Y-%m-%d}: {machine_info['nproc']} CPUs, "
             f"{machine_info['memory']}, {machine_info['postgres'].split(' on ')[0]}"
+            + (" — FLAGGED: a reference drifted" if result["drift"]["flagged"] else "")
         )
         project_storage = next((g for g in ctx.storage if g.variant == PROJECT), None)
         if project_storage is not None:

@@ -172,6 +172,125 @@ class Check:
     detail: str = ""
 
 
+# --- drift: when a reference moved, the run is flagged instead of published ------------------------
+
+MINIMAL_TRIGGER_SEND_RATIOS = (1.0, 1.4)  # the minimal trigger / the floor on announcement sends
+NULL_REFERENCE_WORKLOADS = ("status_updates", "guest_name_edits")  # the ≤ 1.03× targets
+NULL_REFERENCE_TOLERANCE = 0.03
+FLOOR_ROUND_SPREAD = 1.25  # the floor's slowest round median / its fastest
+DRIFT_RULES = {
+    "minimal_trigger": (
+        f"announcement sends: the minimal trigger reads {MINIMAL_TRIGGER_SEND_RATIOS[0]:g}–"
+        f"{MINIMAL_TRIGGER_SEND_RATIOS[1]:g}× the floor (measured alone it reads 1.2–1.4×; outside, one of the"
+        " two moved and the ≤ 1.15× target against it means nothing)"
+    ),
+    "null_references": (
+        "status updates and guest name edits: the ideal app and the minimal trigger run the floor's statements on"
+        " the floor's schema (no trigger of theirs fires), so each must read within"
+        f" {NULL_REFERENCE_TOLERANCE:.0%} of the floor, the margin of the ≤ 1.03× targets (an A/A test of the"
+        " pairing)"
+    ),
+    "floor_spread": (
+        "every workload measured in rounds: the floor's median of its slowest round ≤"
+        f" {FLOOR_ROUND_SPREAD:g}× that of its fastest (each round runs the same operations: the machine's load"
+        " changed during the workload)"
+    ),
+}
+
+
+@dataclass
+class DriftCheck:
+    """One evaluation of a drift rule: passed, or the reason the run is flagged."""
+
+    rule: str
+    workload: str
+    subject: str
+    value: float | None
+    limit: str
+    passed: bool
+
+    def text(self) -> str:
+        value = "–" if self.value is None else f"{self.value:.3f}"
+        return f"{self.rule} / {self.workload}: {self.subject} = {value} (allowed {self.limit})"
+
+
+def round_medians(values: list[float], rounds: int) -> list[float]:
+    """Medians of `rounds` equal consecutive chunks of the samples (each round measures the same operations)."""
+    size = len(values) // rounds if rounds else 0
+    return [statistics.median(values[i * size : (i + 1) * size]) for i in range(rounds)] if size else []
+
+
+def drift_checks(workloads: list[Workload]) -> list[DriftCheck]:
+    """Every evaluation of DRIFT_RULES on this run's workloads (the run is flagged if one fails)."""
+    checks: list[DriftCheck] = []
+    by_key = {w.key: w for w in workloads}
+    send = by_key.get("announcement_sends")
+    if send is not None and send.samples.get(MINIMAL_TRIGGER) and send.samples.get(FLOOR):
+        ratio = send.ratio(MINIMAL_TRIGGER, reference=FLOOR)
+        low, high = MINIMAL_TRIGGER_SEND_RATIOS
+        checks.append(
+            DriftCheck(
+                "minimal_trigger",
+                send.key,
+                "minimal trigger / floor",
+                ratio,
+                f"{low:g}–{high:g}",
+                ratio is not None and low <= ratio <= high,
+            )
+        )
+    for key in NULL_REFERENCE_WORKLOADS:
+        workload = by_key.get(key)
+        if workload is None or not workload.samples.get(FLOOR):
+            continue
+        for reference in REFERENCES:
+            if not workload.samples.get(reference):
+                continue
+            ratio = workload.ratio(reference, reference=FLOOR)
+            checks.append(
+                DriftCheck(
+                    "null_references",
+                    key,
+                    f"{reference} / floor",
+                    ratio,
+                    f"1 ± {NULL_REFERENCE_TOLERANCE:g}",
+                    ratio is not None and abs(ratio - 1) <= NULL_REFERENCE_TOLERANCE,
+                )
+            )
+    for workload in workloads:
+        rounds = workload.extra.get("rounds") or 0
+        medians = round_medians(workload.samples.get(FLOOR) or [], rounds)
+        if workload.reference != FLOOR or len(medians) < 2 or min(medians) <= 0:
+            continue
+        spread = max(medians) / min(medians)
+        checks.append(
+            DriftCheck(
+                "floor_spread",
+                workload.key,
+                f"floor's slowest / fastest round median ({rounds} rounds)",
+                spread,
+                f"≤ {FLOOR_ROUND_SPREAD:g}",
+                spread <= FLOOR_ROUND_SPREAD,
+            )
+        )
+    return checks
+
+
+def drift_table(checks: list[DriftCheck]) -> Table:
+    table = Table(title="references: did one drift? (a failed rule flags the run instead of publishing it)")
+    for name in ("rule", "workload", "subject", "value", "allowed", "passed"):
+        table.add_column(name, justify="right" if name == "value" else "left")
+    for check in checks:
+        table.add_row(
+            check.rule,
+            check.workload,
+            check.subject,
+            "–" if check.value is None else f"{check.value:.3f}",
+            check.limit,
+            "[green]yes[/]" if check.passed else "[red]NO[/]",
+        )
+    return table
+
+
 def milliseconds(seconds: float) -> str:
     value = seconds * 1000
     if value >= 10_000:

@@ -71,6 +71,8 @@ from linked
 where delivery.guest_id = linked.id and delivery.user_id is null and linked.removed_at is null
 """
 LINK_ONE = "update public.event_guests set user_id = %s where id = %s"
+EDIT_GUEST_NAME = "update public.event_guests set guest_name = %s where id = %s"
+DELETE_USER = "delete from public.users where id = %s"
 
 IDEAL_APP_SQL = CHECKOUT_DIR / "bench" / "ideal_app.sql"
 APP_STATEMENTS = {"insert_many": INSERT_MANY, "insert_one": INSERT_ONE}
@@ -112,6 +114,7 @@ class WritePlan:
     status_ids: list[uuid.UUID]
     link_guests: list[uuid.UUID]  # active unlinked guests, in the order they are linked
     users: list[uuid.UUID]
+    name_edit_guests: list[uuid.UUID] = field(default_factory=list)
     messages: dict[str, list[tuple[uuid.UUID, uuid.UUID]]] = field(default_factory=dict)
 
     def message_id(self, *parts: object) -> uuid.UUID:
@@ -126,6 +129,7 @@ def sample_plan(
     singles: int,
     status_updates: int,
     link_guests: int,
+    name_edits: int = 0,
 ) -> WritePlan:
     """Deterministic samples (ordered by md5 of the id and the seed) from a world's template."""
     low, high = guest_range
@@ -174,7 +178,15 @@ def sample_plan(
         r[0]
         for r in conn.execute("select id from public.users order by md5(id::text || %s) limit %s", (seed, len(pool)))
     ]
-    return WritePlan(seed, plan_announcements, [tuple(r) for r in single_guests], status_ids, pool, users)
+    name_edit_guests = [
+        r[0]
+        for r in conn.execute(
+            "select id from public.event_guests order by md5(id::text || %s || 'name') limit %s", (seed, name_edits)
+        )
+    ]
+    return WritePlan(
+        seed, plan_announcements, [tuple(r) for r in single_guests], status_ids, pool, users, name_edit_guests
+    )
 
 
 def create_messages(conns: Connections, messages: list[tuple[uuid.UUID, uuid.UUID]]) -> None:
@@ -465,6 +477,176 @@ def status_updates(
                 f"{written} audit rows written, user_ids {'unchanged' if after == user_ids_before[v] else 'CHANGED'}",
             )
         )
+    return workload, checks
+
+
+def no_linking_work(name: str, conns: Connections, before: dict[str, tuple[int, int]]) -> list[Check]:
+    """A check per variant: no audit row and no queue entry written since `before` (linking_state)."""
+    checks = []
+    for v, c in conns.items():
+        audits, queued = (after - then for after, then in zip(linking_state(c), before[v], strict=True))
+        checks.append(
+            Check(
+                f"{name}: {v} does no linking work",
+                audits == 0 and queued == 0,
+                f"{audits} audit rows, {queued} queue entries written",
+            )
+        )
+    return checks
+
+
+def linking_state(conn: psycopg.Connection) -> tuple[int, int]:
+    """(audit rows, entries ever queued for the sweeper) of a variant's copy; 0 where it has none."""
+    queue = conn.execute("select to_regclass('delivery_linkage.guest_link_queue') is not null").fetchone()[0]
+    queued = (
+        conn.execute("select coalesce(max(id), 0) from delivery_linkage.guest_link_queue").fetchone()[0] if queue else 0
+    )
+    return audit_count(conn), queued
+
+
+def guest_name_edits(
+    conns: Connections, plan: WritePlan, rounds: int, warmup: int, tick: Tick, target: Target | None
+) -> tuple[Workload, list[Check]]:
+    """UPDATE of a guest's name by id, one transaction each (no column the linkage reads): no linking
+    work may happen."""
+    variants = list(conns)
+    workload = Workload(
+        "guest_name_edits",
+        "guest name edit (one row)",
+        FLOOR,
+        "no linkage",
+        "update",
+        target,
+        {v: [] for v in variants},
+    )
+    per_round = len(plan.name_edit_guests) // (warmup + rounds)
+    before = {v: linking_state(c) for v, c in conns.items()}
+    record = Recorder(workload, conns)
+    for r in range(warmup + rounds):
+        for i, guest_id in enumerate(plan.name_edit_guests[r * per_round : (r + 1) * per_round]):
+            name = f"Guest {r}.{i}"
+            for v in rotate(variants, r + i):
+                timed(record, v, EDIT_GUEST_NAME, (name, guest_id), measured=r >= warmup)
+            tick(1)
+    checks = no_linking_work("guest name edits", conns, before)
+    names = {
+        v: c.execute(
+            "select id, guest_name, user_id from public.event_guests where id = any(%s) order by id",
+            (plan.name_edit_guests,),
+        ).fetchall()
+        for v, c in conns.items()
+    }
+    checks.append(_compare("guest name edits: same guests in every variant", names, variants, FLOOR))
+    return workload, checks
+
+
+@dataclass
+class DoomedUser:
+    """A user built for deletion: one guest in each of several events, `deliveries` deliveries in all."""
+
+    user_id: uuid.UUID
+    phone: str
+    guests: list[tuple[uuid.UUID, uuid.UUID]]  # (guest, event)
+    messages: list[list[uuid.UUID]]  # per guest, the messages it was sent
+
+
+def doomed_user(plan: WritePlan, index: int, events: list[uuid.UUID], deliveries: int) -> DoomedUser:
+    def uid(*parts: object) -> uuid.UUID:
+        return plan.message_id("doomed_user", index, *parts)
+
+    per_event = [deliveries // len(events) + (1 if e < deliveries % len(events) else 0) for e in range(len(events))]
+    return DoomedUser(
+        uid("user"),
+        f"+1999{plan.seed % 1000:03d}{index:04d}",
+        [(uid("guest", e), event) for e, event in enumerate(events)],
+        [[uid("message", e, k) for k in range(count)] for e, count in enumerate(per_event)],
+    )
+
+
+def build_doomed_user(conn: psycopg.Connection, user: DoomedUser) -> None:
+    """The user, as the app makes one: the user's row; a guest of each event linked to it; messages,
+    each sent to that guest by one INSERT per event with the guest's user_id (so every variant holds
+    the same rows, linked alike). Then, where the variant has a sweeper, its queue is emptied, as the
+    sweeper running beside the app would have."""
+    with conn.transaction():
+        conn.execute("insert into public.users (id, phone) values (%s, %s)", (user.user_id, user.phone))
+        for (guest_id, event_id), messages in zip(user.guests, user.messages, strict=True):
+            conn.execute(
+                "insert into public.event_guests (id, event_id, user_id, phone, guest_name)"
+                " values (%s, %s, %s, %s, 'Doomed guest')",
+                (guest_id, event_id, user.user_id, user.phone),
+            )
+            conn.execute(
+                "insert into public.messages (id, event_id, body, message_type)"
+                " select id, %s, 'benchmark message', 'direct' from unnest(%s::uuid[]) as m (id)",
+                (event_id, messages),
+            )
+    for (guest_id, _), messages in zip(user.guests, user.messages, strict=True):
+        conn.execute(
+            "insert into public.message_deliveries (message_id, guest_id, phone_number, user_id)"
+            " select m.id, %s, %s, %s from unnest(%s::uuid[]) as m (id)",
+            (guest_id, user.phone, user.user_id, messages),
+        )
+    drain_sweeper(conn)
+
+
+def drain_sweeper(conn: psycopg.Connection, max_passes: int = 100) -> None:
+    """Where the variant has the sweeper, passes (each its own transaction) until its queue is empty."""
+    if not conn.execute("select to_regproc('delivery_linkage.sweep_guest_link_queue') is not null").fetchone()[0]:
+        return
+    for _ in range(max_passes):
+        if conn.execute("select delivery_linkage.sweep_guest_link_queue()").fetchone()[0] == 0:
+            return
+    raise RuntimeError(f"the sweeper's queue is not empty after {max_passes} passes")
+
+
+def user_deletes(
+    conns: Connections,
+    plan: WritePlan,
+    rounds: int,
+    warmup: int,
+    per_round: int,
+    deliveries: int,
+    events: int,
+    tick: Tick,
+    target: Target | None,
+) -> tuple[Workload, list[Check]]:
+    """DELETE of a user with `deliveries` deliveries in `events` events, one transaction each; the app's
+    keys to users are ON DELETE SET NULL, so the deletion clears the user's guests and deliveries. Each
+    user is built identically in every variant's copy, untimed, just before the deletions."""
+    variants = list(conns)
+    chosen = [a.event_id for a in plan.announcements][:events]
+    workload = Workload(
+        "user_deletes",
+        f"user deletion ({deliveries:,} deliveries in {len(chosen)} events)",
+        FLOOR,
+        "no linkage",
+        "delete",
+        target,
+        {v: [] for v in variants},
+    )
+    record = Recorder(workload, conns)
+    doomed: list[DoomedUser] = []
+    for r in range(warmup + rounds):
+        for i in range(per_round):
+            user = doomed_user(plan, len(doomed), chosen, deliveries)
+            doomed.append(user)
+            for conn in conns.values():
+                build_doomed_user(conn, user)
+            for v in rotate(variants, r + i):
+                timed(record, v, DELETE_USER, (user.user_id,), measured=r >= warmup)
+            tick(1)
+    message_ids = [m for user in doomed for messages in user.messages for m in messages]
+    rows = {v: deliveries_of(c, message_ids) for v, c in conns.items()}
+    checks = [_compare("user deletions: same deliveries in every variant", rows, variants, FLOOR)]
+    left = {v: sum(row[3] is not None for row in found) for v, found in rows.items()}
+    checks.append(
+        Check(
+            "user deletions: every deleted user's delivery lost its user in every variant",
+            len(rows[FLOOR]) == len(doomed) * deliveries and not any(left.values()),
+            f"{len(rows[FLOOR]):,} deliveries of {len(doomed)} users; still linked: {left}",
+        )
+    )
     return workload, checks
 
 

@@ -3,10 +3,15 @@
 `python -m delivery_linkage_devtools.concurrency` (`make concurrency`):
 1. generates a world from the seed and deploys the linkage into a template database (world.py);
 2. plans the workload: K connections, N operations, the app's mix, from the seed (plan.py);
-3. runs the same plan twice, each on its own `CREATE DATABASE … TEMPLATE` copy of the world:
-   `linkage` as deployed, and `control` with every linkage trigger disabled (runner.py);
-4. checks the invariants at quiescence (invariants.py) and reports both runs side by side:
-   JSON, a table, and a markdown summary with the command and the machine (report.py).
+3. runs the same plan three times, each on its own `CREATE DATABASE … TEMPLATE` copy of the world:
+   `control` with every linkage trigger disabled; `minimal_trigger`, the same with
+   bench/minimal_trigger.sql installed (the least a trigger can do to link at insert: the limit of
+   any trigger design under the same contention); and `linkage` as deployed, with the sweeper
+   running beside it every second (runner.py, sweeping.py);
+4. at quiescence (in the linkage run, after the sweeper has emptied its queue) checks the invariants
+   (invariants.py) and reports the three runs side by side, with issue 15's targets judged on the
+   linkage run against the minimal trigger's: JSON, a table, and a markdown summary with the
+   command, the machine and its load (report.py).
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from rich.console import Console
 from delivery_linkage.database import connection
 from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture
 from delivery_linkage_devtools.concurrency import invariants, plan, report, runner, world
-from delivery_linkage_devtools.concurrency.report import CONTROL, LINKAGE
+from delivery_linkage_devtools.concurrency.report import CONTROL, LINKAGE, MINIMAL_TRIGGER
 
 OUTPUT_DIR = CHECKOUT_DIR / "bench" / "results"
+MINIMAL_TRIGGER_SQL = CHECKOUT_DIR / "bench" / "minimal_trigger.sql"
 
 Prepare = Callable[[psycopg.Connection], None]
 
@@ -41,7 +47,7 @@ class ConcurrencyOptions:
     seed: int = 1
     shape: world.WorldShape = field(default_factory=world.WorldShape)
     run: runner.RunSettings = field(default_factory=runner.RunSettings)
-    variants: tuple[str, ...] = (CONTROL, LINKAGE)  # run in this order
+    variants: tuple[str, ...] = (CONTROL, MINIMAL_TRIGGER, LINKAGE)  # run in this order
     prefix: str = "concurrency"
     keep_databases: bool = False
     output_dir: Path | None = OUTPUT_DIR
@@ -140,8 +146,9 @@ def run(
             result["runs"][variant] = run_variant(console, settings, variant, plans, options, prepare.get(variant))
             result["runs"][variant]["database"] = dbname
             result["runs"][variant]["plan_digests"] = digests
-        if CONTROL in result["runs"] and LINKAGE in result["runs"]:
-            result["targets"] = report.targets(result["runs"][CONTROL], result["runs"][LINKAGE])
+        if MINIMAL_TRIGGER in result["runs"] and LINKAGE in result["runs"]:
+            result["targets"] = report.targets(result["runs"])
+        result["drift"] = report.drift(result["runs"])
         result["machine"]["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
         report.print_table(console, result)
         if options.output_dir:
@@ -156,7 +163,10 @@ def run(
 
 def run_variant(console: Console, settings, variant: str, plans, options: ConcurrencyOptions, prepare) -> dict:
     with connection.connect(settings) as conn:
-        disabled = world.disable_linkage_triggers(conn) if variant == CONTROL else []
+        disabled = world.disable_linkage_triggers(conn) if variant in (CONTROL, MINIMAL_TRIGGER) else []
+        if variant == MINIMAL_TRIGGER:
+            conn.execute(MINIMAL_TRIGGER_SQL.read_text())
+            conn.execute("analyze")
         if prepare:
             prepare(conn)
         triggers = [f"{t}.{name} ({state})" for t, name, state in world.linkage_triggers(conn)]
@@ -171,7 +181,7 @@ def run_variant(console: Console, settings, variant: str, plans, options: Concur
             console.print(f"  {variant}: {done:,}/{total:,} operations")
 
     console.print(f"concurrency: {variant} run, {total:,} operations on {len(plans)} connections…")
-    outcome = runner.execute(settings, plans, options.run, progress=progress)
+    outcome = runner.execute(settings, plans, options.run, progress=progress, sweep=variant == LINKAGE)
     figures = report.summarise(outcome)
     with connection.connect(settings) as conn:
         invariants.record_app_links(conn, [link for w in outcome.workers for link in w.app_links])
@@ -181,9 +191,17 @@ def run_variant(console: Console, settings, variant: str, plans, options: Concur
         )
     figures["disabled_triggers"] = disabled
     figures["triggers"] = triggers
+    stayed = figures["linkable_null"]
     console.print(
         f"concurrency: {variant} done in {figures['seconds']:.0f} s, {figures['committed']:,} committed, "
-        f"invariant violations {figures['invariants']['total']}"
+        f"invariant violations {figures['invariants']['total']}; longest linkable but NULL "
+        f"{stayed['longest_observed_s']:.2f} s observed (≤ {stayed['longest_bound_s']:.2f} s)"
+        + (
+            f"; sweeper {figures['sweeper']['passes']} passes, queue emptied in "
+            f"{figures['sweeper']['drain_passes']} more"
+            if figures["sweeper"]
+            else ""
+        )
     )
     return figures
 

@@ -16,18 +16,23 @@ from delivery_linkage_devtools.concurrency import report, runner, world
 def parse(argv: list[str]) -> tuple[concurrency.ConcurrencyOptions, bool]:
     parser = argparse.ArgumentParser(
         prog="python -m delivery_linkage_devtools.concurrency",
-        description="The same app workload on K connections, with the linkage and with its triggers disabled "
-        "(control), side by side: errors, lock waits, latency, invariants at quiescence.",
+        description="The same app workload on K connections, with the linkage's triggers disabled (control), with "
+        "the minimal trigger instead, and with the linkage and its sweeper, side by side: errors, lock waits, "
+        "latency, how long deliveries stay linkable but NULL, invariants at quiescence; issue 15's targets.",
     )
     parser.add_argument("--operations", type=int, help="operations in all (default 100000; --quick: 2000)")
     parser.add_argument("--connections", type=int, help="connections (default 6; --quick: 4)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the workload and of the world (default 1)")
     parser.add_argument("--world-seed", type=int, help="seed of the world alone (default: --seed)")
     parser.add_argument("--quick", action="store_true", help="a small world and 2000 operations")
-    parser.add_argument("--only", choices=[report.CONTROL, report.LINKAGE], help="run one variant only")
+    parser.add_argument("--only", choices=list(report.RUNS), action="append", help="run only these (repeatable)")
     parser.add_argument("--lock-timeout", default="2s", help="the app sessions' lock_timeout (default 2s)")
     parser.add_argument("--deadlock-timeout", help="the app sessions' deadlock_timeout (default: the server's)")
     parser.add_argument("--sample-interval", type=float, default=0.01, help="lock-wait sampling interval, s")
+    parser.add_argument("--sweep-interval", type=float, default=1.0, help="the sweeper's interval, s (default 1)")
+    parser.add_argument(
+        "--linkable-interval", type=float, default=0.5, help="linkable-but-NULL sampling interval, s (default 0.5)"
+    )
     parser.add_argument("--out", type=Path, default=concurrency.OUTPUT_DIR, help="directory of the results")
     parser.add_argument(
         "--name", help="results file name, NAME.json and NAME.md (default concurrency; --quick: concurrency-quick)"
@@ -44,9 +49,13 @@ def parse(argv: list[str]) -> tuple[concurrency.ConcurrencyOptions, bool]:
         seed=args.seed,
         shape=shape,
         run=runner.RunSettings(
-            lock_timeout=args.lock_timeout, deadlock_timeout=args.deadlock_timeout, sample_interval=args.sample_interval
+            lock_timeout=args.lock_timeout,
+            deadlock_timeout=args.deadlock_timeout,
+            sample_interval=args.sample_interval,
+            sweep_interval=args.sweep_interval,
+            linkable_interval=args.linkable_interval,
         ),
-        variants=(args.only,) if args.only else base.variants,
+        variants=tuple(v for v in base.variants if v in args.only) if args.only else base.variants,
         output_dir=args.out,
         output_name=args.name or ("concurrency-quick" if args.quick else "concurrency"),
         keep_databases=args.keep_databases,

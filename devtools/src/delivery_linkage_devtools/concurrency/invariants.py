@@ -1,7 +1,10 @@
 """The invariants checked at quiescence, through the runbook's interfaces only.
 
 1. linkable_null: no delivery names an active guest linked to a user, of the same event as its
-   message (a guest of another event never gives its user: issue 15, hole 7), and still has user_id NULL.
+   message (a guest of another event never gives its user: issue 15, hole 7), and still has user_id NULL,
+   unless the linkage audited it `skipped / feature_disabled` (linking was off when it was inserted or
+   its guest linked: nothing links it later by design but the historical backfill); those are counted
+   apart (linkable_null_while_linking_off).
 2. link_without_audit: every delivery whose user the linkage wrote has a `user_link_audit` row with
    outcome `linked` naming that user (table `message_deliveries` or `message_deliveries_backfill`).
    Links the app wrote itself are not the linkage's: the world's history and the app's upserts that
@@ -77,6 +80,20 @@ LINKABLE_NULL = f"""
     where d.user_id is null and g.user_id is not null and g.removed_at is null
       and (m.event_id is null or m.event_id = g.event_id)
       and {IN_SCOPE}
+"""
+
+# the deliveries the linkage skipped because LINK_USER_BY_PHONE was off
+SKIPPED_WHILE_OFF = """
+    select audit.record_id from public.user_link_audit as audit
+    where audit.outcome = 'skipped' and audit.reason = 'feature_disabled'
+"""
+LINKABLE_NULL_LINKING_ON = f"""
+    select v.id, v.guest_id, v.user_id from ({LINKABLE_NULL}) as v
+    where not exists (select from ({SKIPPED_WHILE_OFF}) as skipped where skipped.record_id = v.id)
+"""
+LINKABLE_NULL_WHILE_OFF = f"""
+    select v.id, v.guest_id, v.user_id from ({LINKABLE_NULL}) as v
+    where exists (select from ({SKIPPED_WHILE_OFF}) as skipped where skipped.record_id = v.id)
 """
 
 LINKABLE_NULL_UNEXPLAINED = f"""
@@ -155,7 +172,7 @@ CROSS_EVENT_LINK = f"""
 """
 
 CHECKS = {
-    "linkable_null": LINKABLE_NULL,
+    "linkable_null": LINKABLE_NULL_LINKING_ON,
     "link_without_audit": LINK_WITHOUT_AUDIT,
     "dangling_user": DANGLING_USER,
 }
@@ -219,6 +236,7 @@ def check(conn: psycopg.Connection, examples: int = 5) -> dict:
         result["examples"][name] = [[str(value) for value in row] for row in rows[:examples]]
     result["total"] = sum(result[name] for name in CHECKS)
     result["link_without_audit_audited_elsewhere"] = len(conn.execute(AUDITED_ELSEWHERE, WHOLE_DATABASE).fetchall())
+    result["linkable_null_while_linking_off"] = len(conn.execute(LINKABLE_NULL_WHILE_OFF, WHOLE_DATABASE).fetchall())
     return result
 
 

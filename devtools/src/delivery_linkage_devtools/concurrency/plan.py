@@ -11,12 +11,17 @@ writing `user_id = excluded.user_id` as the project's fixture does or
 `user_id = coalesce(excluded.user_id, message_deliveries.user_id)` as the app's own RPC does),
 delivery status callbacks, guests linked (by the app, or by a sign-up creating the user), unlinked,
 relinked, removed, restored, linked in bulk, phone and display-name edits, a guest reading their
-messages, feature flag flips and a few user deletions. Isolation levels: 70 % READ COMMITTED,
-15 % REPEATABLE READ, 15 % SERIALIZABLE, per transaction.
+messages, feature flag flips (the users fallback toggled; linking itself, LINK_USER_BY_PHONE, switched
+off and, a few operations later on the same connection, on again, so it ends on), a few user
+deletions, and a user's row held by the app while guests of that user are sent to: locked FOR
+UPDATE for a moment (a profile edit), its email changed (a unique key: the same lock), or deleted
+and rolled back (issue 15's hole 1). Isolation levels: 70 % READ COMMITTED, 15 % REPEATABLE READ,
+15 % SERIALIZABLE, per transaction.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 import uuid
@@ -49,7 +54,11 @@ MIX: dict[str, float] = {
     "phone_edit": 4,
     "name_edit": 6,
     "flag_flip": 0.25,
+    "linking_off": 0.05,  # LINK_USER_BY_PHONE off; the same connection turns it on (linking_on) 3-12 operations later
     "delete_user": 0.05,
+    "lock_user": 1.5,
+    "email_edit": 1,
+    "delete_user_rolled_back": 0.2,
 }
 INSERT_KINDS = (
     "announcement",
@@ -84,6 +93,8 @@ class Planner:
         self.sent: list[tuple[uuid.UUID, uuid.UUID]] = []  # (message, guest) pairs this connection sent
         self.upserted: list[tuple[uuid.UUID, uuid.UUID, str]] = []
         self.kinds, self.weights = list(MIX), list(MIX.values())
+        self.planned = 0
+        self.linking_on_at: list[int] = []  # when this connection turns linking back on
 
     # -- picks --------------------------------------------------------------------------------------
     def event(self) -> uuid.UUID:
@@ -113,9 +124,25 @@ class Planner:
     def user(self) -> uuid.UUID:
         return self.rng.choice(self.world.account_users)
 
+    def linked_user(self) -> uuid.UUID:
+        """The user of a guest the workload sends to (hot events half the time), as the world began:
+        the user whose row, held, makes a send to that guest race with it."""
+        event = self.event()
+        users = [u for g in self.world.guests_by_event[event] if (u := self.world.guest_user[g]) is not None]
+        return self.rng.choice(users) if users else self.user()
+
     # -- operations ---------------------------------------------------------------------------------
-    def next(self) -> Operation:
+    def next(self, remaining: int = 1_000_000) -> Operation:
+        """The next operation; `remaining` (this one included) lets a switch of linking back on come
+        before the plan ends."""
+        self.planned += 1
+        due = self.linking_on_at and self.linking_on_at[0] <= self.planned
+        if due or remaining <= len(self.linking_on_at):
+            self.linking_on_at.pop(0)
+            return Operation("linking_on", self.isolation(), ())
         kind = self.rng.choices(self.kinds, self.weights)[0]
+        if kind == "linking_off" and remaining <= len(self.linking_on_at) + 1:
+            kind = "send_one"  # no room left to turn it on again
         params = getattr(self, f"plan_{kind}")()
         if params is None:  # nothing to act on yet (e.g. no earlier send): a single send instead
             kind, params = "send_one", self.plan_send_one()
@@ -220,8 +247,22 @@ class Planner:
     def plan_flag_flip(self):
         return ("LINK_USER_BY_PHONE_FALLBACK_TO_USERS",)
 
+    def plan_linking_off(self):
+        bisect.insort(self.linking_on_at, self.planned + self.rng.randint(3, 12))
+        return ()
+
     def plan_delete_user(self):
         return (self.rng.choice(self.world.deletable_users),)
+
+    def plan_lock_user(self):
+        """select … for update of a user, then an edit of its display name, holding the row a moment."""
+        return (self.linked_user(), f"User {self.rng.randrange(10**6)}", 0.005)
+
+    def plan_email_edit(self):
+        return (self.linked_user(), f"user-{self.rng.getrandbits(64):016x}@example.com")
+
+    def plan_delete_user_rolled_back(self):
+        return (self.linked_user(),)
 
 
 def plan(world: World, seed: int, connections: int, operations: int) -> list[list[Operation]]:
@@ -230,7 +271,7 @@ def plan(world: World, seed: int, connections: int, operations: int) -> list[lis
     for index in range(connections):
         count = operations // connections + (1 if index < operations % connections else 0)
         planner = Planner(world, connection_seed(seed, index))
-        result.append([planner.next() for _ in range(count)])
+        result.append([planner.next(remaining=count - done) for done in range(count)])
     return result
 
 

@@ -1,4 +1,5 @@
-"""Runs a plan: one thread and one connection per planned connection, plus a lock-wait sampler.
+"""Runs a plan: one thread and one connection per planned connection, plus a lock-wait sampler, a
+linkable-but-NULL sampler and, in the linkage run, the sweeper (sweeping.py).
 
 Each operation is one app transaction at its planned isolation level. Serialization failures
 (40001) and deadlocks (40P01) are retried as an app would (rollback, short random back-off, again,
@@ -10,8 +11,12 @@ Lock waits are measured from the server: a separate connection samples `pg_locks
 `sample_interval` seconds for the workers' backends. A lock request not granted has a `waitstart`
 (PostgreSQL 14+), so one wait is the pair (pid, waitstart) and its duration is the last time it was
 seen waiting minus `waitstart`: exact to within one sampling interval, and waits shorter than an
-interval may go unseen (the same for both runs). The share of sampled worker-time spent waiting on
+interval may go unseen (the same for every run). Each wait is attributed to the operation its
+worker was running (kind and isolation level). The share of sampled worker-time spent waiting on
 a lock is reported too.
+
+An operation that returns ROLLBACK ends its transaction with ROLLBACK (a user deletion the app
+takes back).
 """
 
 from __future__ import annotations
@@ -26,9 +31,11 @@ import psycopg
 
 from delivery_linkage.database import connection
 from delivery_linkage.database.connection import ConnectionSettings
+from delivery_linkage_devtools.concurrency import sweeping
 from delivery_linkage_devtools.concurrency.plan import Operation
 
 RETRIED = {"40001": "serialization_failure", "40P01": "deadlock_detected"}
+ROLLBACK = "rollback"  # what an operation returns to end its transaction with ROLLBACK instead of COMMIT
 
 
 @dataclass
@@ -175,8 +182,31 @@ def op_flag_flip(conn, flag_name):
     conn.execute("update public.feature_flags set enabled = not enabled where flag_name = %s", (flag_name,))
 
 
+def op_linking_off(conn):
+    conn.execute("update public.feature_flags set enabled = false where flag_name = 'LINK_USER_BY_PHONE'")
+
+
+def op_linking_on(conn):
+    conn.execute("update public.feature_flags set enabled = true where flag_name = 'LINK_USER_BY_PHONE'")
+
+
 def op_delete_user(conn, user):
     conn.execute("delete from public.users where id = %s", (user,))
+
+
+def op_lock_user(conn, user, name, hold_seconds):
+    conn.execute("select 1 from public.users where id = %s for update", (user,)).fetchall()
+    conn.execute("select pg_sleep(%s)", (hold_seconds,))
+    conn.execute("update public.users set display_name = %s where id = %s", (name, user))
+
+
+def op_email_edit(conn, user, email):
+    conn.execute("update public.users set email = %s where id = %s", (email, user))
+
+
+def op_delete_user_rolled_back(conn, user):
+    conn.execute("delete from public.users where id = %s", (user,))
+    return ROLLBACK
 
 
 OPERATIONS = {name.removeprefix("op_"): function for name, function in globals().items() if name.startswith("op_")}
@@ -193,6 +223,8 @@ class RunSettings:
     deadlock_timeout: str | None = None  # None: the server's
     max_attempts: int = 50
     sample_interval: float = 0.01
+    sweep_interval: float = 1.0  # the sweeper's, in the linkage run (`linkage sweep`'s default)
+    linkable_interval: float = 0.5  # the linkable-but-NULL sampler's, in every run
 
     def options(self) -> str:
         options = f"-c lock_timeout={self.lock_timeout} -c statement_timeout={self.statement_timeout}"
@@ -216,6 +248,7 @@ class Worker(threading.Thread):
         self.backoff = random.Random(index)  # back-off only: never changes what the plan does
         self.conn: psycopg.Connection | None = None
         self.failure: BaseException | None = None
+        self.current: Operation | None = None  # what the connection is doing (read by the lock-wait sampler)
 
     def connect(self) -> psycopg.Connection:
         conn = connection.connect(
@@ -259,9 +292,14 @@ class Worker(threading.Thread):
         started = time.perf_counter()
         for attempt in range(self.run_settings.max_attempts):
             try:
+                self.current = operation
                 self.conn.execute(f"begin isolation level {operation.isolation}")
                 app_links = function(self.conn, *operation.params)
-                self.conn.execute("commit")
+                if app_links == ROLLBACK:
+                    self.conn.execute("rollback")
+                    app_links = None
+                else:
+                    self.conn.execute("commit")
             except psycopg.Error as error:
                 state = error.sqlstate or type(error).__name__
                 self.rollback()
@@ -306,11 +344,17 @@ SAMPLE_LOCK_WAITS = """
 
 
 class LockWaitSampler(threading.Thread):
-    def __init__(self, settings: ConnectionSettings, pids: list[int], interval: float):
+    """Samples the workers' ungranted locks; each wait is attributed to the operation (kind, isolation
+    level) its worker was running when the wait was first seen."""
+
+    def __init__(self, settings: ConnectionSettings, workers: list[Worker], interval: float):
         super().__init__(name="concurrency-lock-sampler", daemon=True)
-        self.settings, self.pids, self.interval = settings, pids, interval
+        self.settings, self.interval = settings, interval
+        self.workers = {w.conn.info.backend_pid: w for w in workers}
+        self.pids = list(self.workers)
         self.stop = threading.Event()
-        self.waits: dict[tuple, list] = {}  # (pid, waitstart) -> [locktype, relation, mode, waitstart, last_seen]
+        # (pid, waitstart) -> [locktype, relation, mode, waitstart, last_seen, kind, isolation]
+        self.waits: dict[tuple, list] = {}
         self.samples = 0
         self.waiting_backend_samples = 0
 
@@ -326,27 +370,52 @@ class LockWaitSampler(threading.Thread):
                     key = (pid, waitstart)
                     wait = self.waits.get(key)
                     if wait is None:
-                        self.waits[key] = [locktype, relation, mode, waitstart, now]
+                        current = self.workers[pid].current
+                        kind, isolation = (current.kind, current.isolation) if current else ("", "")
+                        self.waits[key] = [locktype, relation, mode, waitstart, now, kind, isolation]
                     else:
                         wait[4] = max(wait[4], now)
 
-    def durations(self) -> list[tuple[str, str, float]]:
-        """(locktype, relation, seconds waited) per wait seen."""
-        return [(w[0], w[1], (w[4] - w[3]).total_seconds()) for w in self.waits.values()]
+    def durations(self) -> list[LockWait]:
+        """Every wait seen, with its duration."""
+        return [LockWait(w[0], w[1], (w[4] - w[3]).total_seconds(), w[5], w[6]) for w in self.waits.values()]
+
+
+@dataclass(frozen=True)
+class LockWait:
+    locktype: str
+    relation: str  # '' for a lock on no relation (transactionid, tuple's relation is named)
+    seconds: float
+    kind: str  # the operation its worker was running
+    isolation: str
+
+    @property
+    def lock(self) -> str:
+        return f"{self.locktype}{':' + self.relation if self.relation else ''}"
 
 
 @dataclass
 class RunOutcome:
     workers: list[WorkerOutcome]
     seconds: float
-    lock_waits: list[tuple[str, str, float]]
+    lock_waits: list[LockWait]
     lock_samples: int
     waiting_backend_samples: int
     backends: int
+    linkable_null: dict = field(default_factory=dict)  # LinkableNullSampler.figures()
+    sweeper: dict | None = None  # Sweeper.figures(), when the run had one
 
 
-def execute(settings: ConnectionSettings, plans: list[list[Operation]], run: RunSettings, progress=None) -> RunOutcome:
-    """Runs every connection's plan at once; returns when all are done (quiescence)."""
+def execute(
+    settings: ConnectionSettings,
+    plans: list[list[Operation]],
+    run: RunSettings,
+    progress=None,
+    sweep: bool = False,
+) -> RunOutcome:
+    """Runs every connection's plan at once; returns when all are done (quiescence). With `sweep`, a
+    sweeper runs beside the workers every run.sweep_interval seconds and, once they are done, until
+    the queue is empty. The linkable-but-NULL sampler runs throughout, and takes its last sample then."""
     start = threading.Barrier(len(plans) + 1)
     workers = [Worker(index, settings, operations, run, start) for index, operations in enumerate(plans)]
     for worker in workers:
@@ -356,8 +425,13 @@ def execute(settings: ConnectionSettings, plans: list[list[Operation]], run: Run
     except threading.BrokenBarrierError:
         failures = [w.failure for w in workers if w.failure]
         raise RuntimeError(f"workers could not start: {failures[:1]}") from (failures[0] if failures else None)
-    sampler = LockWaitSampler(settings, [w.conn.info.backend_pid for w in workers], run.sample_interval)
+    sampler = LockWaitSampler(settings, workers, run.sample_interval)
     sampler.start()
+    linkable = sweeping.LinkableNullSampler(settings, run.linkable_interval)
+    linkable.start()
+    sweeper = sweeping.Sweeper(settings, run.sweep_interval) if sweep else None
+    if sweeper:
+        sweeper.start()
     started = time.perf_counter()
     total = sum(len(p) for p in plans)
     while any(w.is_alive() for w in workers):
@@ -367,6 +441,12 @@ def execute(settings: ConnectionSettings, plans: list[list[Operation]], run: Run
     seconds = time.perf_counter() - started
     sampler.stop.set()
     sampler.join(30)
+    if sweeper:
+        sweeper.stop.set()
+        sweeper.join(120)
+        sweeper.drain()
+    linkable.stop.set()
+    linkable.join(120)
     failures = [w.failure for w in workers if w.failure]
     if failures:
         raise RuntimeError(f"a worker failed: {failures[0]!r}") from failures[0]
@@ -377,4 +457,6 @@ def execute(settings: ConnectionSettings, plans: list[list[Operation]], run: Run
         lock_samples=sampler.samples,
         waiting_backend_samples=sampler.waiting_backend_samples,
         backends=len(workers),
+        linkable_null=linkable.figures(),
+        sweeper=sweeper.figures() if sweeper else None,
     )

@@ -204,23 +204,7 @@ def load(conn: psycopg.Connection, world: World) -> None:
 def recreate_user_foreign_keys(conn: psycopg.Connection) -> None:
     """Both keys to users ON DELETE SET NULL: the deliveries' first, then the guests' (as a migration
     recreating the guests' key leaves them)."""
-    for table in ("message_deliveries", "event_guests"):
-        for (name,) in conn.execute(
-            """
-            select c.conname from pg_constraint as c
-            where c.conrelid = %s::regclass and c.contype = 'f'
-              and c.confrelid = 'public.users'::regclass
-            """,
-            (f"public.{table}",),
-        ).fetchall():
-            conn.execute(
-                sql.SQL("alter table {} drop constraint {}").format(sql.Identifier(table), sql.Identifier(name))
-            )
-        conn.execute(
-            sql.SQL(
-                "alter table {} add constraint {} foreign key (user_id) references public.users (id) on delete set null"
-            ).format(sql.Identifier(table), sql.Identifier(f"{table}_user_id_fkey"))
-        )
+    app_fixture.user_foreign_keys_set_null(conn, ("message_deliveries", "event_guests"))
 
 
 def create_bookkeeping(conn: psycopg.Connection) -> None:
