@@ -164,7 +164,7 @@ begin
 
     select g.id, g.event_id, g.user_id, g.removed_at into v_guest
     from public.event_guests as g where g.id = new.guest_id;
-    v_event_id := coalesce(v_guest.event_id, (select m.event_id from public.messages as m where m.id = new.message_id));
+    v_event_id := coalesce((select m.event_id from public.messages as m where m.id = new.message_id), v_guest.event_id);
 
     if not public.get_feature_flag('LINK_USER_BY_PHONE') then
         v_outcome := 'skipped'; v_reason := 'feature_disabled'; v_count := 0;
@@ -174,9 +174,16 @@ begin
             select g.id, g.event_id, g.user_id, g.removed_at into v_guest
             from public.event_guests as g where g.id = new.guest_id for share;
         end if;
-        if v_guest.id is not null and v_guest.removed_at is null and v_guest.user_id is not null then
+        if v_guest.id is not null and v_guest.event_id <> v_event_id then
+            -- a guest of another event than the message's: never linked across events
+            v_outcome := 'no_match'; v_reason := 'guest_other_event'; v_count := 1; v_matched := v_guest.id;
+        elsif v_guest.id is not null and v_guest.removed_at is null and v_guest.user_id is not null then
             new.user_id := v_guest.user_id;
             v_outcome := 'linked'; v_reason := 'guest_record'; v_count := 1; v_matched := v_guest.id;
+        elsif v_guest.id is not null and not public.get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS') then
+            -- a named guest, with the users fallback off: the guest's own state is the reason
+            v_outcome := 'no_match'; v_count := 1; v_matched := v_guest.id;
+            v_reason := case when v_guest.removed_at is not null then 'guest_removed' else 'guest_not_linked' end;
         else
             select * into v_match from public.link_user_by_phone(v_event_id, new.phone_number, new.guest_id);
             new.user_id := v_match.user_id;

@@ -20,7 +20,7 @@
             join pg_catalog.pg_class as c on c.oid = t.tgrelid
             join pg_catalog.pg_namespace as n on n.oid = c.relnamespace
             where n.nspname = '{{ s }}'
-              and c.relname in ('message_deliveries', 'event_guests')
+              and c.relname in ('message_deliveries', 'event_guests', 'users')
               and t.tgname in ({% for name in linkage_trigger_names() %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor %})
         loop
             execute pg_catalog.format(

@@ -73,7 +73,7 @@
         -- the previous write path's triggers, tables, sequences and functions
         if exists (
             select from pg_catalog.pg_trigger as t
-            where t.tgrelid in ('{{ s }}.message_deliveries'::regclass, '{{ s }}.event_guests'::regclass)
+            where t.tgrelid in ('{{ s }}.message_deliveries'::regclass, '{{ s }}.event_guests'::regclass, '{{ s }}.users'::regclass)
               and pg_catalog.obj_description(t.oid, 'pg_trigger') like 'delivery_linkage %'
               and t.tgname not in ({% for name in linkage_trigger_names() %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor %})
         ) or pg_catalog.to_regclass('{{ p }}.commit_checks') is not null then
@@ -81,7 +81,7 @@
             for v_signature in
                 select pg_catalog.format('drop trigger %I on %s', t.tgname, t.tgrelid::regclass)
                 from pg_catalog.pg_trigger as t
-                where t.tgrelid in ('{{ s }}.message_deliveries'::regclass, '{{ s }}.event_guests'::regclass)
+                where t.tgrelid in ('{{ s }}.message_deliveries'::regclass, '{{ s }}.event_guests'::regclass, '{{ s }}.users'::regclass)
                   and pg_catalog.obj_description(t.oid, 'pg_trigger') like 'delivery_linkage %'
                   and t.tgname not in ({% for name in linkage_trigger_names() %}'{{ name }}'{{ ', ' if not loop.last }}{% endfor %})
             loop

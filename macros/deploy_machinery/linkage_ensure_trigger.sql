@@ -37,5 +37,6 @@
         'trigger_message_deliveries_audit_links',
         'trigger_message_deliveries_auto_link_user_on_update',
         'trigger_backfill_deliveries_on_guest_insert',
+        'trigger_relink_deliveries_on_user_delete',
     ]) }}
 {% endmacro %}

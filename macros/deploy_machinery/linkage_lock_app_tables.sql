@@ -16,7 +16,8 @@
         begin
             -- ACCESS EXCLUSIVE: DROP TRIGGER needs it, and a lock upgraded later would wait while holding
             lock table {{ s }}.event_guests, {{ s }}.message_deliveries{% for relation in also %}, {{ relation }}{% endfor %} in access exclusive mode nowait;
-            lock table {{ s }}.users in share mode nowait;
+            -- users: the linkage's trigger on it (SHARE ROW EXCLUSIVE, as CREATE TRIGGER needs)
+            lock table {{ s }}.users in share row exclusive mode nowait;
             {%- if also_sql %}
             if {{ also_sql }} is not null then
                 execute 'lock table ' || {{ also_sql }} || ' in access exclusive mode nowait';

@@ -19,6 +19,7 @@
         p ~ '.decide_delivery_links(uuid[], uuid[], uuid[], uuid[], text[])',
         p ~ '.backfill_guest_deliveries(uuid[], text)',
         p ~ '.relink_updated_delivery()',
+        p ~ '.relink_deliveries_of_deleted_user()',
         p ~ '.audit_inserted_delivery_links()',
         p ~ '.sweep_guest_link_queue()',
         p ~ '.audit_vocabulary()',

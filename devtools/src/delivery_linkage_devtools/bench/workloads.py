@@ -245,6 +245,15 @@ def timed(record: Recorder, variant: str, statement: str, params: tuple, measure
         conn.execute(statement, params, prepare=True)
 
 
+def sweep(conn: psycopg.Connection) -> None:
+    """Where the variant has the project's sweeper, runs it until its queue is empty: a guest's link is
+    backfilled there, after it commits, so the link's whole work is the UPDATE and the sweep."""
+    if conn.execute("select to_regproc('delivery_linkage.sweep_guest_link_queue') is not null").fetchone()[0]:
+        for _ in range(100):
+            if not conn.execute("select delivery_linkage.sweep_guest_link_queue()").fetchone()[0]:
+                return
+
+
 # --- checks ----------------------------------------------------------------------------------------
 
 
@@ -653,7 +662,8 @@ def user_deletes(
 def bulk_guest_link(
     conns: Connections, plan: WritePlan, size: int, rounds: int, tick: Tick, target: Target | None
 ) -> tuple[Workload, list[Check], int]:
-    """One UPDATE linking `size` guests; the floor runs the hand-written set-based delivery UPDATE with it."""
+    """One UPDATE linking `size` guests; the floor runs the hand-written set-based delivery UPDATE with it,
+    the project's sweeper backfills after it (both timed: the link's whole work)."""
     variants = list(conns)
     workload = Workload(
         "bulk_guest_link",
@@ -680,6 +690,7 @@ def bulk_guest_link(
                         conn.execute(HAND_WRITTEN_DELIVERIES, (guests,))
                 else:
                     conn.execute(LINK_GUESTS, (guests, users))
+                    sweep(conn)
         tick(1)
     workload.extra["deliveries_per_link"] = conns[FLOOR].execute(
         "select count(*) from public.message_deliveries where guest_id = any(%s)", (linked_guests,)
@@ -712,7 +723,10 @@ def single_guest_links(
     record = Recorder(workload, conns)
     for i, (guest_id, user_id) in enumerate(zip(guests, users, strict=True)):
         for v in rotate(variants, i):
-            timed(record, v, LINK_ONE_HAND_WRITTEN if v == FLOOR else LINK_ONE, (user_id, guest_id))
+            with record(v) as conn:
+                conn.execute(LINK_ONE_HAND_WRITTEN if v == FLOOR else LINK_ONE, (user_id, guest_id), prepare=True)
+                if v != FLOOR:
+                    sweep(conn)
         tick(1)
     return workload, link_checks("single guest links", conns, guests)
 

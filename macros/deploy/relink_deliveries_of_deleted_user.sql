@@ -1,0 +1,75 @@
+{#
+    relink_deliveries_of_deleted_user: row-level BEFORE DELETE trigger function on users
+    (trigger_relink_deliveries_on_user_delete). The app's foreign key clears the deleted user's
+    deliveries (ON DELETE SET NULL); the ones whose guest has been linked to another user since (a
+    relink leaves a guest's earlier deliveries with the user they had) would then be linkable but NULL.
+    They get their guest's current user first, in one statement per deleted user, audited
+    (guest_relinked); the key's action then clears the rest, which no trigger of the linkage looks at
+    row by row (trigger_message_deliveries_auto_link_user_on_update fires outside triggers only).
+    Rows another transaction holds, and a new user being deleted or re-keyed itself, are skipped.
+#}
+{% macro relink_deliveries_of_deleted_user(ctx) %}
+    {%- set s = ctx.s -%}
+    {%- set p = ctx.p -%}
+    create or replace function {{ p }}.relink_deliveries_of_deleted_user()
+    returns trigger
+    language plpgsql
+    security definer
+    set search_path = ''
+    as $function$
+    declare
+        v_ids uuid[];
+        v_users uuid[];
+        v_guests uuid[];
+        v_events uuid[];
+        v_messages uuid[];
+    begin
+        if not {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+            return old;
+        end if;
+        with candidates as (
+            select delivery.id, guest.user_id, guest.id as guest_id, guest.event_id, delivery.message_id
+            from {{ s }}.message_deliveries as delivery
+            join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
+            left join {{ s }}.messages as message on message.id = delivery.message_id
+            where delivery.user_id = old.id
+              and {{ linkage_guest_is_linkable('guest') }}
+              and guest.user_id <> old.id
+              and {{ linkage_guest_of_event('guest', 'message.event_id') }}
+              and exists (
+                  select from {{ s }}.users as app_user
+                  where app_user.id = guest.user_id
+                  for key share skip locked
+              )
+            order by delivery.id
+            for no key update of delivery skip locked
+        ),
+
+        relinked as (
+            update {{ s }}.message_deliveries as delivery
+            set user_id = candidates.user_id
+            from candidates
+            where delivery.id = candidates.id
+            returning delivery.id, candidates.user_id, candidates.guest_id, candidates.event_id, candidates.message_id
+        )
+
+        select pg_catalog.array_agg(relinked.id), pg_catalog.array_agg(relinked.user_id),
+               pg_catalog.array_agg(relinked.guest_id), pg_catalog.array_agg(relinked.event_id),
+               pg_catalog.array_agg(relinked.message_id)
+        into v_ids, v_users, v_guests, v_events, v_messages
+        from relinked;
+        if v_ids is not null then
+            {{ linkage_write_attempts(ctx,
+                "select 'message_deliveries', 'linked', 'guest_relinked', r.event_id, r.message_id, "
+                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
+                ~ "pg_catalog.array_agg(r.id), pg_catalog.array_agg(r.user_id), pg_catalog.array_agg(r.guest_id), "
+                ~ "null::text[], null::integer[], pg_catalog.array_fill(old.id, array[pg_catalog.count(*)::integer]) "
+                ~ "from unnest(v_ids, v_users, v_guests, v_events, v_messages) as r (id, user_id, guest_id, event_id, message_id) "
+                ~ "group by r.event_id, r.message_id") }};
+        end if;
+        return old;
+    end
+    $function$;
+    comment on function {{ p }}.relink_deliveries_of_deleted_user() is
+        'delivery_linkage: BEFORE DELETE row trigger function on users: a deleted user''s deliveries whose guest was relinked since get the guest''s user.';
+{% endmacro %}
