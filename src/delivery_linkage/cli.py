@@ -168,14 +168,18 @@ def db_status():
 
 
 @db_app.command("url")
-def db_url(dbname: str = typer.Option(connection.DEFAULT_DATABASE, help="database name")):
+def db_url(
+    dbname: str = typer.Option(None, help="database name (default: PGDATABASE, else the demo's delivery_linkage)"),
+):
     """Print the connection URL (starting the embedded server if needed)."""
     settings = connection.resolve(dbname)
     print(f"postgresql://{settings.user}@/{settings.dbname}?host={settings.host}&port={settings.port}")
 
 
 @db_app.command("env")
-def db_env(dbname: str = typer.Option(connection.DEFAULT_DATABASE, help="database name")):
+def db_env(
+    dbname: str = typer.Option(None, help="database name (default: PGDATABASE, else the demo's delivery_linkage)"),
+):
     """Print `export …=…` lines for the shell: `eval "$(linkage db env)"` then run dbt or psql.
 
     The libpq variables (PG…) of the database, and DBT_PROFILES_DIR naming the project's profiles folder
