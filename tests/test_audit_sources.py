@@ -56,7 +56,7 @@ def test_legacy_audit_rows_are_reported_apart_and_never_judged(bare_app_db):
     assert result.returncode == 0, result.output[-4000:]
     for test in AUDIT_TESTS:
         assert re.search(rf"PASS {test}\b", result.output), test
-    assert re.search(r"PASS accepted_values_stg_app__user_link_audit_outcome", result.output)
+    assert re.search(r"PASS in_audit_vocabulary_stg_app__user_link_audit_outcome", result.output)
     legacy = db.execute("select outcome, audit_rows from linkage.legacy_link_audit_daily order by outcome").fetchall()
     assert legacy == [("ambiguous", 1), ("linked", 2)]
     judged = db.execute("select outcome, attempts from linkage.link_attempts_daily").fetchall()

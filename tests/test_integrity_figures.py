@@ -172,6 +172,10 @@ CATEGORIZED_DEFECTS = (
     "select delivery_id, delivery_category from linkage.int_message_deliveries__categorized "
     "where delivery_category in (select delivery_category from linkage.delivery_categories where is_defect) order by 1"
 )
+AWAITING = (
+    "select count(*) from linkage.int_message_deliveries__categorized"
+    " where delivery_category = 'linkable_null_awaiting_sweeper'"
+)
 
 
 def test_hourly_figures_equal_the_runbook_query_after_links_unlinks_removals_and_the_backfill(modeled_db):
@@ -186,11 +190,14 @@ def test_hourly_figures_equal_the_runbook_query_after_links_unlinks_removals_and
     modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     modeled_db.execute("analyze")
 
-    def agree(step: str) -> tuple[int, int]:
+    def agree(step: str, awaiting: int = 0) -> tuple[int, int]:
+        """The runbook's query also counts the deliveries awaiting the sweeper (not defects, yet)."""
         hourly = modeled_db.execute(HOURLY).fetchone()
         cursor = modeled_db.execute(RUNBOOK_QUERY)
         runbook = dict(zip([c.name for c in cursor.description], cursor.fetchone(), strict=True))
-        assert hourly == (runbook["total_deliveries"], runbook["inconsistent_deliveries"]), step
+        assert modeled_db.execute(AWAITING).fetchone()[0] == awaiting, step
+        runbook_figures = (runbook["total_deliveries"], runbook["inconsistent_deliveries"])
+        assert (hourly[0], hourly[1] + awaiting) == runbook_figures, step
         assert hourly == modeled_db.execute(CATEGORIZED).fetchone(), step
         assert modeled_db.execute(DEFECTS).fetchall() == modeled_db.execute(CATEGORIZED_DEFECTS).fetchall(), step
         return hourly
@@ -204,9 +211,15 @@ def test_hourly_figures_equal_the_runbook_query_after_links_unlinks_removals_and
             "select id from event_guests where user_id is null and removed_at is null order by id limit 5"
         )
     ]
-    for guest_id in unlinked_guests:  # the linkage links their deliveries
+    for guest_id in unlinked_guests:  # the linkage queues them; the sweeper links their deliveries
         modeled_db.execute("update event_guests set user_id = %s where id = %s", (w.user(modeled_db), guest_id))
-    agree("guests linked")
+    queued = modeled_db.execute(
+        "select count(*) from message_deliveries where user_id is null and guest_id = any(%s)", (unlinked_guests,)
+    ).fetchone()[0]
+    assert queued > 0
+    assert agree("guests linked, the sweeper not yet run", awaiting=queued)[1] == defects
+    w.sweep(modeled_db)
+    agree("guests linked and swept")
 
     modeled_db.execute("select delivery_linkage.set_linkage_triggers_enabled(false)")
     late = w.guest(modeled_db, event)
@@ -219,6 +232,7 @@ def test_hourly_figures_equal_the_runbook_query_after_links_unlinks_removals_and
     modeled_db.execute("update event_guests set user_id = null where id = %s", (late,))
     assert agree("that guest unlinked")[1] == defects
     modeled_db.execute("update event_guests set user_id = %s where id = %s", (w.user(modeled_db), late))
+    w.sweep(modeled_db)
     modeled_db.execute(
         "update event_guests set removed_at = now() where id in (select guest_id from message_deliveries"
         " where user_id is null and guest_id is not null and guest_id <> %s limit 2)",

@@ -74,6 +74,7 @@ def test_guest_sees_their_delivery_once_linked_and_never_anyone_elses(db):
 
     assert visible(person) == set()
     db.execute("update event_guests set user_id = %s where id = %s", (person, guest))
+    w.sweep(db)
     assert visible(person) == {mine}
     assert visible(stranger) == {theirs}
 

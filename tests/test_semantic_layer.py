@@ -59,6 +59,7 @@ def test_mf_query_gives_the_three_key_metrics(app_db, db, tmp_path):
     w.deliver(db, message, w.guest(db, event, w.user(db)))  # one linkable but NULL delivery
     db.execute("select delivery_linkage.set_linkage_triggers_enabled(true)")
     db.execute("update event_guests set user_id = %s where id = %s", (w.user(db), late_guest))  # 2 backfills
+    w.sweep(db)
     dbt_runner.run_dbt(["run"], app_db, target_path=TARGET).check()  # also writes semantic_manifest.json
     output = tmp_path / "metrics.csv"
 

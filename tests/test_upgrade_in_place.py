@@ -54,7 +54,7 @@ def test_deploy_upgrades_the_older_version_in_one_go_and_keeps_every_audit_row(b
             "select tgname, pg_get_triggerdef(oid) from pg_trigger where tgname like 'trigger_%' order by 1"
         ).fetchall()
         assert [name for name, _ in triggers].count("trigger_message_deliveries_auto_link_user") == 1
-        assert "FOR EACH STATEMENT" in dict(triggers)["trigger_backfill_deliveries_on_guest_link"]
+        assert "FOR EACH ROW" in dict(triggers)["trigger_backfill_deliveries_on_guest_link"]
 
         # every rule holds afterwards: ambiguity, guest link backfill, audit shape
         w.guest(db, event, None, PHONE)
@@ -64,6 +64,7 @@ def test_deploy_upgrades_the_older_version_in_one_go_and_keeps_every_audit_row(b
         late = w.guest(db, event, None, "+15555550111")
         pending = w.deliver(db, w.message(db, event), late, "+15555550111")
         db.execute("update event_guests set user_id = %s where id = %s", (w.user(db), late))
+        w.sweep(db)
         assert w.delivery_user(db, pending) is not None
         assert w.linkable_null_count(db) == 0
 

@@ -1,4 +1,5 @@
-"""Live app traffic for the demo: announcement sends, guests linking one by one, one bulk link."""
+"""Live app traffic for the demo: announcement sends, guests linking one by one, one bulk link, and
+the sweeper's passes that a running sweeper (pg_cron, `linkage sweep`) would make meanwhile."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import random
 from dataclasses import dataclass
 
 from delivery_linkage.database.schemas import app_schema
+from delivery_linkage.operations import sweep
 
 
 @dataclass
@@ -14,6 +16,7 @@ class TrafficSummary:
     deliveries_inserted: int = 0
     guests_linked_one_by_one: int = 0
     guests_linked_in_bulk: int = 0
+    sweeper_passes: int = 0
 
 
 def send_announcement(conn, event_id, schema: str) -> int:
@@ -74,7 +77,10 @@ def bulk_link_event(conn, event_id, schema: str) -> int:
         ).rowcount
 
 
-def play(conn, seed: int = 7, announcements: int = 5, single_links: int = 20) -> TrafficSummary:
+def play(
+    conn, seed: int = 7, announcements: int = 5, single_links: int = 20, sweep_after: bool = True
+) -> TrafficSummary:
+    """The traffic; then, unless a sweeper runs beside it (sweep_after False), the sweeper's passes."""
     schema = app_schema()
     rng = random.Random(seed)
     summary = TrafficSummary()
@@ -103,4 +109,9 @@ def play(conn, seed: int = 7, announcements: int = 5, single_links: int = 20) ->
     for event_id in rng.sample(events, min(2, len(events))):
         summary.deliveries_inserted += send_announcement(conn, event_id, schema)
         summary.messages_sent += 1
+    # the guests' links queued them: the sweeper backfills their deliveries once the links committed
+    for _ in range(20 if sweep_after else 0):
+        summary.sweeper_passes += 1
+        if sweep.sweep_once(conn).left == 0:
+            break
     return summary

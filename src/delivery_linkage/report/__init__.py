@@ -23,7 +23,7 @@ from pathlib import Path
 from markupsafe import Markup
 
 from delivery_linkage.database.connection import ConnectionSettings, connect
-from delivery_linkage.database.schemas import marts_schema
+from delivery_linkage.database.schemas import marts_schema, private_schema
 from delivery_linkage.database.schemas import quote_identifier as _quote
 from delivery_linkage.operations import check as integrity_check
 from delivery_linkage.report import glossary
@@ -79,6 +79,7 @@ class ReportData:
     conflicts: list[dict]
     linkable_null: list[dict]
     test_runs: list[dict]
+    vocabulary: list[dict]  # audit_vocabulary(): the audit's table names, outcomes and reasons, meant
 
 
 def load(settings: ConnectionSettings, days: int = 90) -> ReportData:
@@ -165,6 +166,12 @@ def read(conn, database: str, days: int = 90) -> ReportData:
             "where recency <= %s order by test_unique_id, invocation_started_at, completed_at",
             TEST_RUNS,
         )
+    vocabulary = []
+    if conn.execute("select to_regprocedure(%s)", (f"{_quote(private_schema())}.audit_vocabulary()",)).fetchone()[0]:
+        vocabulary = rows(
+            f"select kind, value, table_name, meaning from {_quote(private_schema())}.audit_vocabulary() "
+            "order by kind, value, table_name nulls first"
+        )
     now = {
         "check_timestamp": check.check_timestamp,
         "inconsistency_percentage": check.inconsistency_percentage,
@@ -186,6 +193,7 @@ def read(conn, database: str, days: int = 90) -> ReportData:
         conflicts=conflicts,
         linkable_null=linkable_null,
         test_runs=test_runs,
+        vocabulary=vocabulary,
     )
 
 
@@ -257,6 +265,17 @@ def render(data: ReportData, show_pii: bool = False) -> str:
     terms = glossary.Glossary(critical_pct=check.critical_pct)
     for category in check.categories:
         terms.define(f"category_{category.name}", category.name, category.description)
+    meanings: dict[str, list[dict]] = {}
+    for entry in data.vocabulary:
+        meanings.setdefault(f"{glossary.VOCABULARY_PREFIX[entry['kind']]}_{entry['value']}", []).append(entry)
+    for key, entries in meanings.items():
+        prefix = key.partition("_")[0]
+        meaning = (
+            entries[0]["meaning"]
+            if len(entries) == 1
+            else "; ".join(f"{e['meaning']} (in {e['table_name']})" for e in entries)
+        )
+        terms.define(key, entries[0]["value"], meaning, label=glossary.VOCABULARY_LABELS[prefix])
     env = environment()
     page = env.get_template("report.html.j2")
     return page.render(

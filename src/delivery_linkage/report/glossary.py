@@ -5,7 +5,9 @@ entry (markup, safe in an autoescaped template), and the entry joins the list `t
 the glossary at the end of the page. Values that come from the data (outcomes, reasons, backfill
 kinds, test statuses …) are glossed when the page shows them; one the list does not know still gets an
 entry, pointing to the model's documentation. The delivery categories' meanings come from the database
-(model delivery_categories, defined once in macro linkage_delivery_categories): `terms.define`.
+(model delivery_categories, defined once in macro linkage_delivery_categories), and so do the audit's
+outcomes, reasons and table names (audit_vocabulary(), defined once in macro linkage_audit_vocabulary):
+`terms.define`.
 """
 
 from __future__ import annotations
@@ -114,55 +116,11 @@ TERMS: dict[str, Term] = {
 
 # Values the data holds, by column: glossed when the page shows them.
 VALUES: dict[str, tuple[str, dict[str, str]]] = {
-    "outcome": (
-        "outcome",
-        {
-            "linked": "The delivery got a user.",
-            "no_match": "No user could be chosen; the reason says why.",
-            "skipped": "Linking was switched off (feature flag <code>LINK_USER_BY_PHONE</code>).",
-            "unlinked": "A rollback removed a link the linkage had made.",
-        },
-    ),
-    "reason": (
-        "reason",
-        {
-            "guest_record": "The delivery's guest is active and linked: the guest's user was used.",
-            "guest_phone": "The delivery named no guest; exactly one active guest of the event has its "
-            "phone, and that guest's user was used.",
-            "user_phone": "No guest matched; exactly one user has the phone (only while the flag "
-            "<code>LINK_USER_BY_PHONE_FALLBACK_TO_USERS</code> is on).",
-            "ambiguous_guests": "Several active guests of the event share the phone: no guess is made.",
-            "ambiguous_users": "Several users share the phone: no guess is made.",
-            "guest_mismatch": "The phone belongs to another guest than the one the delivery names.",
-            "guest_not_linked": "The guest has no user yet; its deliveries are linked when it gets one.",
-            "guest_removed": "The guest was removed from the event.",
-            "no_candidate": "No guest or user has the phone.",
-            "no_phone": "The delivery has no phone number.",
-            "invalid_phone": "The phone number cannot be normalized.",
-            "no_event": "The delivery's message belongs to no event.",
-            "feature_disabled": "Linking was switched off when the delivery was written.",
-            "guest_linked": "Backfilled when its guest was linked to a user.",
-            "manual_backfill": "Backfilled by <code>backfill_guest_deliveries</code> called by hand.",
-            "rollback": "Undone by a rollback (<code>linkage rollback</code>).",
-            "app_update": "The app itself set the delivery's user.",
-            "concurrent_change": "Another transaction changed the delivery while it was being decided.",
-        },
-    ),
-    "source": (
-        "written by",
-        {
-            "message_deliveries": "The insert trigger, as the app writes deliveries.",
-            "message_deliveries_backfill": "A backfill: when a guest is linked, the historical backfill, or "
-            "by hand.",
-            "message_deliveries_rollback": "A rollback.",
-            "message_deliveries_app_update": "The app, updating a delivery's user itself.",
-        },
-    ),
     "kind": (
         "backfill kind",
         {
-            "guest_link": "Run by the trigger when a guest is linked to a user: that guest's earlier "
-            "deliveries.",
+            "guest_link": "Run by the sweeper after a guest became linkable (linked, restored or "
+            "relinked): that guest's earlier deliveries, and sends that raced the link.",
             "historical": "The historical backfill (<code>linkage backfill</code>, "
             "<code>dbt run-operation backfill_deliveries</code>) over all deliveries without a user.",
             "manual": "<code>backfill_guest_deliveries</code> called by hand.",
@@ -197,6 +155,9 @@ VALUES: dict[str, tuple[str, dict[str, str]]] = {
     ),
 }
 TIMING_VALUES = set(VALUES["timing"][1])
+# The audit vocabulary's kinds (audit_vocabulary().kind): the page's key prefix and column label.
+VOCABULARY_LABELS = {"outcome": "outcome", "reason": "reason", "source": "written by"}
+VOCABULARY_PREFIX = {"outcome": "outcome", "reason": "reason", "table_name": "source"}
 UNKNOWN = "Not described here: see the column's description in the dbt docs (<code>dbt docs generate</code>)."
 
 
@@ -212,13 +173,16 @@ class Glossary:
         self._used: dict[str, None] = {}
         self._defined: dict[str, tuple[str, str]] = {}
 
-    def define(self, key: str, term: str, meaning: str) -> None:
-        """A term whose meaning comes from the data (plain text, escaped when shown)."""
-        self._defined[key] = (term, str(escape(meaning)))
+    def define(self, key: str, term: str, meaning: str, label: str | None = None) -> None:
+        """A term whose meaning comes from the data (plain text, escaped when shown); `label` says
+        which column's value it is."""
+        self._defined[key] = (term, str(escape(meaning[:1].upper() + meaning[1:])), label)
 
     def _entry(self, key: str) -> tuple[Markup, Markup]:
         if key in self._defined:
-            term, meaning = self._defined[key]
+            term, meaning, label = self._defined[key]
+            if label:
+                return Markup("<code>{}</code> ({})").format(term, label), Markup(meaning)
             return Markup("<code>{}</code>").format(term), Markup(meaning)
         if key in TERMS:
             term = TERMS[key]
@@ -226,13 +190,8 @@ class Glossary:
         column, _, value = key.partition("_")
         if key in TIMING_VALUES:
             column, value = "timing", key
-        label, meanings = VALUES.get(column, (column, {}))
+        label, meanings = VALUES.get(column, (VOCABULARY_LABELS.get(column, column), {}))
         meaning = meanings.get(value, UNKNOWN)
-        rule = value.removeprefix("historical_")
-        if column == "reason" and rule != value:  # historical_<rule>: the historical backfill, by that rule
-            meaning = f"Linked by the historical backfill, by the rule <code>{escape(rule)}</code>: " + (
-                meanings.get(rule, UNKNOWN)[0].lower() + meanings.get(rule, UNKNOWN)[1:]
-            )
         return Markup("<code>{}</code> ({})").format(value, label), Markup(meaning)
 
     def use(self, key: str, text: str | None = None) -> Markup:
@@ -242,12 +201,12 @@ class Glossary:
         return Markup('<a class="term" href="#{}">{}</a>').format(anchor(key), shown)
 
     def keys(self) -> list[str]:
-        order = list(TERMS) + ["category_"] + [f"{column}_" for column in VALUES]
+        order = list(TERMS) + ["category_"] + [f"{p}_" for p in VOCABULARY_LABELS] + [f"{c}_" for c in VALUES]
 
         def rank(key: str) -> tuple[int, str]:
             if key in TERMS:
                 return order.index(key), ""
-            if key in self._defined:
+            if key.startswith("category_") and key in self._defined:
                 return order.index("category_"), ""
             prefix = "timing_" if key in TIMING_VALUES else key.partition("_")[0] + "_"
             return (order.index(prefix) if prefix in order else len(order)), key
