@@ -96,7 +96,12 @@ def test_dbt_run_as_the_platform_owner_upgrades_the_original_system_under_the_ap
         ).fetchall()
     )
     assert "BEFORE INSERT ON public.message_deliveries" in triggers["trigger_message_deliveries_auto_link_user"]
-    assert "WHEN ((new.user_id IS NULL))" in triggers["trigger_message_deliveries_auto_link_user"]
+    assert "FOR EACH ROW EXECUTE FUNCTION auto_link_user_by_phone_trigger()" in (
+        triggers["trigger_message_deliveries_auto_link_user"]
+    )
+    assert "FOR EACH STATEMENT EXECUTE FUNCTION delivery_linkage.audit_inserted_delivery_links()" in (
+        triggers["trigger_message_deliveries_audit_links"]
+    )
     # the models are built on the app's data
     assert conn.execute("select total_deliveries from linkage.delivery_integrity").fetchone() == (40,)
 

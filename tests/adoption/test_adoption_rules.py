@@ -169,6 +169,7 @@ def test_a_guest_linked_at_sign_up_gets_every_null_delivery_in_every_event(conn)
     # the app's sign-up trigger links every guest row with her phone (link_guests_on_user_creation)
     fay = new_user(conn, "+15550000106", "Fay")
     assert guest_user(conn, "wedding/fay") == guest_user(conn, "gala/fay") == fay
+    assert sweep(conn) == 0  # the links queued both guests; the sweeper backfills them
     for delivery in fay_deliveries:
         assert delivery_user(conn, delivery) == fay
         assert [
@@ -182,6 +183,7 @@ def test_a_relinked_guest_gives_its_new_user_only_the_deliveries_without_one(con
     assert (delivery_user(conn, unlinked), delivery_user(conn, linked)) == (None, U["ben"])
     other = new_user(conn, "+15550000777", "Ben's new account")
     conn.execute("update public.event_guests set user_id = %s where id = %s", (other, G["birthday/ben"]))
+    sweep(conn)
     assert (delivery_user(conn, unlinked), delivery_user(conn, linked)) == (other, U["ben"])
     assert new_audit(conn, unlinked)[-1][2] == other
 
@@ -190,6 +192,7 @@ def test_a_restored_guest_gets_its_null_delivery(conn):
     first = world_delivery(conn, "wedding/save-the-date", "wedding/cleo")
     assert delivery_user(conn, first) is None
     conn.execute("update public.event_guests set removed_at = null where id = %s", (G["wedding/cleo"],))
+    sweep(conn)
     assert delivery_user(conn, first) == U["cleo"]
     assert [r["table_name"] for r in audit_of(conn, first) if r["audit_source"] == "linkage"] == [
         "message_deliveries_backfill"
@@ -360,6 +363,7 @@ def test_a_guest_sees_their_delivery_through_the_apps_policy_once_linked(adopted
     assert delivery in visible_to(U["ava"])  # the app shows a delivery without a user to the event's guests
     # Fay signs up with the phone she was invited with: the app's trigger links her guest rows
     conn.execute("insert into public.users (id, phone, full_name) values (%s, '+15550000106', 'Fay')", (fay,))
+    sweep(conn)
     assert delivery_user(conn, delivery) == fay
     assert delivery in visible_to(fay)
     assert delivery not in visible_to(U["ava"])
