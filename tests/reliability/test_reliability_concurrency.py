@@ -494,10 +494,6 @@ def check_world(db, world) -> tuple[list[str], int]:
         problems.append(f"audit disagrees with delivery (id, user, linked rows, rows, users): {row}")
     for delivery, user, outcome, audited_user in rs.latest_audit_disagreements(db, world.upserted)[:10]:
         problems.append(f"upserted delivery {delivery} has user {user}, its latest audit row {outcome} {audited_user}")
-    # no audit write failed (a failed one is kept in audit_write_failures, never lost, but none may happen)
-    failed = db.execute("select count(*), min(error) from delivery_linkage.audit_write_failures").fetchone()
-    if failed[0]:
-        problems.append(f"{failed[0]} audit writes failed, e.g. {failed[1]}")
     # the linkage's per-transaction notes are gone once every transaction has ended
     for table in ("app_linked_deliveries", "own_write_transactions"):
         left = db.execute(f"select count(*) from delivery_linkage.{table}").fetchone()[0]
