@@ -41,9 +41,9 @@ LINKAGE_TRIGGERS = {
     },
     "event_guests": {
         "trigger_backfill_deliveries_on_guest_link",
-        "trigger_queue_guest_link",
-        "trigger_queue_guest_insert",
+        "trigger_backfill_deliveries_on_guest_insert",
     },
+    "users": {"trigger_relink_deliveries_on_user_delete"},
 }
 
 
