@@ -28,8 +28,7 @@
     set search_path = ''
     as $function$
     declare
-        v_phone_rules boolean;
-        v_app_linked uuid[];
+        v_phone_rows uuid[];
     begin
         with flags as (
             select
@@ -44,10 +43,10 @@
         ),
 
         app_linked as (
+            -- every note of this transaction: also those of rows an upsert proposed and then updated
+            -- instead (ON CONFLICT DO UPDATE), which never reach the transition table
             delete from {{ p }}.app_linked_deliveries as note
-            using inserted_deliveries as inserted
             where note.transaction_id = pg_catalog.pg_current_xact_id()
-              and note.delivery_id = inserted.id
             returning note.delivery_id
         ),
 
@@ -112,20 +111,17 @@
                 group by classified.reason, classified.event_id, classified.message_id, flags.fallback") }}
         )
 
-        select pg_catalog.bool_or(classified.reason = 'phone_rules'),
-               (select pg_catalog.array_agg(app_linked.delivery_id) from app_linked)
-        into v_phone_rules, v_app_linked
+        select pg_catalog.array_agg(classified.id) filter (where classified.reason = 'phone_rules')
+        into v_phone_rows
         from classified;
 
-        if v_phone_rules then
-            -- the rows the phone rules decide: decided again, set-based, for their audit
+        if v_phone_rows is not null then
+            -- the rows the phone rules decide, as classified above (a flag read again here could have
+            -- changed since, at READ COMMITTED): decided again, set-based, for their audit
             with phone_rows as (
                 select inserted.id, inserted.guest_id, inserted.message_id, inserted.user_id, inserted.phone_number::text as phone
                 from inserted_deliveries as inserted
-                left join {{ s }}.event_guests as guest on guest.id = inserted.guest_id
-                where (inserted.guest_id is null or guest.id is null
-                       or {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }})
-                  and not (inserted.id = any(coalesce(v_app_linked, '{}')))
+                where inserted.id = any(v_phone_rows)
             ),
 
             decided as (
