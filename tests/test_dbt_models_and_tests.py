@@ -97,9 +97,7 @@ def test_rollback_links_unlinks_what_the_linkage_linked_since_the_time_given_and
     assert (w.delivery_user(db, before), w.delivery_user(db, after)) == (person, None)
 
 
-def test_disable_linkage_triggers_stops_linking_and_enable_linkage_triggers_starts_it_again(
-    app_db, db, linked_guest
-):
+def test_disable_linkage_triggers_stops_linking_and_enable_linkage_triggers_starts_it_again(app_db, db, linked_guest):
     event, person, guest = linked_guest
     dbt(app_db, "run-operation", "disable_linkage_triggers").check()
     while_disabled = w.deliver(db, w.message(db, event), guest, None)
@@ -113,7 +111,9 @@ def test_disable_linkage_triggers_stops_linking_and_enable_linkage_triggers_star
 
 def test_set_feature_flag_switching_linking_off_makes_new_deliveries_skipped_and_audited(app_db, db, linked_guest):
     event, _, guest = linked_guest
-    dbt(app_db, "run-operation", "set_feature_flag", "--args", "{flag_name: LINK_USER_BY_PHONE, enabled: false}").check()
+    dbt(
+        app_db, "run-operation", "set_feature_flag", "--args", "{flag_name: LINK_USER_BY_PHONE, enabled: false}"
+    ).check()
 
     skipped = w.deliver(db, w.message(db, event), guest, None)
 
