@@ -75,28 +75,61 @@ def test_integrity_history_keeps_one_row_per_run(app_db, db):
     assert db.execute("select count(*) from linkage.delivery_integrity_history").fetchone()[0] == 2
 
 
-def test_rollback_and_trigger_switch_operations(app_db, db):
+@pytest.fixture
+def linked_guest(db):
+    """An event and its guest, linked to a user: (event, user, guest)."""
     event = w.event(db)
     person = w.user(db)
-    guest = w.guest(db, event, person, None)
-    since = db.execute("select now()").fetchone()[0]
-    delivery = w.deliver(db, w.message(db, event), guest, None)
+    return event, person, w.guest(db, event, person, None)
+
+
+def test_rollback_links_unlinks_what_the_linkage_linked_since_the_time_given_and_nothing_before(
+    app_db, db, linked_guest
+):
+    event, person, guest = linked_guest
+    before = w.deliver(db, w.message(db, event), guest, None)
+    since = db.execute("select clock_timestamp()").fetchone()[0]
+    after = w.deliver(db, w.message(db, event), guest, None)
+    assert (w.delivery_user(db, before), w.delivery_user(db, after)) == (person, person)
+
     dbt(app_db, "run-operation", "rollback_links", "--args", f"{{since: '{since.isoformat()}'}}").check()
-    assert w.delivery_user(db, delivery) is None
+
+    assert (w.delivery_user(db, before), w.delivery_user(db, after)) == (person, None)
+
+
+def test_disable_linkage_triggers_stops_linking_and_enable_linkage_triggers_starts_it_again(app_db, db, linked_guest):
+    event, person, guest = linked_guest
     dbt(app_db, "run-operation", "disable_linkage_triggers").check()
-    assert w.delivery_user(db, w.deliver(db, w.message(db, event), guest, None)) is None
+    while_disabled = w.deliver(db, w.message(db, event), guest, None)
+    assert w.delivery_user(db, while_disabled) is None
+    assert w.audit_rows(db, record_id=while_disabled) == []
+
     dbt(app_db, "run-operation", "enable_linkage_triggers").check()
+
+    assert w.delivery_user(db, w.deliver(db, w.message(db, event), guest, None)) == person
+
+
+def test_set_feature_flag_switching_linking_off_makes_new_deliveries_skipped_and_audited(app_db, db, linked_guest):
+    event, _, guest = linked_guest
     dbt(
-        app_db,
-        "run-operation",
-        "set_feature_flag",
-        "--args",
-        "{flag_name: LINK_USER_BY_PHONE, enabled: false}",
+        app_db, "run-operation", "set_feature_flag", "--args", "{flag_name: LINK_USER_BY_PHONE, enabled: false}"
     ).check()
+
     skipped = w.deliver(db, w.message(db, event), guest, None)
-    assert w.audit_rows(db, record_id=skipped)[0]["outcome"] == "skipped"
+
+    assert w.delivery_user(db, skipped) is None
+    assert [(r["outcome"], r["reason"]) for r in w.audit_rows(db, record_id=skipped)] == [
+        ("skipped", "feature_disabled")
+    ]
+
+
+def test_set_feature_flag_refuses_a_flag_the_linkage_does_not_know(app_db, db):
+    flags_before = db.execute("select flag_name, enabled from feature_flags order by 1").fetchall()
+
     unknown = dbt(app_db, "run-operation", "set_feature_flag", "--args", "{flag_name: NOPE, enabled: true}")
-    assert unknown.returncode != 0
+
+    assert unknown.returncode != 0 and "unknown feature flag 'NOPE'" in unknown.output, unknown.output[-2000:]
+    assert db.execute("select flag_name, enabled from feature_flags order by 1").fetchall() == flags_before
 
 
 def test_dbt_unit_tests_pass(app_db):

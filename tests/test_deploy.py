@@ -107,6 +107,74 @@ def test_feature_flags_table_of_another_shape_stops_the_deploy_with_a_clear_mess
         assert db.execute("select to_regclass('user_link_audit')").fetchone()[0] is None
 
 
+def link_decision(conn, event, phone) -> dict:
+    """What link_user_by_phone decides for this event and phone."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        return cursor.execute("select * from link_user_by_phone(%s, %s)", (event, phone)).fetchone()
+
+
+def deploy_over_flags_held_twice(settings, values):
+    """An app database whose own feature_flags table (no unique name) holds both linkage flags twice,
+    then the linkage deployed onto it by dbt."""
+    with psycopg.connect(settings.conninfo(), autocommit=True) as db:
+        db.execute("create table feature_flags (flag_name text, enabled boolean, description text)")
+        for flag_name in ("LINK_USER_BY_PHONE", "LINK_USER_BY_PHONE_FALLBACK_TO_USERS"):
+            for value in values:
+                db.execute("insert into feature_flags (flag_name, enabled) values (%s, %s)", (flag_name, value))
+    deploy(settings, target="target/pytest_flags_twice").check()
+
+
+@pytest.mark.parametrize("values", [(False, True), (True, False)], ids=["off_then_on", "on_then_off"])
+def test_a_flag_held_twice_in_an_adopted_table_is_read_one_way_by_the_insert_the_audit_and_get_feature_flag(
+    bare_app_db, values
+):
+    deploy_over_flags_held_twice(bare_app_db, values)
+    with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
+        linking = db.execute("select get_feature_flag('LINK_USER_BY_PHONE')").fetchone()[0]
+        event = w.event(db)
+        person = w.user(db, "+15555550100")
+        guest = w.guest(db, event, person, "+15555550100")
+        delivery = w.deliver(db, w.message(db, event), guest, "+15555550100")
+        decision = link_decision(db, event, "+15555550100")
+
+        # a guest linked later: the backfill reads LINK_USER_BY_PHONE the same way
+        late_guest = w.guest(db, event, None, "+15555550155")
+        late_delivery = w.deliver(db, w.message(db, event), late_guest, "+15555550155")
+        late_person = w.user(db)
+        db.execute("update event_guests set user_id = %s where id = %s", (late_person, late_guest))
+
+        # linking on (both its rows), the fallback flag still held twice: a delivery naming no guest, to
+        # the phone of exactly one user, is the users-phone fallback's case
+        w.set_flag(db, "LINK_USER_BY_PHONE", True)
+        fallback = db.execute("select get_feature_flag('LINK_USER_BY_PHONE_FALLBACK_TO_USERS')").fetchone()[0]
+        phone_user = w.user(db, "+15555550177")
+        phone_delivery = w.deliver(db, w.message(db, event), None, "+15555550177")
+        phone_decision = link_decision(db, event, "+15555550177")
+
+        # every reader, side by side, so a failure shows each one that disagrees
+        observed = {
+            "insert links": w.delivery_user(db, delivery) == person,
+            "insert audit": [(r["outcome"], r["reason"]) for r in w.audit_rows(db, record_id=delivery)],
+            "link_user_by_phone": decision["outcome"],
+            "backfill links": w.delivery_user(db, late_delivery) == late_person,
+            "fallback: insert links": w.delivery_user(db, phone_delivery) == phone_user,
+            "fallback: insert audit": [
+                (r["reason"], r["phone_fallback_enabled"]) for r in w.audit_rows(db, record_id=phone_delivery)
+            ],
+            "fallback: link_user_by_phone": phone_decision["reason"],
+        }
+        expected = {
+            "insert links": linking,
+            "insert audit": [("linked", "guest_record") if linking else ("skipped", "feature_disabled")],
+            "link_user_by_phone": "linked" if linking else "skipped",
+            "backfill links": linking,
+            "fallback: insert links": fallback,
+            "fallback: insert audit": [("user_phone" if fallback else "no_candidate", fallback)],
+            "fallback: link_user_by_phone": "user_phone" if fallback else "no_candidate",
+        }
+        assert observed == expected, f"get_feature_flag says {linking=}, {fallback=}"
+
+
 def test_deploy_never_changes_existing_deliveries(bare_app_db):
     with psycopg.connect(bare_app_db.conninfo(), autocommit=True) as db:
         event = w.event(db)

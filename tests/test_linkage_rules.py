@@ -8,12 +8,19 @@ import pytest
 import world as w
 
 PHONE = "+15555550100"
+LINKAGE_TABLES = ("message_deliveries", "message_deliveries_backfill")  # the audit's names for the linkage's links
 
 
 def only_audit(conn, delivery_id):
     rows = w.audit_rows(conn, record_id=delivery_id)
     assert len(rows) == 1, rows
     return rows[0]
+
+
+def link_decision(conn, event, phone) -> dict:
+    """What link_user_by_phone decides for this event and phone."""
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        return cursor.execute("select * from link_user_by_phone(%s, %s)", (event, phone)).fetchone()
 
 
 def test_guest_record_links_a_new_delivery(db):
@@ -114,6 +121,22 @@ def test_user_phone_links_only_while_the_fallback_flag_is_on(db, fallback):
             "no_candidate",
             False,
         )
+
+
+def test_users_phone_fallback_links_a_delivery_naming_an_unlinkable_guest_as_link_user_by_phone_says(db):
+    w.set_flag(db, "LINK_USER_BY_PHONE_FALLBACK_TO_USERS", True)
+    event = w.event(db)
+    guest = w.guest(db, event, None, PHONE)  # active, no account yet
+    person = w.user(db, "+15555550177")  # the only user with this phone; no guest of the event has it
+    message = w.message(db, event)
+
+    expected = link_decision(db, event, "+15555550177")
+    assert (expected["user_id"], expected["outcome"], expected["reason"]) == (person, "linked", "user_phone")
+
+    delivery = w.deliver(db, message, guest, "+15555550177")
+    audit = only_audit(db, delivery)
+    assert w.delivery_user(db, delivery) == person, audit
+    assert (audit["outcome"], audit["linked_user_id"], audit["reason"]) == ("linked", person, "user_phone")
 
 
 def test_ambiguous_users_are_never_linked(db):
@@ -288,6 +311,46 @@ def test_upsert_path_links_the_same_way(db):
         ("linked", "guest_record"),
         ("linked", "guest_record"),
     ]
+
+
+APP_UPSERTS = {
+    # the project's fixture RPC: user_id = excluded.user_id
+    "excluded": "select upsert_message_delivery(%(message)s, %(guest)s, %(phone)s, %(status)s)",
+    # the app's own RPC: user_id = coalesce(excluded.user_id, message_deliveries.user_id)
+    "coalesce": """
+        insert into message_deliveries (message_id, guest_id, phone_number, user_id, sms_status)
+        values (%(message)s, %(guest)s, %(phone)s, null, %(status)s)
+        on conflict (message_id, guest_id) do update set
+            sms_status = excluded.sms_status,
+            phone_number = coalesce(excluded.phone_number, message_deliveries.phone_number),
+            user_id = coalesce(excluded.user_id, message_deliveries.user_id),
+            updated_at = now()
+    """,
+}
+
+
+@pytest.mark.parametrize("style", list(APP_UPSERTS))
+def test_app_upsert_that_links_an_existing_null_delivery_writes_an_audit_row(db, style):
+    event = w.event(db)
+    person = w.user(db, PHONE)
+    message = w.message(db, event)
+    # a delivery left NULL while linking was off, for a guest linked meanwhile
+    w.set_flag(db, "LINK_USER_BY_PHONE", False)
+    guest = w.guest(db, event, person, PHONE)
+    args = {"message": message, "guest": guest, "phone": PHONE, "status": "pending"}
+    db.execute(APP_UPSERTS[style], args)
+    delivery = db.execute(
+        "select id from message_deliveries where message_id = %s and guest_id = %s", (message, guest)
+    ).fetchone()[0]
+    assert w.delivery_user(db, delivery) is None
+    w.set_flag(db, "LINK_USER_BY_PHONE", True)
+
+    db.execute(APP_UPSERTS[style], args | {"status": "sent"})  # the app's status callback, same RPC
+
+    assert w.delivery_user(db, delivery) == person
+    audit = w.audit_rows(db, record_id=delivery)
+    linked = [r["linked_user_id"] for r in audit if r["outcome"] == "linked" and r["table_name"] in LINKAGE_TABLES]
+    assert linked == [person], audit
 
 
 def test_link_user_by_phone_reports_the_decision(db):

@@ -234,9 +234,10 @@ def test_linkage_check_reports_missing_flag_rows(adopted_owner, conn):
         timeout=120,
     )
     report = json.loads(result.stdout)
-    if "missing_feature_flags" not in report:
-        pytest.skip("linkage check does not report missing flag rows on this branch yet")
-    assert report["missing_feature_flags"] == ["LINK_USER_BY_PHONE"], report
+    assert report.get("missing_feature_flags") == ["LINK_USER_BY_PHONE"], report
+    # a missing flag row reads as linking off: never healthy, and the check says so and how to fix it
+    assert report["status"] != "healthy" and result.returncode == report["exit_code"] != 0, report
+    assert any("LINK_USER_BY_PHONE" in problem for problem in report["problems"]), report
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@
    any trigger design under the same contention); and `linkage` as deployed, with the sweeper
    running beside it every second (runner.py, sweeping.py);
 4. at quiescence (in the linkage run, after the sweeper has emptied its queue) checks the invariants
-   (invariants.py) and reports the three runs side by side, with issue 15's targets judged on the
-   linkage run against the minimal trigger's: JSON, a table, and a markdown summary with the
-   command, the machine and its load (report.py).
+   (invariants.py; the linkage run its own stricter ones too: each insert audited, each link's latest
+   audit row, users its guests had, notes gone, the audit's vocabulary) and reports the three runs
+   side by side, with issue 15's targets judged on the linkage run against the minimal trigger's:
+   JSON, a table, and a markdown summary with the command, the machine and its load (report.py).
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def run(
         console.print(f"concurrency: building the world (seed {options.shape.seed}) and deploying the linkage…")
         generated = world.build_template(server, template, options.shape, target_path=f"target/{options.prefix}")
         plans = plan.plan(generated, options.seed, options.connections, options.operations)
+        with connection.connect(server.with_database(template)) as conn:
+            invariants.record_guest_history(conn, generated, plans)
         seeds = [plan.connection_seed(options.seed, i) for i in range(options.connections)]
         digests = [plan.digest(p) for p in plans]
         console.print(
@@ -143,7 +146,9 @@ def run(
             app_fixture.create_database(server, dbname, template=template)
             created.append(dbname)
             settings = server.with_database(dbname)
-            result["runs"][variant] = run_variant(console, settings, variant, plans, options, prepare.get(variant))
+            result["runs"][variant] = run_variant(
+                console, settings, variant, plans, options, prepare.get(variant), generated
+            )
             result["runs"][variant]["database"] = dbname
             result["runs"][variant]["plan_digests"] = digests
         if MINIMAL_TRIGGER in result["runs"] and LINKAGE in result["runs"]:
@@ -161,7 +166,9 @@ def run(
                 app_fixture.drop_database(server, dbname)
 
 
-def run_variant(console: Console, settings, variant: str, plans, options: ConcurrencyOptions, prepare) -> dict:
+def run_variant(
+    console: Console, settings, variant: str, plans, options: ConcurrencyOptions, prepare, generated: world.World
+) -> dict:
     with connection.connect(settings) as conn:
         disabled = world.disable_linkage_triggers(conn) if variant in (CONTROL, MINIMAL_TRIGGER) else []
         if variant == MINIMAL_TRIGGER:
@@ -186,6 +193,10 @@ def run_variant(console: Console, settings, variant: str, plans, options: Concur
     with connection.connect(settings) as conn:
         invariants.record_app_links(conn, [link for w in outcome.workers for link in w.app_links])
         figures["invariants"] = invariants.check(conn)
+        if variant == LINKAGE:
+            history = [m for messages in generated.history_messages.values() for m in messages]
+            own = figures["invariants"]["linkage_run"] = invariants.check_linkage_run(conn, history)
+            figures["invariants"]["total"] += own["total"]
         figures["audit_rows_written"] = (
             conn.execute("select count(*) from public.user_link_audit").fetchone()[0] - audit_before
         )

@@ -255,3 +255,115 @@ def check_case(conn: psycopg.Connection, messages: list, since, skipped_explains
     for name, row in conn.execute(CASE_CHECKS_AT_ONCE, params).fetchall():
         found.setdefault(name, []).append(["" if value is None else str(value) for value in json.loads(row).values()])
     return found
+
+
+# --- the linkage run's own checks ----------------------------------------------------------------------
+# Stricter than `check`, and true only where the linkage runs (in the control they fail by design):
+# over the deliveries of the run's messages (every message but the world's history, which was loaded
+# before the linkage was deployed and never audited):
+# - insert_without_audit, link_not_latest_audit, cross_event_link: the case checks above;
+# - link_to_a_user_no_guest_had: a delivery the linkage linked names a user its guest had at some
+#   point (the world's or one the plan linked it to), or, naming no guest, a user some guest of the
+#   message's event had while it had the delivery's phone at some point, or a user whose own phone is
+#   the delivery's (the users-phone fallback);
+# and over the whole database:
+# - notes_left: the linkage's per-transaction notes are gone once every transaction has ended;
+# - outside_the_vocabulary: every audit row's table_name, outcome and reason is in audit_vocabulary().
+
+GUEST_HISTORY = f"{BOOKKEEPING_SCHEMA}.guest_history"
+
+LINK_TO_A_USER_NO_GUEST_HAD = f"""
+    select d.id, d.guest_id, d.user_id, d.phone_number
+    from public.message_deliveries as d
+    join public.messages as m on m.id = d.message_id
+    where d.user_id is not null and {IN_SCOPE}
+      and not {APP_WROTE_THIS_LINK}
+      and not exists (
+          select from {GUEST_HISTORY} as had where had.guest_id = d.guest_id and had.user_id = d.user_id
+      )
+      and not exists (
+          select from {GUEST_HISTORY} as had
+          join {GUEST_HISTORY} as phone on phone.guest_id = had.guest_id
+          where d.guest_id is null and had.event_id = m.event_id and had.user_id = d.user_id
+            and public.normalize_phone(phone.phone) = public.normalize_phone(d.phone_number)
+      )
+      and not exists (
+          select from public.users as u
+          where u.id = d.user_id and public.normalize_phone(u.phone) = public.normalize_phone(d.phone_number)
+      )
+"""
+
+NOTES_LEFT = """
+    select 'delivery_linkage.app_linked_deliveries', count(*) from delivery_linkage.app_linked_deliveries
+    having count(*) > 0
+    union all
+    select 'delivery_linkage.own_write_transactions', count(*) from delivery_linkage.own_write_transactions
+    having count(*) > 0
+"""
+
+OUTSIDE_THE_VOCABULARY = """
+    select audit.table_name, audit.outcome, audit.reason, count(*)
+    from public.user_link_audit as audit
+    where audit.audit_source = 'linkage' and not (
+        audit.table_name in (select v.value from delivery_linkage.audit_vocabulary() as v where v.kind = 'table_name')
+        and audit.outcome in (select v.value from delivery_linkage.audit_vocabulary() as v where v.kind = 'outcome')
+        and audit.reason in (select v.value from delivery_linkage.audit_vocabulary() as v where v.kind = 'reason')
+    )
+    group by 1, 2, 3
+"""
+
+LINKAGE_RUN_CASE_CHECKS = ("insert_without_audit", "link_not_latest_audit", "cross_event_link")
+
+
+def record_guest_history(conn: psycopg.Connection, world, plans) -> None:
+    """Every user and every phone each guest of the world has at some point, the world's and those the
+    plans give it (links, relinks, bulk links, sign-ups; phone edits), for link_to_a_user_no_guest_had."""
+    event_of = {guest: event for event, guests in world.guests_by_event.items() for guest in guests}
+    users = {(guest, user) for guest, user in world.guest_user.items() if user is not None}
+    phones = set(world.guest_phone.items())
+    for operation in (op for ops in plans for op in ops):
+        if operation.kind in ("link", "relink"):
+            users.add(operation.params[:2])
+        elif operation.kind == "signup_link":
+            users.add((operation.params[1], operation.params[0]))
+        elif operation.kind == "bulk_link":
+            users.update(zip(*operation.params, strict=True))
+        elif operation.kind == "phone_edit":
+            phones.add(operation.params)
+    conn.execute(
+        f"create table if not exists {GUEST_HISTORY} (guest_id uuid not null, event_id uuid not null, "
+        "user_id uuid, phone text)"
+    )
+    with conn.cursor() as cursor:
+        with cursor.copy(f"copy {GUEST_HISTORY} (guest_id, event_id, user_id, phone) from stdin") as copy:
+            for guest, user in users:
+                copy.write_row((guest, event_of[guest], user, None))
+            for guest, phone in phones:
+                copy.write_row((guest, event_of[guest], None, phone))
+    conn.execute(f"create index if not exists guest_history_guest_id_idx on {GUEST_HISTORY} (guest_id)")
+
+
+def check_linkage_run(conn: psycopg.Connection, history_messages: list, examples: int = 5) -> dict:
+    """The linkage run's own checks at quiescence: {'<name>': count, 'examples': {'<name>': [rows…]},
+    'total': …}; `history_messages`: the world's history, left out."""
+    messages = conn.execute(
+        "select coalesce(array_agg(id), '{}') from public.messages where not (id = any(%s::uuid[]))",
+        (list(history_messages),),
+    ).fetchone()[0]
+    found = check_case(conn, messages, since=None, skipped_explains=True)
+    rows = {name: found.get(name, []) for name in LINKAGE_RUN_CASE_CHECKS}
+    # a delivery with no audit row at all is counted once, as insert_without_audit
+    unaudited = {row[0] for row in rows["insert_without_audit"]}
+    rows["link_not_latest_audit"] = [
+        row for row in rows["link_not_latest_audit"] if not (row[0] in unaudited and row[2] == "")
+    ]
+    params = {**WHOLE_DATABASE, "messages": messages}
+    rows["link_to_a_user_no_guest_had"] = conn.execute(LINK_TO_A_USER_NO_GUEST_HAD, params).fetchall()
+    rows["notes_left"] = conn.execute(NOTES_LEFT).fetchall()
+    rows["outside_the_vocabulary"] = conn.execute(OUTSIDE_THE_VOCABULARY).fetchall()
+    result: dict = {name: len(found_rows) for name, found_rows in rows.items()}
+    result["examples"] = {
+        name: [[str(value) for value in row] for row in found_rows[:examples]] for name, found_rows in rows.items()
+    }
+    result["total"] = sum(len(found_rows) for found_rows in rows.values())
+    return result

@@ -55,6 +55,23 @@ def distribution(values_seconds: list[float]) -> dict:
     }
 
 
+def overlaps(outcome: RunOutcome) -> dict:
+    """Pairs of operations of different connections that ran at the same time, and how many kinds of
+    pair (sorted operation kinds): the run interleaved what it says it did."""
+    spans = sorted(
+        (r.started, r.started + r.seconds, r.kind, worker.index) for worker in outcome.workers for r in worker.results
+    )
+    pairs, kinds, active = 0, set(), []
+    for started, ended, kind, worker in spans:
+        active = [span for span in active if span[1] > started]
+        for _, _, other_kind, other_worker in active:
+            if other_worker != worker:
+                pairs += 1
+                kinds.add(tuple(sorted((kind, other_kind))))
+        active.append((started, ended, kind, worker))
+    return {"pairs": pairs, "kind_pairs": len(kinds)}
+
+
 def summarise(outcome: RunOutcome) -> dict:
     """The figures of one run (everything but the invariants, which the caller adds)."""
     results = [r for worker in outcome.workers for r in worker.results]
@@ -131,6 +148,7 @@ def summarise(outcome: RunOutcome) -> dict:
         "sweeper": outcome.sweeper,
         "linkage_warnings": dict(warnings),
         "app_written_links": sum(len(w.app_links) for w in outcome.workers),
+        "overlapping_operations": overlaps(outcome),
     }
 
 
@@ -372,6 +390,11 @@ def comparison_rows(result: dict) -> list[tuple[str, ...]]:
     )
     row(
         "invariant: user_id of a user that does not exist", lambda r: r["invariants"]["dangling_user"], show_ratio=False
+    )
+    row(
+        "invariant: the linkage run's own (audit of each insert and link, users its guests had, notes, vocabulary)",
+        lambda r: (r["invariants"].get("linkage_run") or {}).get("total"),
+        show_ratio=False,
     )
     row(
         "linkable-but-NULL deliveries seen during the run",

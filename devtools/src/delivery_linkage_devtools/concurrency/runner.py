@@ -45,6 +45,7 @@ class OperationResult:
     seconds: float
     retries: tuple[str, ...]  # SQLSTATEs of the attempts retried
     error: str | None  # SQLSTATE of the error the app saw, "gave_up" after max_attempts
+    started: float = 0.0  # time.perf_counter() at its first BEGIN: which operations overlapped
 
 
 @dataclass
@@ -310,18 +311,18 @@ class Worker(threading.Thread):
                     continue
                 self.outcome.error_examples.setdefault(state, f"{operation.kind}: {str(error).strip()[:300]}")
                 return OperationResult(
-                    operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), state
+                    operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), state, started
                 )
             if app_links:
                 self.outcome.app_links.extend(app_links)
             return OperationResult(
-                operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), None
+                operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), None, started
             )
         self.outcome.error_examples.setdefault(
             "gave_up", f"{operation.kind} at {operation.isolation}: {self.run_settings.max_attempts} attempts failed"
         )
         return OperationResult(
-            operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), "gave_up"
+            operation.kind, operation.isolation, time.perf_counter() - started, tuple(retries), "gave_up", started
         )
 
 
