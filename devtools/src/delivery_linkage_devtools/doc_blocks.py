@@ -69,7 +69,7 @@ def day(document: dict) -> str:
 
 
 def short(text: str) -> str:
-    """A workload's label without its parenthesis: `announcement send (~479 guests, one INSERT)` → `announcement send`."""
+    """A workload's label without its parenthesis (`announcement send (~479 guests)` → `announcement send`)."""
     return text.split(" (")[0]
 
 
@@ -90,7 +90,9 @@ def bench_targets(document: dict) -> list[tuple[str, str, bool | None]]:
     for workload in document["workloads"]:
         target = workload.get("target")
         if target:
-            rows.append((f"{short(workload['label'])} {target['text']}", ratio(workload["target_ratio"]), workload["met"]))
+            rows.append(
+                (f"{short(workload['label'])} {target['text']}", ratio(workload["target_ratio"]), workload["met"])
+            )
         if workload["key"] == "historical_backfill" and "longest_batch_seconds" in workload["extra"]:
             limit = document.get("max_batch_seconds", DEFAULT_MAX_BATCH_SECONDS)
             rows.append(
@@ -159,7 +161,8 @@ def bench_page(document: dict) -> str:
         + ", ".join(f"{k} {v}" for k, v in sorted(document["machine"]["settings"].items()))
         + ". Each cell: the variant's ratio to the workload's reference, then to the ideal app and the minimal"
         " trigger where they took part; a ratio is the median of paired ratios (operation *i* of a variant over"
-        " operation *i* of the reference, back to back); every figure and its spread is in [`results/latest.json`](results/latest.json),"
+        " operation *i* of the reference, back to back); every figure and its spread is in"
+        " [`results/latest.json`](results/latest.json),"
         " the chart in [`results/latest.png`](results/latest.png).",
         "",
     ]
@@ -176,7 +179,8 @@ def bench_page(document: dict) -> str:
     for workload in document["workloads"]:
         cells = [bench_variant_cell(workload, c) for c in columns]
         lines.append(
-            f"| {workload['label']} | {workload['reference_label']} | " + " | ".join(cells)
+            f"| {workload['label']} | {workload['reference_label']} | "
+            + " | ".join(cells)
             + f" | {bench_target_cell(workload)} |"
         )
     lines += ["", "| target | project | met |", "|---|---|---|"]
@@ -250,7 +254,10 @@ def concurrency_page(document: dict) -> str:
     ]
     drift = document.get("drift") or {}
     if drift.get("doubtful"):
-        lines += [f"**Doubtful run**: control / minimal trigger throughput {ratio(drift['value'])}; {drift['rule']}.", ""]
+        lines += [
+            f"**Doubtful run**: control / minimal trigger throughput {ratio(drift['value'])}; {drift['rule']}.",
+            "",
+        ]
     lines += [
         f"| target | {label(reference)} | linkage | ratio | met | detail |",
         "|---|---:|---:|---:|---|---|",
@@ -303,7 +310,8 @@ def interleavings_page(document: dict) -> str:
             findings = "; ".join(f"`{f['kind']}` {f['detail']}" for f in group["findings"])
             example = ", ".join(f"#{c['case']}" for c in cases[:2])
             lines.append(
-                f"- {' × '.join(group['pair'])}: {len(cases)} ({', '.join(group['levels'])}): {findings}; e.g. {example}"
+                f"- {' × '.join(group['pair'])}: {len(cases)} ({', '.join(group['levels'])}): {findings};"
+                f" e.g. {example}"
             )
     return "\n".join(lines)
 
@@ -386,7 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m delivery_linkage_devtools.doc_blocks",
         description="Render the measured figures of README.md and bench/*.md again from bench/results/*.json.",
     )
-    parser.add_argument("commands", nargs="*", metavar="COMMAND", help=f"only these commands' blocks: {', '.join(COMMANDS)}")
+    parser.add_argument(
+        "commands", nargs="*", metavar="COMMAND", help=f"only these commands' blocks: {', '.join(COMMANDS)}"
+    )
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 when a block differs")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     for command in args.commands:

@@ -112,7 +112,9 @@ def publish_figures(console: Console, options: InterleavingOptions, result: dict
     """The published run (`make interleavings`: the whole space, bench/results/interleavings.json) writes
     its figures into README.md and bench/INTERLEAVINGS.md (doc_blocks); a part of the space does not."""
     whole = options.pairs is None and not options.case_numbers and tuple(options.levels) == tuple(space.LEVELS)
-    published = options.output_name == "interleavings" and options.output_dir.resolve() == doc_blocks.RESULTS_DIR.resolve()
+    published = (
+        options.output_name == "interleavings" and options.output_dir.resolve() == doc_blocks.RESULTS_DIR.resolve()
+    )
     if not whole or not published:
         return
     for path in doc_blocks.publish("make interleavings", result):
