@@ -16,6 +16,7 @@ import pytest
 
 from delivery_linkage_devtools import CHECKOUT_DIR, doc_blocks, markers
 from delivery_linkage_devtools.bench import scale
+from delivery_linkage_devtools.concurrency import report as concurrency_report
 from delivery_linkage_devtools.interleavings import operations, space
 from delivery_linkage_devtools.interleavings import report as interleavings_report
 
@@ -297,10 +298,24 @@ def test_each_generated_block_is_what_its_command_renders_from_its_results_file(
 PAGES_WRITTEN_WHOLE = [
     ("bench/SCALE.md", "bench/results/scale.json", scale.markdown),
     ("bench/results/interleavings.md", "bench/results/interleavings.json", interleavings_report.markdown),
+    ("bench/results/concurrency-quick.md", "bench/results/concurrency-quick.json", concurrency_report.markdown),
+    pytest.param(
+        "bench/results/concurrency.md",
+        "bench/results/concurrency.json",
+        concurrency_report.markdown,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="the committed results are the write path's before issue 15 (two runs, no minimal trigger):"
+            " the next `make concurrency` writes both again; then drop this mark",
+        ),
+        id="bench/results/concurrency.md",
+    ),
 ]
 
 
-@pytest.mark.parametrize("page, results, render", PAGES_WRITTEN_WHOLE, ids=[p for p, _, _ in PAGES_WRITTEN_WHOLE])
+@pytest.mark.parametrize(
+    "page, results, render", PAGES_WRITTEN_WHOLE, ids=lambda value: value if isinstance(value, str) else ""
+)
 def test_each_page_a_command_writes_whole_is_what_it_renders_from_its_results_file(page, results, render):
     assert (ROOT / page).read_text() == render(json.loads((ROOT / results).read_text()))
 
@@ -343,6 +358,28 @@ def test_the_marker_writer_replaces_only_between_its_markers(tmp_path):
     assert not markers.write(page, markers.block("figure", "make figure", "new"))  # unchanged: not rewritten
     with pytest.raises(ValueError, match="no missing markers"):
         markers.write(page, markers.block("missing", "make missing", "x"))
+
+
+def test_only_a_published_run_of_each_command_writes_the_pages(monkeypatch):
+    from rich.console import Console
+
+    from delivery_linkage_devtools import bench, concurrency, interleavings
+
+    published = []
+    monkeypatch.setattr(doc_blocks, "publish", lambda command, document=None: published.append(command) or [])
+    console = Console(quiet=True)
+    bench.publish_figures(console, bench.BenchOptions(), {"drift": {"flagged": False}})
+    bench.publish_figures(console, bench.BenchOptions(), {"drift": {"flagged": True}})
+    bench.publish_figures(console, bench.BenchOptions.quick_options(), {"drift": {"flagged": False}})
+    assert published == ["make bench"]
+    concurrency.publish_figures(console, concurrency.ConcurrencyOptions(), {})
+    quick = concurrency.ConcurrencyOptions.quick(output_dir=doc_blocks.RESULTS_DIR, output_name="concurrency-quick")
+    concurrency.publish_figures(console, quick, {})
+    assert published == ["make bench", "make concurrency"]
+    interleavings.publish_figures(console, interleavings.InterleavingOptions(), {})
+    interleavings.publish_figures(console, interleavings.InterleavingOptions(pairs={("send_one", "guest_link")}), {})
+    interleavings.publish_figures(console, interleavings.InterleavingOptions(levels=space.LEVELS[:1]), {})
+    assert published == ["make bench", "make concurrency", "make interleavings"]
 
 
 # --- the README's order ---------------------------------------------------------------------------------
