@@ -44,16 +44,6 @@ SEED = int(os.environ.get("RELIABILITY_SEED") or random.randrange(1, 1_000_000))
 # the app's own transactions that may deadlock each other without the linkage (a bulk link locks its
 # guests in the order it lists them)
 APP_OWN_DEADLOCKS = ("bulk_link",)
-# known bugs of the write path, found by this test (each an xfail naming it, never a pass): the
-# invariant that shows it, and the bug
-KNOWN_BUGS = {
-    "notes_left": "an app upsert that sends its own user_id and takes the ON CONFLICT DO UPDATE path leaves its "
-    "note in delivery_linkage.app_linked_deliveries for good (the statement's audit never sees the proposed row)",
-    "insert_without_audit": "now and then a delivery of a send of several single-row INSERTs in one transaction "
-    "is linked by the insert trigger but its statement's audit group is never written (no audit row at all)",
-}
-
-
 def run_linkage(server, operations: int, seed: int, prepare=None) -> dict:
     """The harness's linkage run (with its sweeper) of `operations` operations: its figures."""
     options = concurrency.ConcurrencyOptions.quick(
@@ -68,8 +58,7 @@ def run_linkage(server, operations: int, seed: int, prepare=None) -> dict:
 
 
 def problems_at_quiescence(run: dict) -> list[str]:
-    """Every way the run breaks what the linkage promises; [] when it keeps it all. The invariants of
-    KNOWN_BUGS are left out here (see known_bugs_seen)."""
+    """Every way the run breaks what the linkage promises; [] when it keeps it all."""
     problems = []
     found = run["invariants"]
     own = found["linkage_run"]
@@ -77,16 +66,8 @@ def problems_at_quiescence(run: dict) -> list[str]:
         if found[name]:
             problems.append(f"invariant {name}: {found[name]}, e.g. {found['examples'][name]}")
     for name, count in own.items():
-        if name not in ("examples", "total", *KNOWN_BUGS) and count:
+        if name not in ("examples", "total") and count:
             problems.append(f"invariant {name}: {count}, e.g. {own['examples'][name]}")
-    # the known bug's signature: a few deliveries, each linked (to a user its guest had), without an audit
-    # row; more, or one left NULL without its attempt audited, is another failure
-    unaudited = own["examples"]["insert_without_audit"]
-    if own["insert_without_audit"] > len(unaudited) or any(row[2] == "" for row in unaudited):
-        problems.append(f"invariant insert_without_audit: {own['insert_without_audit']}, e.g. {unaudited}")
-    notes = [row for row in own["examples"]["notes_left"] if row[0] != "delivery_linkage.app_linked_deliveries"]
-    if notes:
-        problems.append(f"invariant notes_left: {notes}")
     if run["failed"]:
         problems.append(f"errors reached the app (by SQLSTATE and level): {run['failed']}, {run['error_examples']}")
     at_read_committed = report.app_errors_at(run, "read committed")
@@ -113,14 +94,6 @@ def problems_at_quiescence(run: dict) -> list[str]:
     if run["linkable_null"]["still_null_at_end"]:
         problems.append(f"{run['linkable_null']['still_null_at_end']} deliveries linkable but NULL at the end")
     return problems
-
-
-def known_bugs_seen(run: dict) -> list[str]:
-    """The KNOWN_BUGS this run showed, each with its examples."""
-    own = run["invariants"]["linkage_run"]
-    return [
-        f"{bug} ({name}: {own[name]}, e.g. {own['examples'][name]})" for name, bug in KNOWN_BUGS.items() if own[name]
-    ]
 
 
 def record_figures(run: dict) -> None:
@@ -159,5 +132,3 @@ def test_the_apps_mixed_workload_on_concurrent_connections_leaves_every_invarian
     assert run["overlapping_operations"]["pairs"] > run["operations"], "the connections hardly overlapped"
     problems = problems_at_quiescence(run)
     assert not problems, f"seed {SEED}:\n" + "\n".join(problems)
-    if bugs := known_bugs_seen(run):
-        pytest.xfail("known bugs: " + "; ".join(bugs))

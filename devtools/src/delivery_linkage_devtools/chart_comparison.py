@@ -14,8 +14,8 @@ threshold; 90 days of bars stacked by 12 series). Measured, alternating the two 
   report test's own check);
 - tooltips (<title> per point or bar) and text kept as text (<text> elements);
 - lines of code to maintain.
-Writes a Markdown table (ratios against the own writer) into --out, between the markers
-BEGIN and END (the rest of the page, the decision, is written by hand); prints it.
+Writes a Markdown table (ratios against the own writer) into --out, as the block chart_comparison
+(markers.py; the rest of the page, the decision, is written by hand); prints it.
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from delivery_linkage_devtools import markers
+
 CHECKOUT = Path(__file__).resolve().parents[3]
 REFERENCE_COMMIT = "c636780"  # the last commit with src/delivery_linkage/report/svg.py
 REFERENCE_PATH = "src/delivery_linkage/report/svg.py"
 LAYOUT_CHECK = CHECKOUT / "tests" / "report_layout_check.js"
 CSS = CHECKOUT / "src" / "delivery_linkage" / "templates" / "report.css"
-BEGIN = "<!-- chart_comparison: begin (written by python -m delivery_linkage_devtools.chart_comparison) -->"
-END = "<!-- chart_comparison: end -->"
+BLOCK, COMMAND = "chart_comparison", "python -m delivery_linkage_devtools.chart_comparison"  # markers.py's block
 
 DRAW = """
 import sys, time
@@ -177,13 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| text leaving its box in Chromium at {width} px (of labels checked) | {own['problems'][width]} "
             f"(of {own['checked'][width]}) | {mpl['problems'][width]} (of {mpl['checked'][width]}) | |"
         )
-    block = "\n".join([BEGIN, *lines, END])
-    page = options.out.read_text() if options.out.exists() else f"{BEGIN}\n{END}\n"
-    if BEGIN in page and END in page:
-        page = page[: page.index(BEGIN)] + block + page[page.index(END) + len(END) :]
+    block = markers.block(BLOCK, COMMAND, "\n".join(lines))
+    page = options.out.read_text() if options.out.exists() else ""
+    if BLOCK in markers.names(page):
+        markers.write(options.out, block)
     else:
-        page = page.rstrip("\n") + "\n\n" + block + "\n"
-    options.out.write_text(page)
+        options.out.write_text((page.rstrip("\n") + "\n\n" if page else "") + block + "\n")
     print("\n".join(lines))
     return 0
 

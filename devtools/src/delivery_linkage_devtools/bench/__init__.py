@@ -47,7 +47,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from delivery_linkage.database import connection, dbt_runner
-from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, synthetic, world_template
+from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, doc_blocks, synthetic, world_template
 from delivery_linkage_devtools.bench import results as bench_report
 from delivery_linkage_devtools.bench import workloads as bench_workloads
 from delivery_linkage_devtools.bench.results import (
@@ -819,6 +819,7 @@ def document(ctx: Context, started: datetime, machine_info: dict, extras: list[s
             if project_storage
             else {}
         ),
+        "max_batch_seconds": MAX_BATCH_SECONDS,
         "longest_backfill_batch_ok": next(
             (
                 w.extra["longest_batch_seconds"] <= MAX_BATCH_SECONDS
@@ -836,8 +837,18 @@ def publish_dir(options: BenchOptions, flagged: bool) -> Path:
     return options.flagged_dir if flagged else options.output_dir
 
 
+def publish_figures(console: Console, options: BenchOptions, result: dict) -> None:
+    """A full run published in bench/results/ writes its figures into README.md and bench/README.md
+    (doc_blocks); a quick or flagged run does not."""
+    if options.quick or result["drift"]["flagged"] or options.output_dir.resolve() != doc_blocks.RESULTS_DIR.resolve():
+        return
+    for path in doc_blocks.publish("make bench", result):
+        console.print(f"updated {path} (between the make bench markers)")
+
+
 def run(console: Console, options: BenchOptions | None = None) -> dict:
-    """Run the benchmark; print the table; write JSON (and the chart). Returns the JSON document."""
+    """Run the benchmark; print the table; write JSON (and the chart) and, when published, the figures in
+    README.md and bench/README.md. Returns the JSON document."""
     options = options or BenchOptions()
     started = datetime.now(UTC)
     server = connection.resolve("postgres")
@@ -923,4 +934,5 @@ def run(console: Console, options: BenchOptions | None = None) -> dict:
             console.print(f"wrote {png}")
         else:
             console.print("[yellow]matplotlib is not installed: no chart[/]")
+    publish_figures(console, options, result)
     return result

@@ -44,7 +44,7 @@ from rich.table import Table
 
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.operations import indexes as index_operations
-from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, synthetic, world_template
+from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, markers, synthetic, world_template
 from delivery_linkage_devtools.bench import results as bench_results
 from delivery_linkage_devtools.bench import workloads as bench_workloads
 
@@ -55,8 +55,9 @@ ORIGINAL_CRON_SQL = CHECKOUT_DIR / "tests" / "adoption" / "sql" / "original_dail
 CRON_SCRIPT = CHECKOUT_DIR / "scripts" / "daily-delivery-integrity-check.sql"
 DBT_SCHEMA = "linkage"
 FIGURES = ("total_deliveries", "inconsistent_deliveries")  # what the data team reads every hour, exact
-README_BEGIN = "<!-- bench-scale:begin (written by make bench-scale; do not edit) -->"
-README_END = "<!-- bench-scale:end -->"
+README_BLOCK = "bench-scale"  # the README's block (markers.py, the one writer of generated blocks)
+README_BEGIN = markers.begin(README_BLOCK, "make bench-scale")
+README_END = markers.end(README_BLOCK)
 LOCK_WAIT_LIMIT = "10ms"
 UNLINKED_INDEX = "message_deliveries_unlinked_guest_id_idx"  # the deploy's partial index (user_id is null)
 
@@ -866,8 +867,11 @@ def machine_line(document: dict) -> str:
 
 
 def readme_block(document: dict) -> str:
+    return markers.block(README_BLOCK, "make bench-scale", readme_body(document))
+
+
+def readme_body(document: dict) -> str:
     lines = [
-        README_BEGIN,
         f"`make bench-scale` ({document['generated_at'][:10]}; {machine_line(document)}; production-shaped worlds;"
         " each figure the median of its rounds, ratios to the runbook's daily query in the same run;"
         " full tables in [bench/SCALE.md](bench/SCALE.md)):",
@@ -879,19 +883,11 @@ def readme_block(document: dict) -> str:
         load = f"load {size['load_average_start'][0]:.1f} → {size['load_average_end'][0]:.1f}"
         for i, (what, figure, target) in enumerate(headline_rows(size)):
             lines.append(f"| {size['label'] + ' (' + load + ')' if i == 0 else ''} | {what} | {figure} | {target} |")
-    lines.append(README_END)
     return "\n".join(lines)
 
 
 def write_readme_block(path: Path, block: str) -> None:
-    text = path.read_text()
-    if README_BEGIN.split(" (")[0] in text and README_END in text:
-        start = text.index(README_BEGIN.split(" (")[0])
-        end = text.index(README_END) + len(README_END)
-        text = text[:start] + block + text[end:]
-    else:
-        raise ValueError(f"{path} has no bench-scale markers ({README_BEGIN} … {README_END})")
-    path.write_text(text)
+    markers.write(path, block)
 
 
 def markdown(document: dict) -> str:

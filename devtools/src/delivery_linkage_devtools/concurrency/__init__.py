@@ -25,13 +25,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
 from rich.console import Console
 
 from delivery_linkage.database import connection
-from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture
+from delivery_linkage_devtools import CHECKOUT_DIR, app_fixture, doc_blocks
 from delivery_linkage_devtools.concurrency import invariants, plan, report, runner, world
 from delivery_linkage_devtools.concurrency.report import CONTROL, LINKAGE, MINIMAL_TRIGGER
 
@@ -130,6 +131,7 @@ def run(
             about = machine(conn)
         result: dict = {
             "command": options.command,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "seed": options.seed,
             "connection_seeds": seeds,
             "plan_digests": digests,
@@ -159,11 +161,21 @@ def run(
         if options.output_dir:
             json_path, md_path = report.write(result, options.output_dir, options.output_name)
             console.print(f"concurrency: results in {json_path} and {md_path}")
+            publish_figures(console, options, result)
         return result
     finally:
         if not options.keep_databases:
             for dbname in created:
                 app_fixture.drop_database(server, dbname)
+
+
+def publish_figures(console: Console, options: ConcurrencyOptions, result: dict) -> None:
+    """The published run (`make concurrency`: bench/results/concurrency.json) writes its figures into
+    README.md and bench/CONCURRENCY.md (doc_blocks); a quick or differently named run does not."""
+    if options.output_name != "concurrency" or options.output_dir.resolve() != doc_blocks.RESULTS_DIR.resolve():
+        return
+    for path in doc_blocks.publish("make concurrency", result):
+        console.print(f"concurrency: updated {path} (between the make concurrency markers)")
 
 
 def run_variant(

@@ -30,7 +30,7 @@ import psycopg
 from rich.console import Console
 
 from delivery_linkage.database import connection
-from delivery_linkage_devtools import CHECKOUT_DIR
+from delivery_linkage_devtools import CHECKOUT_DIR, doc_blocks
 from delivery_linkage_devtools.concurrency import machine
 from delivery_linkage_devtools.interleavings import databases, report, space
 from delivery_linkage_devtools.interleavings.databases import CONTROL, LINKAGE, CaseDatabase
@@ -104,7 +104,21 @@ def run(
     if options.output_dir:
         json_path, md_path = report.write(result, options.output_dir, options.output_name)
         console.print(f"interleavings: results in {json_path} and {md_path}")
+        publish_figures(console, options, result)
     return result
+
+
+def publish_figures(console: Console, options: InterleavingOptions, result: dict) -> None:
+    """The published run (`make interleavings`: the whole space, bench/results/interleavings.json) writes
+    its figures into README.md and bench/INTERLEAVINGS.md (doc_blocks); a part of the space does not."""
+    whole = options.pairs is None and not options.case_numbers and tuple(options.levels) == tuple(space.LEVELS)
+    published = (
+        options.output_name == "interleavings" and options.output_dir.resolve() == doc_blocks.RESULTS_DIR.resolve()
+    )
+    if not whole or not published:
+        return
+    for path in doc_blocks.publish("make interleavings", result):
+        console.print(f"interleavings: updated {path} (between the make interleavings markers)")
 
 
 def execute(
