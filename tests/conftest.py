@@ -69,8 +69,9 @@ DBT_FIXTURES = {"modeled_app_db", "modeled_db"}
 DBT_PATHS = ("adoption/", "test_concurrency_benchmark.py")
 
 
-# slow suites with make targets of their own: they run only when `-m` names them (make test-install, test-standby)
-OPT_IN_MARKERS = {"install": "make test-install", "standby": "make test-standby"}
+# slow suites with make targets of their own: they run only when `-m` names them (make test-install,
+# test-standby, test-pgcron)
+OPT_IN_MARKERS = {"install": "make test-install", "standby": "make test-standby", "pgcron": "make test-pgcron"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -88,15 +88,22 @@ def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs)
 
 
+def apt_install(*packages: str) -> None:
+    """Debian packages through apt-get (root only: Unavailable otherwise, naming the command to run)."""
+    names = " ".join(packages)
+    if os.geteuid() != 0:
+        raise Unavailable(f"Debian's {names} not installed (as root: apt-get install {names})")
+    print(f"installing Debian's {names} …", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    wait_for_lock = ["-o", "DPkg::Lock::Timeout=600"]  # another apt-get on the machine finishes first
+    _run(["apt-get", *wait_for_lock, "update", "-qq"], env=env)
+    _run(["apt-get", *wait_for_lock, "install", "-y", "-qq", *packages], env=env)
+
+
 def _debian(dist: Distribution) -> Path:
     bin_dir = Path(f"/usr/lib/postgresql/{dist.major}/bin")
     if not (bin_dir / "postgres").exists():
-        if os.geteuid() != 0:
-            raise Unavailable(f"Debian's {dist.package} is not installed (as root: apt-get install {dist.package})")
-        print(f"installing Debian's {dist.package} …", flush=True)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        _run(["apt-get", "update", "-qq"], env=env)
-        _run(["apt-get", "install", "-y", "-qq", dist.package], env=env)
+        apt_install(dist.package)
     return bin_dir
 
 
@@ -165,11 +172,15 @@ def os_user() -> str | None:
 
 
 class Server:
-    def __init__(self, major: int, bin_dir: Path):
+    """A throw-away server in .matrix/<name> (default pgNN); settings add to SERVER_SETTINGS (e.g.
+    shared_preload_libraries, for tests/test_sweeper_in_pg_cron.py)."""
+
+    def __init__(self, major: int, bin_dir: Path, name: str | None = None, settings: dict[str, str] | None = None):
         self.major = major
         self.bin_dir = bin_dir
         self.user = os_user()
-        self.base = MATRIX_DIR / f"pg{major}"
+        self.settings = {**SERVER_SETTINGS, **(settings or {})}
+        self.base = MATRIX_DIR / (name or f"pg{major}")
         self.data_dir = self.base / "data"
         self.log = self.base / "server.log"
         self.socket_dir: Path | None = None  # under /tmp: a socket path must stay short
@@ -207,7 +218,7 @@ class Server:
             [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-A", "trust",
              "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
         )
-        options = " ".join(f"-c {name}={value}" for name, value in SERVER_SETTINGS.items())
+        options = " ".join(f"-c {name}={value}" for name, value in self.settings.items())
         for _attempt in range(5):  # the port may be taken between probing and binding
             self.port = free_port()
             try:
