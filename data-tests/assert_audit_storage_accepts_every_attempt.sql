@@ -6,7 +6,7 @@
 with
 
 problems as (
-    select problem
+    select found.problem
     from {{ linkage_private_schema() }}.audit_storage_problems() as found (problem)
 )
 

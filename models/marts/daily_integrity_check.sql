@@ -50,7 +50,7 @@ sweeper as (
 
 audit_storage as (
     -- what would make the write path's own tables refuse a row (an operator's constraint or trigger)
-    select count(*) as audit_storage_problems
+    select count(found.problem) as audit_storage_problems
     from {{ linkage_private_schema() }}.audit_storage_problems() as found (problem)
 ),
 
