@@ -9,13 +9,13 @@ audit as (
 recent as (
     select
         created_at,
-        delivery_id,
-        event_id,
-        matched_guest_id,
-        linked_user_id,
         outcome,
         reason,
+        delivery_id,
+        linked_user_id,
         candidate_count,
+        matched_guest_id,
+        event_id,
         phone_fallback_enabled
     from audit
     where table_name = 'message_deliveries'

@@ -7,17 +7,9 @@
 -- - one AFTER UPDATE row trigger on event_guests that calls the per-guest backfill function for each
 --   guest that became linkable; that function updates the guest's deliveries and audits each one with
 --   its own INSERT.
--- Installed by `linkage bench` on its own copy of the data (psql-free: one script, one statement batch).
+-- Installed by `linkage bench` on its own copy of the data (psql-free: one script, one statement batch),
+-- after the runbook's feature_flags table (devtools/src/delivery_linkage_devtools/sql/runbook_feature_flags.sql).
 -- Not for production: it is the yardstick the project is measured against.
-
-create table public.feature_flags (
-    flag_name text primary key,
-    enabled boolean not null,
-    description text,
-    updated_at timestamptz not null default now()
-);
-insert into public.feature_flags (flag_name, enabled)
-values ('LINK_USER_BY_PHONE', true), ('LINK_USER_BY_PHONE_FALLBACK_TO_USERS', false);
 
 create function public.get_feature_flag(p_flag_name text)
 returns boolean

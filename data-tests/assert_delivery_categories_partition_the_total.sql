@@ -6,15 +6,8 @@
 
 with
 
-history as (
-    select * from {{ ref('delivery_integrity_history') }}
-),
-
 last_counted as (
-    select *
-    from history
-    order by check_timestamp desc
-    limit 1
+    select * from {{ ref('int_delivery_integrity__last_counted') }}
 ),
 
 sums as (

@@ -448,17 +448,24 @@ def test_relinking_a_guest_fills_only_null_deliveries(db):
     assert w.delivery_user(db, pending) == second
 
 
-def test_bulk_guest_link_is_backfilled_by_the_sweeper_in_one_set_based_statement(db):
+# the app linking many guests in one statement, each to its own user
+LINK_GUESTS = "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g"
+
+
+def guests_sent_to_before_their_accounts(db, count: int) -> tuple[list, list]:
+    """count guests of one event, each sent the same message before it has an account; and a user for
+    each, not linked yet."""
     event = w.event(db)
     message = w.message(db, event)
-    guests = [w.guest(db, event, None, None) for _ in range(50)]
+    guests = [w.guest(db, event, None, None) for _ in range(count)]
     for guest in guests:
         w.deliver(db, message, guest, None)
-    people = [w.user(db) for _ in guests]
-    db.execute(
-        "update event_guests g set user_id = t.u from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
-        (guests, people),
-    )
+    return guests, [w.user(db) for _ in guests]
+
+
+def test_bulk_guest_link_is_backfilled_by_the_sweeper_in_one_set_based_statement(db):
+    guests, people = guests_sent_to_before_their_accounts(db, 50)
+    db.execute(LINK_GUESTS, (guests, people))
     db.execute("set track_functions = 'all'")
     with db.transaction():
         left = db.execute("select delivery_linkage.sweep_guest_link_queue()").fetchone()[0]
@@ -498,12 +505,7 @@ def test_manual_backfill_links_only_for_the_guests_own_user(db):
 
 
 def test_statement_timeout_in_the_app_leaves_no_partial_linking(db):
-    event = w.event(db)
-    message = w.message(db, event)
-    guests = [w.guest(db, event, None, None) for _ in range(200)]
-    for guest in guests:
-        w.deliver(db, message, guest, None)
-    people = [w.user(db) for _ in guests]
+    guests, people = guests_sent_to_before_their_accounts(db, 200)
     db.execute(
         "create function slow_down() returns trigger language plpgsql "
         "as $$ begin perform pg_sleep(0.5); return null; end $$"
@@ -512,10 +514,6 @@ def test_statement_timeout_in_the_app_leaves_no_partial_linking(db):
     with pytest.raises(psycopg.errors.QueryCanceled):
         with db.transaction():
             db.execute("set local statement_timeout = '200ms'")
-            db.execute(
-                "update event_guests g set user_id = t.u "
-                "from unnest(%s::uuid[], %s::uuid[]) as t(g, u) where g.id = t.g",
-                (guests, people),
-            )
+            db.execute(LINK_GUESTS, (guests, people))
     assert db.execute("select count(*) from message_deliveries where user_id is not null").fetchone()[0] == 0
     assert w.audit_rows(db, table_name="message_deliveries_backfill") == []

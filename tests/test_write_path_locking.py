@@ -32,6 +32,22 @@ def sent(db, message, guest):
     ).fetchone()[0]
 
 
+def second_does_not_wait_for_first(app_db, isolation, first, second, what_waited: str):
+    """Runs first(a) in session a, its transaction left open, then second(b) in session b (a short
+    lock_timeout); fails the test when second waited for a. Both commit; returns what second returned."""
+    with session(app_db) as a, session(app_db, lock_timeout=SHORT_WAIT) as b:
+        begin(a, isolation)
+        first(a)
+        begin(b, isolation)
+        try:
+            result = second(b)
+        except psycopg.errors.LockNotAvailable as error:
+            pytest.fail(f"{what_waited}: {error}")
+        b.execute("commit")
+        a.execute("commit")
+    return result
+
+
 @levels
 def test_two_senders_inserting_for_two_unlinked_guests_in_opposite_orders_both_commit(app_db, db, isolation):
     """A: send (m1, g1); B: send (m2, g2); A: send (m1, g2); B: send (m2, g1). Without the linkage no
@@ -59,16 +75,13 @@ def test_send_to_an_unlinked_guest_does_not_wait_for_an_open_transaction_that_se
     app_db, db, isolation
 ):
     _, (guest, _), (m1, m2) = two_unlinked_guests(db)
-    with session(app_db) as a, session(app_db, lock_timeout=SHORT_WAIT) as b:
-        begin(a, isolation)
-        w.deliver(a, m1, guest, FIRST_PHONE)  # left open
-        begin(b, isolation)
-        try:
-            w.deliver(b, m2, guest, FIRST_PHONE)
-        except psycopg.errors.LockNotAvailable as error:
-            pytest.fail(f"the send waited for another transaction's send to the same guest: {error}")
-        b.execute("commit")
-        a.execute("commit")
+    second_does_not_wait_for_first(
+        app_db,
+        isolation,
+        lambda a: w.deliver(a, m1, guest, FIRST_PHONE),
+        lambda b: w.deliver(b, m2, guest, FIRST_PHONE),
+        "the send waited for another transaction's send to the same guest",
+    )
     assert sent(db, m1, guest) == sent(db, m2, guest) == 1
 
 
@@ -79,16 +92,13 @@ def test_send_to_an_unlinked_guest_does_not_wait_for_an_open_transaction_that_ed
     """The fixture's display name of a guest is event_guests.guest_name: editing it changes nothing the
     linkage decides on."""
     _, (guest, _), (message, _) = two_unlinked_guests(db)
-    with session(app_db) as a, session(app_db, lock_timeout=SHORT_WAIT) as b:
-        begin(a, isolation)
-        a.execute("update event_guests set guest_name = 'Dana (bride''s aunt)' where id = %s", (guest,))  # left open
-        begin(b, isolation)
-        try:
-            w.deliver(b, message, guest, FIRST_PHONE)
-        except psycopg.errors.LockNotAvailable as error:
-            pytest.fail(f"the send waited for another transaction's display-name edit of its guest: {error}")
-        b.execute("commit")
-        a.execute("commit")
+    second_does_not_wait_for_first(
+        app_db,
+        isolation,
+        lambda a: a.execute("update event_guests set guest_name = 'Dana (bride''s aunt)' where id = %s", (guest,)),
+        lambda b: w.deliver(b, message, guest, FIRST_PHONE),
+        "the send waited for another transaction's display-name edit of its guest",
+    )
     assert sent(db, message, guest) == 1
 
 
@@ -97,16 +107,13 @@ def test_display_name_edit_does_not_wait_for_an_open_transaction_that_sent_to_th
     app_db, db, isolation
 ):
     _, (guest, _), (message, _) = two_unlinked_guests(db)
-    with session(app_db) as a, session(app_db, lock_timeout=SHORT_WAIT) as b:
-        begin(a, isolation)
-        w.deliver(a, message, guest, FIRST_PHONE)  # left open
-        begin(b, isolation)
-        try:
-            b.execute("update event_guests set guest_name = 'Dana' where id = %s", (guest,))
-        except psycopg.errors.LockNotAvailable as error:
-            pytest.fail(f"the guest's display-name edit waited for another transaction's send to them: {error}")
-        b.execute("commit")
-        a.execute("commit")
+    second_does_not_wait_for_first(
+        app_db,
+        isolation,
+        lambda a: w.deliver(a, message, guest, FIRST_PHONE),
+        lambda b: b.execute("update event_guests set guest_name = 'Dana' where id = %s", (guest,)),
+        "the guest's display-name edit waited for another transaction's send to them",
+    )
     assert sent(db, message, guest) == 1
 
 
@@ -118,16 +125,13 @@ def test_send_to_a_linked_guest_does_not_wait_for_an_open_transaction_that_edite
     person = w.user(db, FIRST_PHONE)
     guest = w.guest(db, event, person, FIRST_PHONE)
     message = w.message(db, event)
-    with session(app_db) as a, session(app_db, lock_timeout=SHORT_WAIT) as b:
-        begin(a, isolation)
-        a.execute("update event_guests set guest_name = 'Dana' where id = %s", (guest,))
-        begin(b, isolation)
-        try:
-            delivery = w.deliver(b, message, guest, FIRST_PHONE)
-        except psycopg.errors.LockNotAvailable as error:
-            pytest.fail(f"the send waited for another transaction's display-name edit of its guest: {error}")
-        b.execute("commit")
-        a.execute("commit")
+    delivery = second_does_not_wait_for_first(
+        app_db,
+        isolation,
+        lambda a: a.execute("update event_guests set guest_name = 'Dana' where id = %s", (guest,)),
+        lambda b: w.deliver(b, message, guest, FIRST_PHONE),
+        "the send waited for another transaction's display-name edit of its guest",
+    )
     assert w.delivery_user(db, delivery) == person
 
 

@@ -28,6 +28,14 @@ def linked_guest_with_message(db, phone=PHONE):
     return event, person, guest, w.message(db, event)
 
 
+def unlinked_guest_with_message(db):
+    """A guest not linked yet, the user it is about to be linked to, and a message of its event."""
+    event = w.event(db)
+    person = w.user(db)
+    guest = w.guest(db, event, None, PHONE)
+    return event, person, guest, w.message(db, event)
+
+
 # 1 ------------------------------------------------------------------------------------------------
 
 
@@ -136,10 +144,7 @@ def test_set_constraints_all_immediate_changes_nothing_the_linkage_does(app_db, 
     """An app (Django's check_constraints) runs SET CONSTRAINTS ALL IMMEDIATE and back mid-transaction
     while a concurrent guest link commits: the delivery is audited, nothing is left behind, and the
     sweeper links it."""
-    event = w.event(db)
-    person = w.user(db)
-    guest = w.guest(db, event, None, PHONE)
-    message = w.message(db, event)
+    _, person, guest, message = unlinked_guest_with_message(db)
     with session(app_db) as sender, session(app_db) as linker:
         sender.execute("begin")
         delivery = w.deliver(sender, message, guest, PHONE)
@@ -185,10 +190,7 @@ def test_a_long_transaction_of_sends_opens_no_subtransaction(app_db, db):
 
 
 def test_a_send_committing_between_a_guest_links_backfill_and_its_commit_is_linked_by_the_sweeper(app_db, db):
-    event = w.event(db)
-    person = w.user(db)
-    guest = w.guest(db, event, None, PHONE)
-    message = w.message(db, event)
+    _, person, guest, message = unlinked_guest_with_message(db)
     with session(app_db) as linker, session(app_db) as sender:
         sender.execute("begin")
         delivery = w.deliver(sender, message, guest, PHONE)
@@ -237,10 +239,7 @@ def test_a_guest_of_another_event_never_gives_its_user_to_a_delivery(db):
 def test_the_api_roles_can_hold_no_lock_the_linkage_takes(app_db, db):
     """anon takes every advisory lock key the previous version used (namespace 1819175783, keys -1..15)
     and stays idle: sends, guest links and a changed deploy go through."""
-    event = w.event(db)
-    person = w.user(db)
-    guest = w.guest(db, event, None, PHONE)
-    message = w.message(db, event)
+    event, person, guest, message = unlinked_guest_with_message(db)
     with session(app_db) as squatter, session(app_db, lock_timeout="300ms", statement_timeout="2s") as app:
         squatter.execute("set role anon")
         squatter.execute("select pg_advisory_lock(1819175783, p) from generate_series(-1, 15) as p").fetchall()

@@ -23,9 +23,7 @@
     {%- set p = ctx.p -%}
     create or replace function {{ p }}.audit_inserted_delivery_links()
     returns trigger
-    language plpgsql
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql') }}
     as $function$
     declare
         v_phone_rows uuid[];

@@ -9,10 +9,7 @@
 {% macro audit_storage_problems(ctx) %}
     create or replace function {{ ctx.p }}.audit_storage_problems()
     returns setof text
-    language sql
-    stable
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('sql', 'stable') }}
     as $function$
         select pg_catalog.format('constraint %I on %s (%s)', c.conname, c.conrelid::regclass, pg_catalog.pg_get_constraintdef(c.oid))
         from pg_catalog.pg_constraint as c

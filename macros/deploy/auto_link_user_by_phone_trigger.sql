@@ -18,9 +18,7 @@
     {%- set s = ctx.s -%}
     create or replace function {{ s }}.auto_link_user_by_phone_trigger()
     returns trigger
-    language plpgsql
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql') }}
     as $function$
     declare
         v_guest_found boolean;
@@ -35,11 +33,7 @@
                 when {{ linkage_guest_is_linkable('guest') }}
                     and {{ linkage_guest_of_event('guest', '(select message.event_id from ' ~ s ~ '.messages as message where message.id = new.message_id)') }}
                     and {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }}
-                    and exists (
-                        select from {{ s }}.users as app_user
-                        where app_user.id = guest.user_id
-                        for key share skip locked
-                    )
+                    and {{ linkage_user_is_free_to_link(s, 'guest.user_id') }}
                     then guest.user_id
             end,
             guest.id is not null,
@@ -54,11 +48,7 @@
                 array[new.id], array[new.guest_id], array[new.message_id], array[null]::uuid[], array[new.phone_number::text]
             ) as decision
             where decision.outcome = 'linked'
-              and exists (
-                  select from {{ s }}.users as app_user
-                  where app_user.id = decision.linked_user_id
-                  for key share skip locked
-              );
+              and {{ linkage_user_is_free_to_link(s, 'decision.linked_user_id') }};
         end if;
         return new;
     end

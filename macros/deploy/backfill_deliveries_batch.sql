@@ -15,10 +15,7 @@
         p_after_id uuid, p_batch_size integer, p_dry_run boolean
     )
     returns table (last_id uuid, scanned integer, linked integer, by_reason jsonb)
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_window uuid[];
@@ -87,11 +84,7 @@
                 where delivery.id = decided.id
                   and delivery.user_id is null
                   -- a user another transaction is deleting or re-keying is left for a later run
-                  and exists (
-                      select from {{ s }}.users as app_user
-                      where app_user.id = decided.user_id
-                      for key share skip locked
-                  )
+                  and {{ linkage_user_is_free_to_link(s, 'decided.user_id') }}
                 returning delivery.id, delivery.message_id
             )
 
@@ -133,10 +126,7 @@
 
     create or replace function {{ ctx.p }}.backfill_candidates(p_window uuid[], p_fallback boolean, p_lock boolean)
     returns table (id uuid, guest_id uuid, message_id uuid, phone text)
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     begin
         -- one candidate query: a real run locks the rows (skipping rows others hold), a dry run does not

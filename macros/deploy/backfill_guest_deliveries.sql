@@ -16,10 +16,7 @@
     {%- set p = ctx.p -%}
     create or replace function {{ p }}.backfill_guest_deliveries(p_guest_ids uuid[], p_reason text)
     returns integer
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_linked integer;
@@ -47,7 +44,7 @@
         end if;
 
         with candidates as (
-            select delivery.id, guest.user_id, guest.event_id, delivery.message_id
+            select delivery.id, guest.user_id, guest.id as guest_id, guest.event_id, delivery.message_id
             from (select distinct requested.guest_id from unnest(p_guest_ids) as requested (guest_id)) as requested
             join {{ s }}.event_guests as guest
                 on guest.id = requested.guest_id and {{ linkage_guest_is_linkable('guest') }}
@@ -55,21 +52,13 @@
                 on delivery.guest_id = guest.id and delivery.user_id is null
             left join {{ s }}.messages as message on message.id = delivery.message_id
             where {{ linkage_guest_of_event('guest', 'message.event_id') }}
-              and exists (
-                  select from {{ s }}.users as app_user
-                  where app_user.id = guest.user_id
-                  for key share skip locked
-              )
+              and {{ linkage_user_is_free_to_link(s, 'guest.user_id') }}
             order by delivery.id
             for no key update of delivery skip locked
         ),
 
         linked as (
-            update {{ s }}.message_deliveries as delivery
-            set user_id = candidates.user_id
-            from candidates
-            where delivery.id = candidates.id
-            returning delivery.id, candidates.user_id, candidates.event_id, candidates.message_id
+            {{ linkage_link_candidates(s) }}
         )
 
         select pg_catalog.array_agg(linked.id), pg_catalog.array_agg(linked.user_id),
@@ -96,10 +85,7 @@
 
     create or replace function {{ s }}.backfill_guest_deliveries(p_guest_id uuid, p_user_id uuid)
     returns integer
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_guest record;

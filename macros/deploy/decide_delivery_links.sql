@@ -42,10 +42,7 @@
         candidate_count integer,
         phone_fallback_enabled boolean
     )
-    language plpgsql
-    stable
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'stable') }}
     set plan_cache_mode = force_generic_plan
     as $function$
     #variable_conflict use_column

@@ -2,10 +2,7 @@
 {% macro get_feature_flag(ctx) %}
     create or replace function {{ ctx.s }}.get_feature_flag(flag_name text)
     returns boolean
-    language sql
-    stable
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('sql', 'stable') }}
     as $function$
         select {{ linkage_flag(ctx, 'get_feature_flag.flag_name') }}
     $function$;

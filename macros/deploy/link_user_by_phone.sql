@@ -8,10 +8,7 @@
 {% macro link_user_by_phone(ctx) %}
     create or replace function {{ ctx.s }}.link_user_by_phone(p_event_id uuid, p_normalized_phone text)
     returns table (user_id uuid, guest_id uuid, outcome text, reason text, candidate_count integer)
-    language sql
-    stable
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('sql', 'stable') }}
     as $function$
         select d.linked_user_id, d.matched_guest_id, d.outcome, d.reason, d.candidate_count
         from {{ ctx.p }}.decide_delivery_links(

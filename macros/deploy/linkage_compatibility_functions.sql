@@ -18,10 +18,7 @@
     )
     returns table (processed_count integer, linked_count integer, no_match_count integer, ambiguous_count integer,
                    skipped_count integer, sample_results jsonb)
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_batch record;
@@ -41,10 +38,7 @@
         p_since_timestamp timestamptz, p_table_name text default 'message_deliveries', p_dry_run boolean default true
     )
     returns table (rolled_back_count integer, sample_records jsonb)
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_result record;
@@ -63,10 +57,7 @@
     {%- if 'purge_user_link_audit' in ctx.compatibility %}
     create or replace function {{ s }}.purge_user_link_audit(retain_days integer default 180)
     returns integer
-    language sql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('sql', 'volatile') }}
     as $function$
         select {{ p }}.purge_link_audit(retain_days)::integer
     $function$;
@@ -76,10 +67,7 @@
     {%- if 'run_user_link_audit_purge' in ctx.compatibility %}
     create or replace function {{ s }}.run_user_link_audit_purge(retain_days integer default 180)
     returns void
-    language sql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('sql', 'volatile') }}
     as $function$
         select {{ p }}.purge_link_audit(retain_days)
     $function$;

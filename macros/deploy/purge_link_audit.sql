@@ -10,10 +10,7 @@
     {%- set p = ctx.p -%}
     create or replace function {{ p }}.purge_link_audit(p_retain_days integer)
     returns bigint
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_cutoff timestamptz;

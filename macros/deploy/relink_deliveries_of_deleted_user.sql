@@ -13,9 +13,7 @@
     {%- set p = ctx.p -%}
     create or replace function {{ p }}.relink_deliveries_of_deleted_user()
     returns trigger
-    language plpgsql
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql') }}
     as $function$
     declare
         v_ids uuid[];
@@ -36,21 +34,13 @@
               and {{ linkage_guest_is_linkable('guest') }}
               and guest.user_id <> old.id
               and {{ linkage_guest_of_event('guest', 'message.event_id') }}
-              and exists (
-                  select from {{ s }}.users as app_user
-                  where app_user.id = guest.user_id
-                  for key share skip locked
-              )
+              and {{ linkage_user_is_free_to_link(s, 'guest.user_id') }}
             order by delivery.id
             for no key update of delivery skip locked
         ),
 
         relinked as (
-            update {{ s }}.message_deliveries as delivery
-            set user_id = candidates.user_id
-            from candidates
-            where delivery.id = candidates.id
-            returning delivery.id, candidates.user_id, candidates.guest_id, candidates.event_id, candidates.message_id
+            {{ linkage_link_candidates(s) }}
         )
 
         select pg_catalog.array_agg(relinked.id), pg_catalog.array_agg(relinked.user_id),

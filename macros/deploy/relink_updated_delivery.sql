@@ -21,9 +21,7 @@
     {%- set p = ctx.p -%}
     create or replace function {{ p }}.relink_updated_delivery()
     returns trigger
-    language plpgsql
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql') }}
     as $function$
     declare
         v_guest record;
@@ -64,7 +62,7 @@
         then
             -- a user's deletion (ON DELETE SET NULL): only a guest relinked to another user since gives one
             if v_guest.linking and v_guest.linkable and v_guest.user_id <> old.user_id
-                and exists (select from {{ s }}.users as app_user where app_user.id = v_guest.user_id for key share skip locked)
+                and {{ linkage_user_is_free_to_link(s, 'v_guest.user_id') }}
             then
                 new.user_id := v_guest.user_id;
                 v_reason := 'guest_relinked';
@@ -109,7 +107,7 @@
                 return new;
             end if;
         elsif v_chosen is not null then
-            if exists (select from {{ s }}.users as app_user where app_user.id = v_chosen for key share skip locked) then
+            if {{ linkage_user_is_free_to_link(s, 'v_chosen') }} then
                 new.user_id := v_chosen;
             else
                 v_reason := case when v_reason = 'guest_record' then 'deferred' else 'user_locked' end;

@@ -12,10 +12,7 @@
     {%- set p = ctx.p -%}
     create or replace function {{ p }}.rollback_links_since(p_since timestamptz, p_dry_run boolean)
     returns table (links_found integer, unlinked integer, left_alone integer)
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_ids uuid[];

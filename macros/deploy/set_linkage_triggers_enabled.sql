@@ -6,10 +6,7 @@
     {%- set s = ctx.s -%}
     create or replace function {{ ctx.p }}.set_linkage_triggers_enabled(p_enabled boolean)
     returns void
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_trigger record;

@@ -27,10 +27,7 @@
     {%- set p = ctx.p -%}
     create or replace function {{ p }}.sweep_guest_link_queue()
     returns integer
-    language plpgsql
-    volatile
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql', 'volatile') }}
     as $function$
     declare
         v_new bigint[];

@@ -12,9 +12,7 @@
 {% macro trigger_backfill_guest_deliveries(ctx) %}
     create or replace function {{ ctx.s }}.trigger_backfill_guest_deliveries()
     returns trigger
-    language plpgsql
-    security definer
-    set search_path = ''
+    {{ linkage_definer_attributes('plpgsql') }}
     as $function$
     begin
         insert into {{ ctx.p }}.guest_link_queue (guest_id, reason) values (new.id, 'guest_linked');

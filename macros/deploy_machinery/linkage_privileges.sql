@@ -41,6 +41,14 @@
         p ~ '.link_audit_purge_runs', p ~ '.linkage_indexes',
     ] -%}
     {%- set roles = var('linkage_api_roles', ['anon', 'authenticated', 'service_role']) -%}
+    {#- PUBLIC and each API role that exists (never the deploying role itself), quoted for execute -#}
+    {%- set grantees -%}
+        select 'public'
+        union all
+        select pg_catalog.quote_ident(r.rolname) from pg_catalog.pg_roles as r
+        where r.rolname in ({% for role in roles %}'{{ role }}'{{ ', ' if not loop.last }}{% endfor %})
+          and r.rolname <> current_user
+    {%- endset %}
     declare
         v_grantee text;
         v_object record;
@@ -80,13 +88,7 @@
             then
                 v_object.privileges := 'trigger';
             end if;
-            for v_grantee in
-                select 'public'
-                union all
-                select pg_catalog.quote_ident(r.rolname) from pg_catalog.pg_roles as r
-                where r.rolname in ({% for role in roles %}'{{ role }}'{{ ', ' if not loop.last }}{% endfor %})
-                  and r.rolname <> current_user
-            loop
+            for v_grantee in {{ grantees }} loop
                 v_privileges := v_object.privileges;
                 if v_object.kind = 'function' then
                     select p.proacl::text into v_before from pg_catalog.pg_proc as p where p.oid = pg_catalog.to_regprocedure(v_object.name);
@@ -117,13 +119,7 @@
             from pg_catalog.pg_class as c
             where c.relnamespace = '{{ p }}'::regnamespace and c.relkind = 'S'
         loop
-            for v_grantee in
-                select 'public'
-                union all
-                select pg_catalog.quote_ident(r.rolname) from pg_catalog.pg_roles as r
-                where r.rolname in ({% for role in roles %}'{{ role }}'{{ ', ' if not loop.last }}{% endfor %})
-                  and r.rolname <> current_user
-            loop
+            for v_grantee in {{ grantees }} loop
                 execute 'revoke all on sequence ' || v_object.name || ' from ' || v_grantee;
             end loop;
             if v_object.acl is distinct from (select c.relacl::text from pg_catalog.pg_class as c where c.oid = v_object.name::regclass) then

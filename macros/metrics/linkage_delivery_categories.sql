@@ -19,7 +19,7 @@
 
     Adding a category (for example a split of linkable_null for deliveries a guest_link_queue entry
     explains, awaiting the sweeper): one entry here, one branch in the expression (with the join it
-    needs in int_message_deliveries__categorized), and the count column in the YAML of the three
+    needs in linkage_categorized_deliveries), and the count column in the YAML of the three
     one-row models; the counts, the partition test, `linkage check` and the report follow the list.
 #}
 {% macro linkage_delivery_categories() %}
@@ -124,6 +124,26 @@
     {{ linkage_delivery_category(deliveries, guests, messages, queued_guests) }} as delivery_category
 {%- endmacro %}
 
+
+{#
+    linkage_categorized_deliveries(deliveries, guests, messages, queue): the SELECT of the categorized
+    deliveries (linkage_categorized_columns) of the relation known in the query as deliveries (the
+    staging model's rows, or a subset of them), with the joins the category needs: guests and messages
+    left-joined, and the guests a recent queue entry names (linkage_queued_guests over queue). The
+    one query int_message_deliveries__categorized (every delivery) and int_message_deliveries__defective
+    (the deliveries without a user of linkable guests) categorize with.
+#}
+{% macro linkage_categorized_deliveries(deliveries, guests='guests', messages='messages', queue='queue') -%}
+    select
+        {{ linkage_categorized_columns(deliveries, guests, messages, 'queued_guests') }}
+    from {{ deliveries }}
+    left join {{ guests }}
+        on {{ deliveries }}.guest_id = {{ guests }}.guest_id
+    left join {{ messages }}
+        on {{ deliveries }}.message_id = {{ messages }}.message_id
+    left join ({{ linkage_queued_guests(queue) }}) as queued_guests
+        on {{ deliveries }}.guest_id = queued_guests.guest_id
+{%- endmacro %}
 
 {#
     linkage_queued_guests(queue): a SELECT of the guests (guest_id, one row each) a queue entry younger than

@@ -2,7 +2,7 @@
 -- a defect has no user and a linkable guest (active, linked), so only the deliveries without a user
 -- of linkable guests are looked at, through the deploy's partial index on deliveries without a user
 -- (message_deliveries_unlinked_guest_id_idx: guest_id where user_id is null), and categorized by the
--- one rule (macro linkage_categorized_columns), the same row shape as int_message_deliveries__categorized.
+-- one rule (macro linkage_categorized_deliveries), the same query as int_message_deliveries__categorized.
 -- Costs one index probe per linkable guest and one row per delivery found, whatever the number of
 -- deliveries. Each dbt build checks it against the categories counted over every delivery
 -- (assert_fast_integrity_figures_match_the_categories on delivery_integrity_history).
@@ -25,10 +25,6 @@ messages as (
 
 queue as (
     select * from {{ ref('stg_linkage_private__guest_link_queue') }}
-),
-
-queued_guests as (
-    {{ linkage_queued_guests('queue') }}
 ),
 
 linkable_guests as (
@@ -61,15 +57,7 @@ unlinked_deliveries as (
 ),
 
 categorized as (
-    select
-        {{ linkage_categorized_columns('unlinked_deliveries', 'guests', 'messages', 'queued_guests') }}
-    from unlinked_deliveries
-    left join guests
-        on unlinked_deliveries.guest_id = guests.guest_id
-    left join messages
-        on unlinked_deliveries.message_id = messages.message_id
-    left join queued_guests
-        on unlinked_deliveries.guest_id = queued_guests.guest_id
+    {{ linkage_categorized_deliveries('unlinked_deliveries') }}
 ),
 
 defective as (

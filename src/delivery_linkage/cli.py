@@ -117,6 +117,18 @@ PROJECT_DIR_HELP = (
     "installed with the package)."
 )
 
+# options several commands take, written once
+PROJECT_DIR_OPTION = typer.Option(None, "--project-dir", help=PROJECT_DIR_HELP)
+JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value).")
+DBNAME_OPTION = typer.Option(None, help="database name (default: PGDATABASE, else the demo's delivery_linkage)")
+CRITICAL_PCT_OPTION = typer.Option(
+    None,
+    parser=cli_types.PERCENTAGE,
+    metavar="PERCENT",
+    help="Critical above this inconsistency percentage, 0 to 100 (default: the dbt var linkage_critical_pct "
+    "the models were built with).",
+)
+
 
 def resolve_project(project_dir: Path | None, as_json: bool = False) -> Path:
     try:
@@ -169,7 +181,7 @@ def db_status():
 
 @db_app.command("url")
 def db_url(
-    dbname: str = typer.Option(None, help="database name (default: PGDATABASE, else the demo's delivery_linkage)"),
+    dbname: str = DBNAME_OPTION,
 ):
     """Print the connection URL (starting the embedded server if needed)."""
     settings = connection.resolve(dbname)
@@ -178,7 +190,7 @@ def db_url(
 
 @db_app.command("env")
 def db_env(
-    dbname: str = typer.Option(None, help="database name (default: PGDATABASE, else the demo's delivery_linkage)"),
+    dbname: str = DBNAME_OPTION,
 ):
     """Print `export …=…` lines for the shell: `eval "$(linkage db env)"` then run dbt or psql.
 
@@ -226,14 +238,8 @@ failure, e.g. {"status": "error", "exit_code": 3, "error": "cannot connect to �
 
 @app.command(help=CHECK_HELP)
 def check(
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
-    critical_pct: float = typer.Option(
-        None,
-        parser=cli_types.PERCENTAGE,
-        metavar="PERCENT",
-        help="Critical above this inconsistency percentage, 0 to 100 (default: the dbt var linkage_critical_pct "
-        "the models were built with).",
-    ),
+    as_json: bool = JSON_OPTION,
+    critical_pct: float = CRITICAL_PCT_OPTION,
     alert: bool = typer.Option(
         True, "--alert/--no-alert", help="Post the verdict when due (only when LINKAGE_ALERT_WEBHOOK_URL is set)."
     ),
@@ -480,13 +486,7 @@ def indexes():
 
 @app.command()
 def validate(
-    critical_pct: float = typer.Option(
-        None,
-        parser=cli_types.PERCENTAGE,
-        metavar="PERCENT",
-        help="Critical above this inconsistency percentage, 0 to 100 (default: the dbt var linkage_critical_pct "
-        "the models were built with, as `linkage check`).",
-    ),
+    critical_pct: float = CRITICAL_PCT_OPTION,
     docs_dir: Path = typer.Option(
         None,
         parser=cli_types.output_folder,
@@ -495,8 +495,8 @@ def validate(
         "data directory when the project is the installed package's copy — `linkage project-dir` tells; its "
         "parent folder must exist).",
     ),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (a flag: no value)."),
-    project_dir: Path = typer.Option(None, "--project-dir", help=PROJECT_DIR_HELP),
+    as_json: bool = JSON_OPTION,
+    project_dir: Path = PROJECT_DIR_OPTION,
 ):
     """Great Expectations suites on the sources and the marts; writes Data Docs (offline pages).
 
@@ -596,7 +596,7 @@ project is the installed copy, target/ and logs/ go to the per-user data directo
 )
 def dbt_command(
     context: typer.Context,
-    project_dir: Path = typer.Option(None, "--project-dir", help=PROJECT_DIR_HELP),
+    project_dir: Path = PROJECT_DIR_OPTION,
 ):
     import subprocess
 

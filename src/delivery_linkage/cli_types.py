@@ -58,29 +58,26 @@ def whole_number(minimum: int, maximum: int, meaning: str) -> Callable:
 def output_file(value) -> Path:
     """A file to write: its folder must exist (nothing is created behind the user's back) and the path
     must not be a folder."""
+    allowed = "a file path in an existing folder"
     path = Path(value).expanduser()
     if path.is_dir():
-        raise typer.BadParameter(f"{str(value)!r} is a folder; allowed: a file path in an existing folder")
-    folder = path.resolve().parent
-    if not folder.is_dir():
-        raise typer.BadParameter(
-            f"{str(value)!r}: its folder {folder} does not exist; allowed: a file path in an existing folder "
-            "(create the folder first)"
-        )
-    return path
+        raise typer.BadParameter(f"{str(value)!r} is a folder; allowed: {allowed}")
+    return _in_an_existing_folder(value, path, "its folder", f"{allowed} (create the folder first)")
 
 
 def output_folder(value) -> Path:
     """A folder to write into: it may be new, but its parent must exist; an existing path must be a folder."""
+    allowed = "a folder (new or existing) in an existing folder"
     path = Path(value).expanduser()
     if path.exists() and not path.is_dir():
-        raise typer.BadParameter(f"{str(value)!r} is a file; allowed: a folder (new or existing) in an existing folder")
-    parent = path.resolve().parent
-    if not parent.is_dir():
-        raise typer.BadParameter(
-            f"{str(value)!r}: its parent folder {parent} does not exist; allowed: a folder (new or existing) in "
-            "an existing folder"
-        )
+        raise typer.BadParameter(f"{str(value)!r} is a file; allowed: {allowed}")
+    return _in_an_existing_folder(value, path, "its parent folder", allowed)
+
+
+def _in_an_existing_folder(value, path: Path, folder_name: str, allowed: str) -> Path:
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{str(value)!r}: {folder_name} {folder} does not exist; allowed: {allowed}")
     return path
 
 

@@ -14,6 +14,11 @@ def fixture_sql() -> str:
     return files("delivery_linkage_devtools").joinpath("sql/app_fixture.sql").read_text()
 
 
+def runbook_feature_flags_sql() -> str:
+    """The runbook's feature_flags table and its two flags, for a database the linkage is not deployed on."""
+    return files("delivery_linkage_devtools").joinpath("sql/runbook_feature_flags.sql").read_text()
+
+
 def database_exists(settings: ConnectionSettings, dbname: str) -> bool:
     with connect(settings.with_database("postgres")) as conn:
         return conn.execute("select 1 from pg_database where datname = %s", (dbname,)).fetchone() is not None

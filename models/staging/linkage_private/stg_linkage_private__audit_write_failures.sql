@@ -4,14 +4,7 @@
     model is then empty rather than an error, so the rest of the project builds on older installs.
 -#}
 {%- set source_relation = source('linkage_private', 'audit_write_failures') -%}
-{%- set exists = true -%}
-{%- if execute -%}
-    {%- set exists = adapter.get_relation(
-        database=source_relation.database,
-        schema=source_relation.schema,
-        identifier=source_relation.identifier,
-    ) is not none -%}
-{%- endif -%}
+{%- set exists = linkage_relation_exists(source_relation) -%}
 
 -- A plain select, no CTEs: PostgreSQL pulls a view without a WITH clause up into the query that
 -- reads it; a view with one stays a subquery scan (about 15 % slower on the one-pass integrity count).

@@ -3,14 +3,7 @@
     creates the table has run, there is none: the model is then empty rather than an error.
 -#}
 {%- set source_relation = source('linkage_private', 'guest_link_queue') -%}
-{%- set exists = true -%}
-{%- if execute -%}
-    {%- set exists = adapter.get_relation(
-        database=source_relation.database,
-        schema=source_relation.schema,
-        identifier=source_relation.identifier,
-    ) is not none -%}
-{%- endif -%}
+{%- set exists = linkage_relation_exists(source_relation) -%}
 
 {% if exists -%}
     select

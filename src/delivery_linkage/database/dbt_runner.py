@@ -111,19 +111,17 @@ def dbt_invocation(
     return command, env
 
 
-def run_dbt(
-    args: list[str],
-    settings: ConnectionSettings,
-    variables: dict | None = None,
-    project_dir: Path | None = None,
-    extra_env: dict[str, str] | None = None,
-    target_path: str | Path | None = None,
-    timeout: float = 900,
-) -> DbtResult:
-    """Runs dbt to completion, its output captured."""
-    command, env = dbt_invocation(args, settings, variables, project_dir, extra_env, target_path)
+def run_dbt(args: list[str], settings: ConnectionSettings, timeout: float = 900, **invocation) -> DbtResult:
+    """Runs dbt to completion, its output captured. invocation: dbt_invocation's keyword arguments
+    (variables, project_dir, extra_env, target_path)."""
+    command, env = dbt_invocation(args, settings, **invocation)
     completed = subprocess.run(
-        command, cwd=project.project_dir(project_dir), env=env, capture_output=True, text=True, timeout=timeout
+        command,
+        cwd=project.project_dir(invocation.get("project_dir")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return DbtResult(
         args=args, returncode=completed.returncode, stdout=completed.stdout, stderr=completed.stderr

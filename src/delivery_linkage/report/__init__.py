@@ -115,6 +115,10 @@ def read(conn, database: str, days: int = 90) -> ReportData:
         with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
             return cursor.execute(query, params).fetchall()
 
+    def first_rows(model: str, order_by: str) -> list[dict]:
+        """The first TABLE_ROWS rows of a model, for a table of the report."""
+        return rows(f"select * from {s}.{model} order by {order_by} limit %s", TABLE_ROWS)
+
     history = rows(
         "select check_timestamp, inconsistency_percentage, health_status, inconsistent_deliveries, "
         f"total_deliveries from (select * from {s}.delivery_integrity_history "
@@ -133,29 +137,14 @@ def read(conn, database: str, days: int = 90) -> ReportData:
         days,
     )
     ambiguous_total = rows(f"select count(*) as n from {s}.ambiguous_phone_groups")[0]["n"]
-    ambiguous = rows(
-        f"select * from {s}.ambiguous_phone_groups "
-        "order by member_count desc, group_type, normalized_phone limit %s",
-        TABLE_ROWS,
-    )
+    ambiguous = first_rows("ambiguous_phone_groups", "member_count desc, group_type, normalized_phone")
     # listing them reads every delivery: only when the last dbt build counted some
     counted_conflicts = next(
         (c.deliveries for c in check.categories if c.name == "linked_to_other_user" and c.deliveries), 0
     )
-    conflicts = (
-        rows(
-            f"select * from {s}.delivery_link_conflicts "
-            "order by delivery_created_at desc nulls last limit %s",
-            TABLE_ROWS,
-        )
-        if counted_conflicts
-        else []
-    )
-    linkable_null = rows(
-        f"select * from {s}.linkable_null_deliveries "
-        "order by delivery_created_at desc nulls last limit %s",
-        TABLE_ROWS,
-    )
+    newest_first = "delivery_created_at desc nulls last"
+    conflicts = first_rows("delivery_link_conflicts", newest_first) if counted_conflicts else []
+    linkable_null = first_rows("linkable_null_deliveries", newest_first)
     test_runs = []
     if conn.execute("select to_regclass(%s)", (f"{s}.test_result_history",)).fetchone()[0]:
         test_runs = rows(

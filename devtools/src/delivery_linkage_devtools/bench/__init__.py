@@ -343,7 +343,8 @@ def install(ctx: Context, dbname: str, variant: Variant) -> None:
     elif variant.name == MINIMAL_TRIGGER:
         app_fixture.execute_script(ctx.settings(dbname), MINIMAL_TRIGGER_SQL.read_text())
     elif variant.name == BASELINE:
-        app_fixture.execute_script(ctx.settings(dbname), BASELINE_SQL.read_text())
+        baseline = app_fixture.runbook_feature_flags_sql() + BASELINE_SQL.read_text()
+        app_fixture.execute_script(ctx.settings(dbname), baseline)
     else:
         deploy_project(ctx, dbname)
         for path in variant.experiment or ():
@@ -470,16 +471,14 @@ def write_path(ctx: Context) -> None:
             ctx.checks.extend(result[1])
             return result
 
+        def measure_in_rounds(key: str, label: str, per_round: int, function, *args):
+            """A workload of the same operations every round: `warmup` rounds, then `rounds` measured."""
+            total = per_round * (rounds + warmup)
+            return measure(key, label, total, function, rounds, warmup, *args, target=TARGETS[key], in_rounds=True)
+
         workloads = bench_workloads
-        measure(
-            "announcement_sends",
-            "announcement sends",
-            len(plan.announcements) * (rounds + warmup),
-            workloads.announcement_sends,
-            rounds,
-            warmup,
-            target=TARGETS["announcement_sends"],
-            in_rounds=True,
+        measure_in_rounds(
+            "announcement_sends", "announcement sends", len(plan.announcements), workloads.announcement_sends
         )
         storage = measure(
             "audit_storage",
@@ -491,16 +490,7 @@ def write_path(ctx: Context) -> None:
         )
         if storage:
             ctx.storage.extend(storage[2])
-        measure(
-            "single_inserts",
-            "single-row inserts",
-            len(plan.single_guests) * (rounds + warmup),
-            workloads.single_inserts,
-            rounds,
-            warmup,
-            target=TARGETS["single_inserts"],
-            in_rounds=True,
-        )
+        measure_in_rounds("single_inserts", "single-row inserts", len(plan.single_guests), workloads.single_inserts)
         phone_plan = replace(plan, single_guests=plan.single_guests[: options.phone_only_inserts])
         if ctx.wanted("single_inserts_phone_only"):
             task = ctx.progress.add_task("phone-only inserts", total=len(phone_plan.single_guests) * (rounds + warmup))
@@ -516,38 +506,23 @@ def write_path(ctx: Context) -> None:
             workload.extra["rounds"] = rounds
             ctx.workloads.append(workload)
             ctx.checks.extend(checks)
-        measure(
-            "status_updates",
-            "status updates",
-            len(plan.status_ids) // (rounds + warmup) * (rounds + warmup),
-            workloads.status_updates,
-            rounds,
-            warmup,
-            target=TARGETS["status_updates"],
-            in_rounds=True,
+        measure_in_rounds(
+            "status_updates", "status updates", len(plan.status_ids) // (rounds + warmup), workloads.status_updates
         )
-        measure(
+        measure_in_rounds(
             "guest_name_edits",
             "guest name edits",
-            len(plan.name_edit_guests) // (rounds + warmup) * (rounds + warmup),
+            len(plan.name_edit_guests) // (rounds + warmup),
             workloads.guest_name_edits,
-            rounds,
-            warmup,
-            target=TARGETS["guest_name_edits"],
-            in_rounds=True,
         )
-        measure(
+        measure_in_rounds(
             "user_deletes",
             f"user deletions ({options.user_delete_deliveries:,} deliveries each)",
-            options.user_deletes * (rounds + warmup),
+            options.user_deletes,
             workloads.user_deletes,
-            rounds,
-            warmup,
             options.user_deletes,
             options.user_delete_deliveries,
             options.user_delete_events,
-            target=TARGETS["user_deletes"],
-            in_rounds=True,
         )
         bulk = measure(
             "bulk_guest_link",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from delivery_linkage_devtools import results_files
 from delivery_linkage_devtools.concurrency.plan import INSERT_KINDS, ISOLATION_LEVELS
 from delivery_linkage_devtools.concurrency.runner import RETRIED, RunOutcome
 
@@ -540,8 +540,4 @@ def markdown(result: dict) -> str:
 
 
 def write(result: dict, output_dir: Path, name: str) -> tuple[Path, Path]:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = output_dir / f"{name}.json", output_dir / f"{name}.md"
-    json_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    md_path.write_text(markdown(result))
-    return json_path, md_path
+    return results_files.write(result, output_dir, name, markdown(result))

@@ -41,17 +41,6 @@ APP_ROLE = "service_role"
 SWEEPER = "delivery_linkage.sweep_guest_link_queue()"
 SWEEP_FOR = 5.0  # seconds the sweeper may take to drain the queue after a case
 
-CONTROL_FLAGS = """
-    create table public.feature_flags (
-        flag_name text primary key,
-        enabled boolean not null,
-        description text,
-        updated_at timestamptz not null default now()
-    );
-    insert into public.feature_flags (flag_name, enabled)
-    values ('LINK_USER_BY_PHONE', true), ('LINK_USER_BY_PHONE_FALLBACK_TO_USERS', false);
-"""
-
 FINAL_STATE = """
     select
         (select coalesce(json_agg(json_build_object(
@@ -71,7 +60,7 @@ def prepare(conn: psycopg.Connection, variant: str) -> None:
     bench_world.recreate_user_foreign_keys(conn)
     invariants.ensure_bookkeeping(conn)
     if variant == CONTROL:
-        conn.execute(CONTROL_FLAGS)
+        conn.execute(app_fixture.runbook_feature_flags_sql())
 
 
 def build_control_template(server: connection.ConnectionSettings, name: str) -> None:

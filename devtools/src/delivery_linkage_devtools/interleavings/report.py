@@ -5,13 +5,13 @@ failed; bench/results/interleavings.{json,md} with the command and the machine."
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
 
+from delivery_linkage_devtools import results_files
 from delivery_linkage_devtools.interleavings import operations
 from delivery_linkage_devtools.interleavings.databases import CONTROL, LINKAGE
 from delivery_linkage_devtools.interleavings.space import LEVEL_NAMES, LEVELS, Case
@@ -43,19 +43,17 @@ def case_record(case: Case, runs: dict, failures: list, notes: list) -> dict:
 def realized_line(run) -> str:
     """The run in the order things happened, on one line: `a_begin b_lock a_send <waiting on b: …>
     b_commit a_send <... completed> a_commit`; an error as `<ERROR 40001>`."""
-    parts = []
-    for step, event, detail in run.schedule.transcript:
-        if event == "start":
-            parts.append(step)
-        elif event == "waiting":
-            parts.append(f"<waiting on {detail}>")
-        elif event == "completed":
-            parts.append(f"{step} <... completed>")
-        elif event == "error":
-            parts.append(f"<ERROR {detail.split(':', 1)[0]}>")
-        else:
-            parts.append(f"{step} <{event}>")
-    return " ".join(parts)
+
+    def part(step: str, event: str, detail: str) -> str:
+        shown = {
+            "start": step,
+            "waiting": f"<waiting on {detail}>",
+            "completed": f"{step} <... completed>",
+            "error": f"<ERROR {detail.split(':', 1)[0]}>",
+        }
+        return shown.get(event, f"{step} <{event}>")
+
+    return " ".join(part(*entry) for entry in run.schedule.transcript)
 
 
 def signature(record: dict) -> tuple:
@@ -267,8 +265,4 @@ def markdown(result: dict) -> str:
 
 
 def write(result: dict, directory: Path, name: str) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = directory / f"{name}.json", directory / f"{name}.md"
-    json_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    md_path.write_text(markdown(result))
-    return json_path, md_path
+    return results_files.write(result, directory, name, markdown(result), indent=1)  # the file is large
