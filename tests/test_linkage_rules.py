@@ -353,6 +353,26 @@ def test_app_upsert_that_links_an_existing_null_delivery_writes_an_audit_row(db,
     assert linked == [person], audit
 
 
+def test_an_upsert_sending_the_apps_own_user_down_its_conflict_path_leaves_no_note_behind(db):
+    """The row trigger notes a row the app sends with its own user for the statement's audit; when the
+    upsert's ON CONFLICT turns the proposed row into an update, the note goes with the statement too
+    (the per-transaction notes are empty between statements)."""
+    event = w.event(db)
+    person = w.user(db, PHONE)
+    guest = w.guest(db, event, person, PHONE)
+    message = w.message(db, event)
+    upsert = (
+        "insert into message_deliveries (message_id, guest_id, phone_number, user_id) values (%s, %s, %s, %s) "
+        "on conflict (message_id, guest_id) do update set user_id = excluded.user_id, sms_status = 'sent'"
+    )
+    with db.transaction():
+        db.execute(upsert, (message, guest, PHONE, person))  # inserted
+        db.execute(upsert, (message, guest, PHONE, person))  # the conflict path
+        notes = db.execute("select count(*) from delivery_linkage.app_linked_deliveries").fetchone()[0]
+    assert notes == 0
+    assert db.execute("select count(*) from message_deliveries where message_id = %s", (message,)).fetchone()[0] == 1
+
+
 def test_link_user_by_phone_reports_the_decision(db):
     event = w.event(db)
     person = w.user(db)
