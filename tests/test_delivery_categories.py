@@ -12,10 +12,10 @@ import uuid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import world as w
 from delivery_linkage import report
 from delivery_linkage.cli import print_report
 from delivery_linkage.operations import check as integrity
+from delivery_linkage_devtools.testing import world as w
 
 db_settings = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 

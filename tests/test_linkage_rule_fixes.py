@@ -17,8 +17,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import world as w
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import world as w
 
 GUEST_PHONE, USER_PHONE = "+15555550100", "+15555550177"
 LINKAGE_TABLES = ("message_deliveries", "message_deliveries_backfill")

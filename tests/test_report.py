@@ -17,8 +17,6 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import runbook_world
-import world as w
 from delivery_linkage import report
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.operations import backfill
@@ -26,6 +24,8 @@ from delivery_linkage.operations import check as integrity
 from delivery_linkage.report import glossary
 from delivery_linkage.report.charts import LINE, Series, line_chart, stacked_bar_chart
 from delivery_linkage_devtools import app_fixture, synthetic, traffic
+from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing import world as w
 from offline_browser import CHROMIUM, dump_dom, layout_problems, open_page
 
 needs_chromium = pytest.mark.skipif(

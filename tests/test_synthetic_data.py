@@ -14,15 +14,11 @@ import pytest
 
 from delivery_linkage.database import connection
 from delivery_linkage_devtools import app_fixture, world_template
-from delivery_linkage_devtools.synthetic import WorldShape, generate, runbook_world
+from delivery_linkage_devtools.synthetic import WorldShape, generate
+from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing.invariants import linkable_null, linkable_null_count
 
 SHAPE = WorldShape(deliveries=5_000, guests_per_event=(50, 300), messages_per_event=(2, 6), seed=7)
-
-LINKABLE_NULL = """
-    select count(*) from message_deliveries d
-    join event_guests g on g.id = d.guest_id
-    where d.user_id is null and g.user_id is not null and g.removed_at is null
-"""
 
 TRIGGER_STATES = """
     select c.relname::text, t.tgname::text, t.tgenabled::text
@@ -77,7 +73,7 @@ def test_counts_match_the_shape_and_the_tables(world):
 def test_linkable_null_deliveries_are_reported_exactly(world):
     conn, counts, _ = world
     assert counts["linkable_null"] > 0
-    assert scalar(conn, LINKABLE_NULL) == counts["linkable_null"]
+    assert linkable_null_count(conn) == counts["linkable_null"]
 
 
 def test_history_is_consistent_apart_from_the_defect(world):
@@ -127,15 +123,11 @@ def test_same_seed_gives_the_same_world(world, fresh_db):
 
 
 def test_runbook_world_has_exactly_the_runbooks_defect(fresh_db):
-    defective = runbook_world(fresh_db, total=71, linkable_null=3)
+    defective = runbook_world.build(fresh_db, total=71, defects=3)
     assert len(defective) == 3
     assert scalar(fresh_db, "select count(*) from message_deliveries") == 71
-    assert scalar(fresh_db, LINKABLE_NULL) == 3
-    found = fresh_db.execute(
-        """select d.id from message_deliveries d join event_guests g on g.id = d.guest_id
-           where d.user_id is null and g.user_id is not null and g.removed_at is null"""
-    ).fetchall()
-    assert sorted(row[0] for row in found) == sorted(defective)
+    assert linkable_null_count(fresh_db) == 3
+    assert linkable_null(fresh_db) == {str(delivery) for delivery in defective}
     assert scalar(fresh_db, "select count(*) from event_guests where removed_at is not null") == 0
     # no two active guests of the event share a phone, no unlinked guest's phone is a user's
     assert scalar(fresh_db, "select count(*) - count(distinct phone) from event_guests") == 0
@@ -162,7 +154,7 @@ def test_trigger_states_are_restored_and_triggers_do_not_fire(fresh_db):
     before = fresh_db.execute(TRIGGER_STATES).fetchall()
     assert {state for _, _, state in before} == {"O", "D", "A", "R"}
     generate(fresh_db, WorldShape(deliveries=500, guests_per_event=(50, 100), seed=3))
-    runbook_world(fresh_db, total=10, linkable_null=2)
+    runbook_world.build(fresh_db, total=10, defects=2)
     assert fresh_db.execute(TRIGGER_STATES).fetchall() == before
     with pytest.raises(psycopg.errors.RaiseException):
         fresh_db.execute("insert into message_deliveries (phone_number) values ('+15551234567')")
