@@ -22,7 +22,12 @@ import pytest
 import unveil_fixture as uf
 
 from delivery_linkage.database import dbt_runner
-from delivery_linkage_devtools.testing.databases import clone, clone_fixture, connection_fixture
+from delivery_linkage_devtools.testing.databases import (
+    clone,
+    clone_fixture,
+    connection_fixture,
+    derived_fixture,
+)
 
 UNVEIL_TEMPLATE = f"linkage_test_unveil_template_{os.getpid()}"
 UPGRADED_TEMPLATE = f"linkage_test_unveil_upgraded_{os.getpid()}"
@@ -162,30 +167,24 @@ unveil_db = clone_fixture(
     "A fresh copy of the app's database: ConnectionSettings as the server's superuser.",
     owner=uf.OWNER_ROLE,
 )
-
-
-@pytest.fixture
-def unveil_owner(unveil_db):
-    """The same copy as the platform's owner role (platform_owner: not a superuser, owns the app)."""
-    return uf.as_owner(unveil_db)
-
-
+unveil_owner = derived_fixture(
+    "unveil_db",
+    uf.as_owner,
+    "The same copy as the platform's owner role (platform_owner: not a superuser, owns the app).",
+)
 owner_conn = connection_fixture("unveil_owner", "An autocommit connection to the copy, as platform_owner.")
+
 adopted_db = clone_fixture(
     "unveil_upgraded",
     "A fresh copy of the app upgraded by platform_owner: ConnectionSettings as the superuser.",
     template=upgraded_template,
     owner=uf.OWNER_ROLE,
 )
-
-
-@pytest.fixture
-def adopted_owner(adopted_db):
-    """The upgraded copy as platform_owner, the role the data team runs dbt as."""
-    return uf.as_owner(adopted_db)
-
-
+adopted_owner = derived_fixture(
+    "adopted_db", uf.as_owner, "The upgraded copy as platform_owner, the role the data team runs dbt as."
+)
 conn = connection_fixture("adopted_owner", "An autocommit connection to the upgraded copy, as platform_owner.")
+
 adopted_for_dbt = clone_fixture(
     "unveil_upgraded",
     "A fresh copy of the app upgraded by platform_owner, under the name dbt always runs against (DBT_DATABASE, "

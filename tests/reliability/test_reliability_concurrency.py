@@ -35,7 +35,7 @@ import pytest
 import reliability_support as rs
 
 from delivery_linkage.operations import backfill
-from world import sweep, unexplained_linkable_null_count
+from delivery_linkage_devtools.testing.world import sweep, unexplained_linkable_null_count
 
 pytestmark = pytest.mark.reliability
 

@@ -377,6 +377,19 @@ def analyze(conn: psycopg.Connection) -> None:
 # --- public API ------------------------------------------------------------------------------------
 
 
+def planned_counts(events: list[_Event], users: int) -> dict[str, int]:
+    """The counts generate() returns, before any chunk is written: the planned users, events and
+    messages, and zero guests, deliveries and linkable-but-NULL deliveries (each chunk adds its own)."""
+    return {
+        "users": users,
+        "events": len(events),
+        "messages": sum(e.messages for e in events),
+        "event_guests": 0,
+        "message_deliveries": 0,
+        "linkable_null": 0,
+    }
+
+
 def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | None = None) -> dict[str, int]:
     """Write the world `shape` describes; returns rows written per table and `linkable_null`.
 
@@ -385,14 +398,7 @@ def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | N
     """
     report = progress or (lambda stage, done, total: None)
     events, users = plan(shape)
-    counts = {
-        "users": users,
-        "events": len(events),
-        "messages": sum(e.messages for e in events),
-        "event_guests": 0,
-        "message_deliveries": 0,
-        "linkable_null": 0,
-    }
+    counts = planned_counts(events, users)
     total = sum(e.guests * e.messages for e in events)
     try:
         _write(conn, shape, events, users, counts, total, report)

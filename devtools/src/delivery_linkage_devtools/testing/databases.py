@@ -71,3 +71,15 @@ def connection_fixture(settings_fixture: str, doc: str):
 
     fixture.__doc__ = doc
     return pytest.fixture(fixture)
+
+
+def derived_fixture(source_fixture: str, derive: Callable[[Any], Any], doc: str):
+    """A pytest fixture whose value is `derive` of the fixture `source_fixture`'s (the same database as
+    another role, say)."""
+    import pytest
+
+    def fixture(request):
+        return derive(request.getfixturevalue(source_fixture))
+
+    fixture.__doc__ = doc
+    return pytest.fixture(fixture)
