@@ -16,7 +16,7 @@ import pytest
 
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage_devtools import app_fixture
-from delivery_linkage_devtools.testing.databases import clone_fixture, connection_fixture, new_database_name
+from delivery_linkage_devtools.testing.databases import app_database, clone_fixture, connection_fixture
 
 TEMPLATE = f"linkage_test_template_{os.getpid()}"
 MODELED_TEMPLATE = f"linkage_test_modeled_{os.getpid()}"
@@ -130,10 +130,8 @@ modeled_db = connection_fixture(
 @pytest.fixture
 def bare_app_db(server):
     """A fresh app database without the linkage (for deploy tests)."""
-    name = new_database_name()
-    app_fixture.create_app_database(server, name)
-    yield server.with_database(name)
-    app_fixture.drop_database(server, name)
+    with app_database(server) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The synthetic data generator: shape, the linkable-but-NULL history, the runbook world, triggers.
 
-Self-contained: each database is a fresh app fixture named `test_synthetic_<random>`, dropped after.
+Each database is a fresh app fixture without the linkage (delivery_linkage_devtools.testing.databases),
+dropped after.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from delivery_linkage.database import connection
 from delivery_linkage_devtools import app_fixture, world_template
 from delivery_linkage_devtools.synthetic import WorldShape, generate
 from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing.databases import app_database, connection_fixture
 from delivery_linkage_devtools.testing.invariants import linkable_null, linkable_null_count
 
 SHAPE = WorldShape(deliveries=5_000, guests_per_event=(50, 300), messages_per_event=(2, 6), seed=7)
@@ -33,28 +35,15 @@ def server() -> connection.ConnectionSettings:
     return connection.resolve("postgres")
 
 
-@pytest.fixture
-def fresh_db(server) -> Iterator[psycopg.Connection]:
-    name = f"test_synthetic_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_app_database(server, name)
-    try:
-        with psycopg.connect(server.with_database(name).conninfo(), autocommit=True) as conn:
-            yield conn
-    finally:
-        app_fixture.drop_database(server, name)
+fresh_db = connection_fixture("bare_app_db", "A connection to a fresh app fixture, without the linkage.")
 
 
 @pytest.fixture(scope="module")
 def world(server) -> Iterator[tuple[psycopg.Connection, dict[str, int], list]]:
-    name = f"test_synthetic_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_app_database(server, name)
-    try:
-        with psycopg.connect(server.with_database(name).conninfo(), autocommit=True) as conn:
-            reports: list = []
-            counts = generate(conn, SHAPE, progress=lambda *report: reports.append(report))
-            yield conn, counts, reports
-    finally:
-        app_fixture.drop_database(server, name)
+    with app_database(server) as settings, psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        reports: list = []
+        counts = generate(conn, SHAPE, progress=lambda *report: reports.append(report))
+        yield conn, counts, reports
 
 
 def scalar(conn: psycopg.Connection, query: str):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -22,6 +21,7 @@ from delivery_linkage.operations import backfill
 from delivery_linkage_devtools import app_fixture
 from delivery_linkage_devtools.testing import invariants
 from delivery_linkage_devtools.testing import world as w
+from delivery_linkage_devtools.testing.databases import clone
 
 pytestmark = pytest.mark.reliability
 
@@ -39,12 +39,10 @@ def fault_template(private_server):
 
 @pytest.fixture
 def fault_db(private_server, fault_template):
-    name = f"linkage_faults_{uuid.uuid4().hex[:10]}"
-    app_fixture.create_database(private_server.settings(), name, template=fault_template)
-    yield private_server.settings(name)
-    if not private_server.running():
-        private_server.restart()
-    app_fixture.drop_database(private_server.settings(), name)
+    with clone(private_server.settings(), fault_template) as settings:
+        yield settings
+        if not private_server.running():
+            private_server.restart()  # the test killed it: up again, so the clone can be dropped
 
 
 def connect(settings):

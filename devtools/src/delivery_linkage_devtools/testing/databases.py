@@ -1,9 +1,10 @@
 """One fresh database per test, cloned from a template (`CREATE DATABASE … TEMPLATE`, the pattern
 pytest-postgresql popularised): each test is isolated, and a clone costs a file copy, not a build.
 
-`clone` is the one way the suites make and drop such a database; `clone_fixture` makes the pytest
-fixture that gives each test its clone of a session's template. Databases are named `linkage_test_*`
-and dropped afterwards (WITH (FORCE): a test that left a session open does not block the next one).
+`clone` is the one way the suites make and drop such a database (`app_database`: one made from scratch,
+holding the app fixture alone); `clone_fixture` makes the pytest fixture that gives each test its clone
+of a session's template, `connection_fixture` one that gives a connection to it. Databases are named
+`linkage_test_*` and dropped afterwards (WITH (FORCE): a session a test left open does not block it).
 """
 
 from __future__ import annotations
@@ -22,19 +23,35 @@ def new_database_name() -> str:
 
 
 @contextlib.contextmanager
-def clone(
-    server: ConnectionSettings, template: str, name: str | None = None, owner: str | None = None
+def temporary_database(
+    server: ConnectionSettings, create: Callable[[str], None], name: str | None = None
 ) -> Iterator[ConnectionSettings]:
-    """A fresh copy of `template` (owned by `owner`, else the server's user), dropped on leaving: its
-    ConnectionSettings. `name`: a fixed name (replacing a database left under it), else a new one."""
+    """The database `create(name)` makes, dropped on leaving: its ConnectionSettings. `name`: a fixed
+    name (a database left under it is replaced), else a new `linkage_test_*` one."""
     if name:
         app_fixture.drop_database(server, name)
     name = name or new_database_name()
-    app_fixture.create_database(server, name, template=template, owner=owner)
+    create(name)
     try:
         yield server.with_database(name)
     finally:
         app_fixture.drop_database(server, name)
+
+
+def clone(
+    server: ConnectionSettings, template: str, name: str | None = None, owner: str | None = None
+) -> contextlib.AbstractContextManager[ConnectionSettings]:
+    """A fresh copy of `template` (owned by `owner`, else the server's user), dropped on leaving."""
+    return temporary_database(
+        server, lambda new: app_fixture.create_database(server, new, template=template, owner=owner), name
+    )
+
+
+def app_database(
+    server: ConnectionSettings, name: str | None = None
+) -> contextlib.AbstractContextManager[ConnectionSettings]:
+    """A fresh database holding the project's app fixture and nothing of the linkage, dropped on leaving."""
+    return temporary_database(server, lambda new: app_fixture.create_app_database(server, new), name)
 
 
 def clone_fixture(
