@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
+
 from delivery_linkage.database.connection import ConnectionSettings
 from delivery_linkage_devtools import app_fixture
 
@@ -64,8 +66,9 @@ def clone_fixture(
     name: str | None = None,
 ):
     """A pytest fixture giving each test a clone of the template the session fixture `template_fixture`
-    holds (`template` turns its value into the database's name), as `settings` turns the server's
-    ConnectionSettings for it (another role, say), under `name` if given, owned by `owner`."""
+    holds (`template` turns its value into the database's name) on the server the fixture `server` names,
+    as `settings` turns its ConnectionSettings (another role, say), under `name` if given, owned by
+    `owner` if given."""
     import pytest
 
     def fixture(request, server):
@@ -79,7 +82,6 @@ def clone_fixture(
 def connection_fixture(settings_fixture: str, doc: str):
     """A pytest fixture giving each test an autocommit psycopg connection to the database the fixture
     `settings_fixture` gives (its ConnectionSettings), closed after the test."""
-    import psycopg
     import pytest
 
     def fixture(request):
