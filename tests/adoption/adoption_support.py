@@ -4,12 +4,18 @@ delivery's audit, capturing NOTICEs. The world's ids are in unveil_fixture."""
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 
 import psycopg
 import unveil_fixture as uf
 from psycopg.rows import dict_row
 
+from delivery_linkage_devtools.testing import world
+
 U, E, G, M = uf.USERS, uf.EVENTS, uf.GUESTS, uf.MESSAGES
+
+# a delivery's user as text, as the world names its rows
+delivery_user = partial(world.delivery_user, as_text=True)
 
 # the audit rows of one delivery in the order they were written (legacy rows first: they are older)
 AUDIT_OF = """

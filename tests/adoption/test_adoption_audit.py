@@ -7,10 +7,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 import unveil_fixture as uf
-from adoption_support import E, G, U, audit_of, new_message, world_delivery
+from adoption_support import E, G, U, audit_of, delivery_user, new_message, world_delivery
 
 from conftest import LEGACY_AUDIT_QUERY, dbt
-from delivery_linkage_devtools.testing.world import delivery_user
 
 pytestmark = pytest.mark.dbt
 

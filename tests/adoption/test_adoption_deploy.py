@@ -17,6 +17,7 @@ from adoption_support import (
     M,
     U,
     as_service_role,
+    delivery_user,
     new_audit,
     new_message,
     notices,
@@ -24,7 +25,7 @@ from adoption_support import (
 )
 
 from conftest import APP_TABLES, DBT_TARGET, dbt, dbt_node_statuses
-from delivery_linkage_devtools.testing.world import delivery_user, linkable_null
+from delivery_linkage_devtools.testing.world import linkable_null
 
 pytestmark = pytest.mark.dbt
 

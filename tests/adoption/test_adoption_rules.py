@@ -18,6 +18,7 @@ from adoption_support import (
     U,
     as_service_role,
     audit_of,
+    delivery_user,
     new_audit,
     new_message,
     new_user,
@@ -27,7 +28,7 @@ from adoption_support import (
 )
 
 from delivery_linkage_devtools.testing.invariants import dangling_users
-from delivery_linkage_devtools.testing.world import delivery_user, linkable_null, set_flag, sweep
+from delivery_linkage_devtools.testing.world import linkable_null, set_flag, sweep
 
 pytestmark = pytest.mark.dbt
 FALLBACK = "LINK_USER_BY_PHONE_FALLBACK_TO_USERS"

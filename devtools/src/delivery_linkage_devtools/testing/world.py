@@ -47,13 +47,13 @@ def deliver(conn, message_id=None, guest_id=None, phone=None, user_id=None) -> u
     ).fetchone()[0]
 
 
-def delivery_user(conn, delivery_id) -> uuid.UUID | str | None:
-    """The delivery's user, in the type its id was given in: a uuid.UUID, or text for a text id (the
-    adoption suite names the real app's rows by their ids as text)."""
+def delivery_user(conn, delivery_id, as_text: bool = False) -> uuid.UUID | str | None:
+    """The delivery's user (as text with `as_text`: the adoption suite names the real app's rows by their
+    ids as text)."""
     user_id = conn.execute(
         "select user_id from public.message_deliveries where id = %s", (delivery_id,)
     ).fetchone()[0]
-    return str(user_id) if isinstance(delivery_id, str) and user_id is not None else user_id
+    return str(user_id) if as_text and user_id is not None else user_id
 
 
 def set_flag(conn, name: str, enabled: bool) -> None:
