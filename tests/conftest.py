@@ -9,7 +9,6 @@ The template is the project's app fixture with the linkage deployed by dbt for r
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import psycopg
@@ -17,6 +16,7 @@ import pytest
 
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage_devtools import app_fixture
+from delivery_linkage_devtools.testing.databases import app_database, clone_fixture, connection_fixture
 
 TEMPLATE = f"linkage_test_template_{os.getpid()}"
 MODELED_TEMPLATE = f"linkage_test_modeled_{os.getpid()}"
@@ -115,38 +115,24 @@ def modeled_template_database(server, template_database):
     app_fixture.drop_database(server, MODELED_TEMPLATE)
 
 
-@pytest.fixture
-def app_db(server, template_database):
-    """A fresh app database with the linkage deployed: ConnectionSettings for it."""
-    name = f"linkage_test_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_database(server, name, template=template_database)
-    yield server.with_database(name)
-    app_fixture.drop_database(server, name)
-
-
-@pytest.fixture
-def modeled_app_db(server, modeled_template_database):
-    """A fresh app database with the linkage deployed and the dbt models built."""
-    name = f"linkage_test_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_database(server, name, template=modeled_template_database)
-    yield server.with_database(name)
-    app_fixture.drop_database(server, name)
-
-
-@pytest.fixture
-def modeled_db(modeled_app_db):
-    """An autocommit psycopg connection to a per-test database with the models built."""
-    with psycopg.connect(modeled_app_db.conninfo(), autocommit=True) as conn:
-        yield conn
+# one clone of a template per test (delivery_linkage_devtools.testing.databases), and a connection to it
+app_db = clone_fixture(
+    "template_database", "A fresh app database with the linkage deployed: ConnectionSettings for it."
+)
+db = connection_fixture("app_db", "An autocommit psycopg connection to the per-test app database.")
+modeled_app_db = clone_fixture(
+    "modeled_template_database", "A fresh app database with the linkage deployed and the dbt models built."
+)
+modeled_db = connection_fixture(
+    "modeled_app_db", "An autocommit psycopg connection to a per-test database with the models built."
+)
 
 
 @pytest.fixture
 def bare_app_db(server):
     """A fresh app database without the linkage (for deploy tests)."""
-    name = f"linkage_test_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_app_database(server, name)
-    yield server.with_database(name)
-    app_fixture.drop_database(server, name)
+    with app_database(server) as settings:
+        yield settings
 
 
 @pytest.fixture(scope="session")
@@ -160,10 +146,3 @@ def pgbouncer(server):
     bouncer = pooler.PgBouncer(server, binary).start()
     yield bouncer
     bouncer.stop()
-
-
-@pytest.fixture
-def db(app_db):
-    """An autocommit psycopg connection to the per-test app database."""
-    with psycopg.connect(app_db.conninfo(), autocommit=True) as conn:
-        yield conn

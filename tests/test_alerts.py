@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-import runbook_world
-import world as w
+from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing import world as w
 
 LINKAGE = str(Path(sys.executable).with_name("linkage"))
 SECRET = "T0000/B0000/s3cr3t-token-never-printed"

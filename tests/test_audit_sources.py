@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-import world as w
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.dbt
 TARGET = "target/pytest_audit_sources"

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-import world as w
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.project import project_dir
+from delivery_linkage_devtools.testing import world as w
 
 TARGET = "target/pytest_vocabulary"
 SUITE = project_dir() / "gx" / "expectations" / "app_user_link_audit.json"

@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-import world as w
 from delivery_linkage_devtools import concurrency
 from delivery_linkage_devtools.concurrency import invariants, plan, report, runner, sweeping
 from delivery_linkage_devtools.concurrency import world as bench_world
+from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
 

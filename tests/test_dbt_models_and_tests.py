@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-import runbook_world
-import world as w
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.dbt
 TARGET = "target/pytest_models"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-import world as w
+from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import world as w
 from app_sessions import LEVEL_IDS, LEVELS, begin, rollback, session, start, wait_until_blocked_or_done
+from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 import uuid
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import world as w
 from delivery_linkage import report
 from delivery_linkage.cli import print_report
 from delivery_linkage.operations import check as integrity
+from delivery_linkage_devtools.testing import invariants
+from delivery_linkage_devtools.testing import world as w
 
 db_settings = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -140,6 +141,49 @@ def test_every_delivery_is_in_exactly_one_category_and_every_output_adds_up(mode
         counts = [int(n.replace(",", "")) for n in re.findall(r'<td class="number"[^>]*>([\d,]+)</td>', table)]
         total = re.search(r'id="categories-total">([\d,]+)<', table).group(1)
         assert len(counts) == len(names) and sum(counts) == int(total.replace(",", "")) == len(expected)
+
+
+# a world with every category: the guests of two events (linked, not linked, removed; one of them queued),
+# deliveries of a message of their event, of another event, of none, and no message
+EVERY_CATEGORY = {
+    "events": 2,
+    "users": 1,
+    "guests": [(0, 0, False), (0, None, False), (0, 0, True), (1, 0, False)],
+    "deliveries": [
+        ("event0", 0, "none"), ("no_event", 0, "none"), ("none", 0, "none"), ("event1", 0, "none"),
+        ("event1", 3, "none"), ("event0", 3, "none"), ("event0", 1, "none"), ("event0", 2, "none"),
+        ("event0", "none", "none"), ("event1", "dangling", "none"), ("event1", 3, "guest_user"),
+        ("no_event", 3, "user0"), ("event0", "none", "user0"),
+    ],
+}  # fmt: skip
+
+
+@db_settings
+@given(world=worlds(), queued=st.sets(st.integers(0, 5)))
+@example(world=EVERY_CATEGORY, queued={0})
+def test_the_suites_linkable_null_query_finds_the_deliveries_the_models_call_linkable_null(modeled_db, world, queued):
+    """The linkable-but-NULL query the suites and the developer tools assert on, written once
+    (delivery_linkage_devtools.testing.invariants), finds on random worlds exactly the deliveries the
+    models put in the categories linkable_null and linkable_null_awaiting_sweeper (delivery_link_status);
+    of them, the ones no guest_link_queue entry explains are exactly the category linkable_null (the
+    queued guests, drawn by position, enqueued now: younger than the sweep window)."""
+    schema = report.marts_schema()
+    with modeled_db.transaction(force_rollback=True):
+        build(modeled_db, world)
+        guests = [row[0] for row in modeled_db.execute("select id from public.event_guests order by ctid")]
+        for position in sorted(queued & set(range(len(guests)))):
+            enqueue = "insert into delivery_linkage.guest_link_queue (guest_id) values (%s)"
+            modeled_db.execute(enqueue, (guests[position],))
+        in_category: dict[str, set[str]] = {"linkable_null": set(), "linkable_null_awaiting_sweeper": set()}
+        for delivery, category in modeled_db.execute(
+            f"select delivery_id, delivery_category from {schema}.delivery_link_status"
+        ):
+            in_category.setdefault(category, set()).add(str(delivery))
+        defects, awaiting = in_category["linkable_null"], in_category["linkable_null_awaiting_sweeper"]
+        assert invariants.linkable_null(modeled_db) == defects | awaiting
+        assert invariants.unexplained_linkable_null(modeled_db) == defects
+        assert invariants.linkable_null_count(modeled_db) == len(defects | awaiting)
+        assert invariants.unexplained_linkable_null_count(modeled_db) == len(defects)
 
 
 def test_the_category_descriptions_of_the_docs_are_the_macros(modeled_db):

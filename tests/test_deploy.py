@@ -6,8 +6,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import world as w
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.dbt
 

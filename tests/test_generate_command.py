@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import world as w
+from delivery_linkage_devtools.testing import world as w
 
 LINKAGE = str(Path(sys.executable).with_name("linkage"))
 

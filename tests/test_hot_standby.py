@@ -27,9 +27,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import runbook_world
 from delivery_linkage.database import connection, dbt_runner, embedded_server
 from delivery_linkage_devtools import app_fixture
+from delivery_linkage_devtools.testing import runbook_world
 
 # pgserver notes that XDG_RUNTIME_DIR is unset (it then keeps its lock file under /tmp)
 pytestmark = [pytest.mark.standby, pytest.mark.filterwarnings("ignore:XDG_RUNTIME_DIR is not set")]

@@ -14,11 +14,11 @@ from decimal import Decimal
 
 import pytest
 
-import world as w
 from delivery_linkage import project
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.operations import check as integrity
 from delivery_linkage_devtools import synthetic
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.dbt
 TARGET = "target/pytest_integrity"

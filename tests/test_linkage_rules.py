@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import world as w
+from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
 LINKAGE_TABLES = ("message_deliveries", "message_deliveries_backfill")  # the audit's names for the linkage's links

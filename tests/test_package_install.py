@@ -24,8 +24,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import runbook_world
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import runbook_world
 
 pytestmark = pytest.mark.dbt
 

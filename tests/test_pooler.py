@@ -21,11 +21,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import runbook_world
-import world as w
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.operations import backfill
 from delivery_linkage_devtools import synthetic, traffic
+from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing import world as w
 
 CHECKOUT_DIR = Path(__file__).resolve().parents[1]
 

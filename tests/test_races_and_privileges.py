@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import world as w
+from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
 

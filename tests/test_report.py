@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -17,15 +16,16 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import runbook_world
-import world as w
 from delivery_linkage import report
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.operations import backfill
 from delivery_linkage.operations import check as integrity
 from delivery_linkage.report import glossary
 from delivery_linkage.report.charts import LINE, Series, line_chart, stacked_bar_chart
-from delivery_linkage_devtools import app_fixture, synthetic, traffic
+from delivery_linkage_devtools import synthetic, traffic
+from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing import world as w
+from delivery_linkage_devtools.testing.databases import clone
 from offline_browser import CHROMIUM, dump_dom, layout_problems, open_page
 
 needs_chromium = pytest.mark.skipif(
@@ -122,10 +122,7 @@ def reported_world(server, template_database):
     """Two checks two days apart, critical then warning: the synthetic history (shared phones among
     them), backfilled, live traffic over three days of audit rows, three runs of the data tests, and one
     guest, named, of a named event, who signed up after an announcement reached her: linkable but NULL."""
-    name = f"linkage_test_report_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_database(server, name, template=template_database)
-    settings = server.with_database(name)
-    try:
+    with clone(server, template_database) as settings:
         with psycopg.connect(settings.conninfo(), autocommit=True) as db:
             synthetic.generate(db, synthetic.WorldShape(deliveries=3000))
             dbt_run(settings)  # first check: the synthetic history's linkable-but-NULL deliveries, critical
@@ -161,8 +158,6 @@ def reported_world(server, template_database):
             result.check()
             record_test_runs(db, schema)
         yield settings
-    finally:
-        app_fixture.drop_database(server, name)
 
 
 @pytest.fixture(scope="module")

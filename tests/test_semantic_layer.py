@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import world as w
 from delivery_linkage import project as linkage_project
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.dbt
 TARGET = "target/pytest_semantic"

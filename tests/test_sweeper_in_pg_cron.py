@@ -26,9 +26,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import world as w
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage_devtools import app_fixture
+from delivery_linkage_devtools.testing import world as w
 from matrix import run_matrix
 
 pytestmark = pytest.mark.pgcron

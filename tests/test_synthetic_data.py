@@ -1,6 +1,7 @@
 """The synthetic data generator: shape, the linkable-but-NULL history, the runbook world, triggers.
 
-Self-contained: each database is a fresh app fixture named `test_synthetic_<random>`, dropped after.
+Each database is a fresh app fixture without the linkage (delivery_linkage_devtools.testing.databases),
+dropped after.
 """
 
 from __future__ import annotations
@@ -14,15 +15,12 @@ import pytest
 
 from delivery_linkage.database import connection
 from delivery_linkage_devtools import app_fixture, world_template
-from delivery_linkage_devtools.synthetic import WorldShape, generate, runbook_world
+from delivery_linkage_devtools.synthetic import WorldShape, generate
+from delivery_linkage_devtools.testing import runbook_world
+from delivery_linkage_devtools.testing.databases import app_database, connection_fixture
+from delivery_linkage_devtools.testing.invariants import linkable_null, linkable_null_count
 
 SHAPE = WorldShape(deliveries=5_000, guests_per_event=(50, 300), messages_per_event=(2, 6), seed=7)
-
-LINKABLE_NULL = """
-    select count(*) from message_deliveries d
-    join event_guests g on g.id = d.guest_id
-    where d.user_id is null and g.user_id is not null and g.removed_at is null
-"""
 
 TRIGGER_STATES = """
     select c.relname::text, t.tgname::text, t.tgenabled::text
@@ -37,28 +35,15 @@ def server() -> connection.ConnectionSettings:
     return connection.resolve("postgres")
 
 
-@pytest.fixture
-def fresh_db(server) -> Iterator[psycopg.Connection]:
-    name = f"test_synthetic_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_app_database(server, name)
-    try:
-        with psycopg.connect(server.with_database(name).conninfo(), autocommit=True) as conn:
-            yield conn
-    finally:
-        app_fixture.drop_database(server, name)
+fresh_db = connection_fixture("bare_app_db", "A connection to a fresh app fixture, without the linkage.")
 
 
 @pytest.fixture(scope="module")
 def world(server) -> Iterator[tuple[psycopg.Connection, dict[str, int], list]]:
-    name = f"test_synthetic_{uuid.uuid4().hex[:12]}"
-    app_fixture.create_app_database(server, name)
-    try:
-        with psycopg.connect(server.with_database(name).conninfo(), autocommit=True) as conn:
-            reports: list = []
-            counts = generate(conn, SHAPE, progress=lambda *report: reports.append(report))
-            yield conn, counts, reports
-    finally:
-        app_fixture.drop_database(server, name)
+    with app_database(server) as settings, psycopg.connect(settings.conninfo(), autocommit=True) as conn:
+        reports: list = []
+        counts = generate(conn, SHAPE, progress=lambda *report: reports.append(report))
+        yield conn, counts, reports
 
 
 def scalar(conn: psycopg.Connection, query: str):
@@ -77,7 +62,7 @@ def test_counts_match_the_shape_and_the_tables(world):
 def test_linkable_null_deliveries_are_reported_exactly(world):
     conn, counts, _ = world
     assert counts["linkable_null"] > 0
-    assert scalar(conn, LINKABLE_NULL) == counts["linkable_null"]
+    assert linkable_null_count(conn) == counts["linkable_null"]
 
 
 def test_history_is_consistent_apart_from_the_defect(world):
@@ -127,15 +112,11 @@ def test_same_seed_gives_the_same_world(world, fresh_db):
 
 
 def test_runbook_world_has_exactly_the_runbooks_defect(fresh_db):
-    defective = runbook_world(fresh_db, total=71, linkable_null=3)
+    defective = runbook_world.build(fresh_db, total=71, defects=3)
     assert len(defective) == 3
     assert scalar(fresh_db, "select count(*) from message_deliveries") == 71
-    assert scalar(fresh_db, LINKABLE_NULL) == 3
-    found = fresh_db.execute(
-        """select d.id from message_deliveries d join event_guests g on g.id = d.guest_id
-           where d.user_id is null and g.user_id is not null and g.removed_at is null"""
-    ).fetchall()
-    assert sorted(row[0] for row in found) == sorted(defective)
+    assert linkable_null_count(fresh_db) == 3
+    assert linkable_null(fresh_db) == {str(delivery) for delivery in defective}
     assert scalar(fresh_db, "select count(*) from event_guests where removed_at is not null") == 0
     # no two active guests of the event share a phone, no unlinked guest's phone is a user's
     assert scalar(fresh_db, "select count(*) - count(distinct phone) from event_guests") == 0
@@ -162,7 +143,7 @@ def test_trigger_states_are_restored_and_triggers_do_not_fire(fresh_db):
     before = fresh_db.execute(TRIGGER_STATES).fetchall()
     assert {state for _, _, state in before} == {"O", "D", "A", "R"}
     generate(fresh_db, WorldShape(deliveries=500, guests_per_event=(50, 100), seed=3))
-    runbook_world(fresh_db, total=10, linkable_null=2)
+    runbook_world.build(fresh_db, total=10, defects=2)
     assert fresh_db.execute(TRIGGER_STATES).fetchall() == before
     with pytest.raises(psycopg.errors.RaiseException):
         fresh_db.execute("insert into message_deliveries (phone_number) values ('+15551234567')")

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import world as w
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.dbt
 PHONE = "+15555550100"

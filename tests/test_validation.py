@@ -12,6 +12,7 @@ from delivery_linkage import validation
 from delivery_linkage.database import connection, dbt_runner
 from delivery_linkage.operations import backfill
 from delivery_linkage_devtools import synthetic, traffic
+from delivery_linkage_devtools.testing import runbook_world
 from offline_browser import CHROMIUM, dump_dom
 
 pytestmark = pytest.mark.dbt
@@ -72,7 +73,7 @@ def test_the_marts_suite_gives_the_checks_verdict_by_severity(app_db, db, tmp_pa
     with a threshold of 5 both say warning (exit 1)."""
     from delivery_linkage.operations import check as integrity
 
-    synthetic.runbook_world(db, total=71, linkable_null=3)  # 4.23 %
+    runbook_world.build(db, total=71, defects=3)  # 4.23 %
     dbt_run(app_db)
 
     summary = validation.run_validation(app_db, tmp_path / "docs")
@@ -93,7 +94,7 @@ def test_the_marts_suite_gives_the_checks_verdict_by_severity(app_db, db, tmp_pa
 
 
 def test_bad_source_data_and_a_gap_in_the_history_fail_their_suites(app_db, db, tmp_path):
-    synthetic.runbook_world(db, total=71, linkable_null=0)
+    runbook_world.build(db, total=71, defects=0)
     event = db.execute("select event_id from messages limit 1").fetchone()[0]
     message = db.execute("select id from messages limit 1").fetchone()[0]
     # five active guests of one event sharing a phone, five phones that do not normalize

@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-import runbook_world
+from delivery_linkage_devtools.testing import runbook_world
 
 pytestmark = pytest.mark.install
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-import world as w
 from app_sessions import LEVEL_IDS, LEVELS, begin, session, start, wait_until_blocked_or_done
+from delivery_linkage_devtools.testing import world as w
 
 FIRST_PHONE, SECOND_PHONE = "+15555550101", "+15555550102"
 SHORT_WAIT = "300ms"  # longer than any statement here takes; shorter than anything a human would wait for

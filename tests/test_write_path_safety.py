@@ -15,8 +15,8 @@ import random
 import psycopg
 import pytest
 
-import world as w
 from app_sessions import begin, session, start, wait_until_blocked_or_done
+from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
 

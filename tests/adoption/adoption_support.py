@@ -4,12 +4,18 @@ delivery's audit, capturing NOTICEs. The world's ids are in unveil_fixture."""
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 
 import psycopg
 import unveil_fixture as uf
 from psycopg.rows import dict_row
 
+from delivery_linkage_devtools.testing import world
+
 U, E, G, M = uf.USERS, uf.EVENTS, uf.GUESTS, uf.MESSAGES
+
+# a delivery's user as text, as the world names its rows
+delivery_user = partial(world.delivery_user, as_text=True)
 
 # the audit rows of one delivery in the order they were written (legacy rows first: they are older)
 AUDIT_OF = """
@@ -50,11 +56,6 @@ def world_delivery(conn, message, guest) -> str:
     )
 
 
-def delivery_user(conn, delivery_id) -> str | None:
-    user = conn.execute("select user_id from public.message_deliveries where id = %s", (delivery_id,)).fetchone()[0]
-    return None if user is None else str(user)
-
-
 def audit_of(conn, delivery_id) -> list[dict]:
     """The delivery's audit rows (user_link_audit_of), oldest first; uuids as text."""
     with conn.cursor(row_factory=dict_row) as cursor:
@@ -69,29 +70,6 @@ def new_audit(conn, delivery_id) -> list[tuple]:
         for row in audit_of(conn, delivery_id)
         if row["audit_source"] == "linkage"
     ]
-
-
-def set_flag(conn, name: str, enabled: bool) -> None:
-    conn.execute("update public.feature_flags set enabled = %s where flag_name = %s", (enabled, name))
-
-
-def linkable_null(conn) -> set[str]:
-    """Deliveries with no user although their guest is active and linked."""
-    return {
-        str(row[0])
-        for row in conn.execute(
-            "select d.id from public.message_deliveries d join public.event_guests g on g.id = d.guest_id "
-            "where d.user_id is null and g.user_id is not null and g.removed_at is null"
-        )
-    }
-
-
-def dangling_users(conn) -> int:
-    """Deliveries pointing at a user that does not exist."""
-    return conn.execute(
-        "select count(*) from public.message_deliveries d "
-        "where d.user_id is not null and not exists (select 1 from public.users u where u.id = d.user_id)"
-    ).fetchone()[0]
 
 
 def new_user(conn, phone: str, name: str = "New") -> str:

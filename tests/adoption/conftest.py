@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -23,6 +22,12 @@ import pytest
 import unveil_fixture as uf
 
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing.databases import (
+    clone,
+    clone_fixture,
+    connection_fixture,
+    derived_fixture,
+)
 
 UNVEIL_TEMPLATE = f"linkage_test_unveil_template_{os.getpid()}"
 UPGRADED_TEMPLATE = f"linkage_test_unveil_upgraded_{os.getpid()}"
@@ -148,76 +153,48 @@ def unveil_upgraded_by_superuser(unveil_upgrades) -> Upgrade:
     return unveil_upgrades["superuser"]
 
 
-def _clone(server, template):
-    name = f"linkage_test_{uuid.uuid4().hex[:12]}"
-    uf.clone_database(server, name, template)
-    return name
-
-
-@pytest.fixture
-def unveil_db(server, unveil_template):
-    """A fresh copy of the app's database: ConnectionSettings as the server's superuser."""
-    name = _clone(server, unveil_template)
-    yield server.with_database(name)
-    uf.drop_database(server, name)
-
-
-@pytest.fixture
-def unveil_owner(unveil_db):
-    """The same copy as the platform's owner role (platform_owner: not a superuser, owns the app)."""
-    return uf.as_owner(unveil_db)
-
-
-@pytest.fixture
-def owner_conn(unveil_owner):
-    """An autocommit connection to the copy, as platform_owner."""
-    with psycopg.connect(unveil_owner.conninfo(), autocommit=True) as conn:
-        yield conn
-
-
-def _require_upgraded(upgrade: Upgrade) -> None:
+def upgraded_template(upgrade: Upgrade) -> str:
+    """The database of an upgrade, the template of its clones; a failed upgrade fails the test."""
     if upgrade.first_run.returncode != 0:
         pytest.fail(f"the upgrade's dbt run failed:\n{upgrade.first_run.output[-4000:]}")
+    return upgrade.database
 
 
-@pytest.fixture
-def adopted_db(server, unveil_upgraded):
-    """A fresh copy of the app upgraded by platform_owner: ConnectionSettings as the superuser."""
-    _require_upgraded(unveil_upgraded)
-    name = _clone(server, unveil_upgraded.database)
-    yield server.with_database(name)
-    uf.drop_database(server, name)
+# one clone of a template per test (delivery_linkage_devtools.testing.databases), owned by platform_owner
+# as the app's database is, and a connection to it
+unveil_db = clone_fixture(
+    "unveil_template",
+    "A fresh copy of the app's database: ConnectionSettings as the server's superuser.",
+    owner=uf.OWNER_ROLE,
+)
+unveil_owner = derived_fixture(
+    "unveil_db",
+    uf.as_owner,
+    "The same copy as the platform's owner role (platform_owner: not a superuser, owns the app).",
+)
+owner_conn = connection_fixture("unveil_owner", "An autocommit connection to the copy, as platform_owner.")
 
+adopted_db = clone_fixture(
+    "unveil_upgraded",
+    "A fresh copy of the app upgraded by platform_owner: ConnectionSettings as the superuser.",
+    template=upgraded_template,
+    owner=uf.OWNER_ROLE,
+)
+adopted_owner = derived_fixture(
+    "adopted_db", uf.as_owner, "The upgraded copy as platform_owner, the role the data team runs dbt as."
+)
+conn = connection_fixture("adopted_owner", "An autocommit connection to the upgraded copy, as platform_owner.")
 
-@pytest.fixture
-def adopted_for_dbt(server, unveil_upgraded):
-    """A fresh copy of the app upgraded by platform_owner, under the name dbt always runs against
-    (DBT_DATABASE, so dbt reuses its parse): ConnectionSettings as platform_owner."""
-    _require_upgraded(unveil_upgraded)
-    uf.drop_database(server, DBT_DATABASE)
-    uf.clone_database(server, DBT_DATABASE, unveil_upgraded.database)
-    yield uf.as_owner(server.with_database(DBT_DATABASE))
-    uf.drop_database(server, DBT_DATABASE)
-
-
-@pytest.fixture
-def dbt_conn(adopted_for_dbt):
-    """An autocommit connection to that copy, as platform_owner."""
-    with psycopg.connect(adopted_for_dbt.conninfo(), autocommit=True) as connection:
-        yield connection
-
-
-@pytest.fixture
-def adopted_owner(adopted_db):
-    """The upgraded copy as platform_owner, the role the data team runs dbt as."""
-    return uf.as_owner(adopted_db)
-
-
-@pytest.fixture
-def conn(adopted_owner):
-    """An autocommit connection to the upgraded copy, as platform_owner."""
-    with psycopg.connect(adopted_owner.conninfo(), autocommit=True) as connection:
-        yield connection
+adopted_for_dbt = clone_fixture(
+    "unveil_upgraded",
+    "A fresh copy of the app upgraded by platform_owner, under the name dbt always runs against (DBT_DATABASE, "
+    "so dbt reuses its parse): ConnectionSettings as platform_owner.",
+    template=upgraded_template,
+    settings=uf.as_owner,
+    owner=uf.OWNER_ROLE,
+    name=DBT_DATABASE,
+)
+dbt_conn = connection_fixture("adopted_for_dbt", "An autocommit connection to that copy, as platform_owner.")
 
 
 @pytest.fixture(params=["platform_owner", "superuser"])
@@ -226,8 +203,5 @@ def upgraded_as(request, server):
     upgrade = request.getfixturevalue(
         "unveil_upgraded" if request.param == "platform_owner" else "unveil_upgraded_by_superuser"
     )
-    _require_upgraded(upgrade)
-    name = _clone(server, upgrade.database)
-    settings = server.with_database(name)
-    yield request.param, (uf.as_owner(settings) if request.param == "platform_owner" else settings), upgrade
-    uf.drop_database(server, name)
+    with clone(server, upgraded_template(upgrade), owner=uf.OWNER_ROLE) as settings:
+        yield request.param, (uf.as_owner(settings) if request.param == "platform_owner" else settings), upgrade

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from adoption_support import E, G, U, delivery_user, linkable_null, notices, world_delivery
+from adoption_support import E, G, U, delivery_user, notices, world_delivery
+
+from delivery_linkage_devtools.testing.world import linkable_null
 
 pytestmark = pytest.mark.dbt
 

@@ -18,7 +18,6 @@ from adoption_support import (
     U,
     as_service_role,
     delivery_user,
-    linkable_null,
     new_audit,
     new_message,
     notices,
@@ -26,6 +25,7 @@ from adoption_support import (
 )
 
 from conftest import APP_TABLES, DBT_TARGET, dbt, dbt_node_statuses
+from delivery_linkage_devtools.testing.world import linkable_null
 
 pytestmark = pytest.mark.dbt
 

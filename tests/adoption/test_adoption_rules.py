@@ -18,19 +18,17 @@ from adoption_support import (
     U,
     as_service_role,
     audit_of,
-    dangling_users,
     delivery_user,
-    linkable_null,
     new_audit,
     new_message,
     new_user,
     notices,
-    set_flag,
     upsert,
     world_delivery,
 )
 
-from world import sweep
+from delivery_linkage_devtools.testing.invariants import dangling_users
+from delivery_linkage_devtools.testing.world import linkable_null, set_flag, sweep
 
 pytestmark = pytest.mark.dbt
 FALLBACK = "LINK_USER_BY_PHONE_FALLBACK_TO_USERS"

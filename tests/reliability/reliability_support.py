@@ -1,4 +1,5 @@
-"""Shared pieces of the reliability suite: the figures it reports, app connections, world checks."""
+"""Shared pieces of the reliability suite: the figures it reports, app connections, writers under load.
+The invariants it checks are delivery_linkage_devtools.testing.invariants."""
 
 from __future__ import annotations
 
@@ -60,82 +61,6 @@ class WarningCollector:
     def attach(self, conn):
         conn.add_notice_handler(self)
         return conn
-
-
-def linkable_null(conn) -> int:
-    """Deliveries that name an active, linked guest and still have no user: what must never be left."""
-    return conn.execute(
-        """
-        select count(*) from message_deliveries d
-        join event_guests g on g.id = d.guest_id
-        where d.user_id is null and g.user_id is not null and g.removed_at is null
-        """
-    ).fetchone()[0]
-
-
-def audit_disagreements(conn, app_set=(), exempt=()) -> list[tuple]:
-    """Deliveries whose audit does not tell their story: a linked delivery needs exactly one 'linked' row
-    naming its user, an unlinked one none. `app_set`: deliveries whose user came from the app (not
-    attempts: no audit row of any kind); `exempt`: deliveries not checked."""
-    return conn.execute(
-        """
-        with audit as (
-            select record_id,
-                   count(*) filter (where outcome = 'linked') as linked_rows,
-                   count(*) as all_rows,
-                   array_agg(linked_user_id) filter (where outcome = 'linked') as users
-            from user_link_audit group by record_id
-        )
-        select d.id, d.user_id, a.linked_rows, a.all_rows, a.users
-        from message_deliveries d
-        left join audit a on a.record_id = d.id
-        where not (d.id = any(%s::uuid[])) and case
-            when d.id = any(%s::uuid[]) then a.all_rows is not null
-            when d.user_id is null then coalesce(a.linked_rows, 0) <> 0
-            else a.linked_rows is distinct from 1 or a.users[1] is distinct from d.user_id
-        end
-        """,
-        (list(exempt), list(app_set)),
-    ).fetchall()
-
-
-def unaudited_attempts(conn, app_set=()) -> int:
-    """Deliveries the linkage never audited (every insert with no user from the app is an attempt)."""
-    return conn.execute(
-        """
-        select count(*) from message_deliveries d
-        where not (d.id = any(%s::uuid[]))
-          and not exists (
-            select 1 from user_link_audit a where a.record_id = d.id and a.table_name = 'message_deliveries'
-          )
-        """,
-        (list(app_set),),
-    ).fetchone()[0]
-
-
-def latest_audit_disagreements(conn, delivery_ids) -> list[tuple]:
-    """Among delivery_ids: deliveries whose latest audit row does not name their current user (a linked
-    delivery's latest row is 'linked' with its user; an unlinked one's latest row is not 'linked').
-    Latest in the order the rows were written: the audit group's number, then the row in it. (created_at
-    is the writing transaction's start, so a transaction that began earlier but wrote later, after
-    waiting for the delivery's row lock, would sort first; writes to one delivery are serialized by
-    that row lock, and the group numbers are drawn while it is held.)"""
-    return conn.execute(
-        """
-        select d.id, d.user_id, latest.outcome, latest.linked_user_id
-        from message_deliveries d
-        left join lateral (
-            select a.outcome, a.linked_user_id from user_link_audit a
-            where a.record_id = d.id and a.audit_source = 'linkage'
-            order by split_part(a.id, '.', 1)::bigint desc, split_part(a.id, '.', 2)::integer desc
-            limit 1
-        ) as latest on true
-        where d.id = any(%s::uuid[])
-          and case when d.user_id is null then latest.outcome is not distinct from 'linked'
-                   else latest.outcome is distinct from 'linked' or latest.linked_user_id is distinct from d.user_id end
-        """,
-        (list(delivery_ids),),
-    ).fetchall()
 
 
 class Writer(threading.Thread):

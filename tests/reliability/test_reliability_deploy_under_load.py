@@ -24,8 +24,9 @@ import psycopg
 import pytest
 import reliability_support as rs
 
-import world as w
 from delivery_linkage.database import dbt_runner
+from delivery_linkage_devtools.testing import invariants
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = [pytest.mark.reliability, pytest.mark.dbt]
 
@@ -134,9 +135,9 @@ def assert_nothing_escaped(db, writers):
     assert not errors, f"{len(errors)} writer statements failed: {errors[:3]}"
     assert w.unexplained_linkable_null_count(db) == 0
     w.sweep(db)
-    assert rs.linkable_null(db) == 0
-    assert rs.unaudited_attempts(db) == 0
-    assert rs.audit_disagreements(db) == []
+    assert w.linkable_null_count(db) == 0
+    assert invariants.unaudited_attempts(db) == 0
+    assert invariants.audit_disagreements(db) == []
     for table, names in LINKAGE_TRIGGERS.items():
         found = [
             r[0]
@@ -253,7 +254,7 @@ def test_upgrade_in_place_under_write_load_fails_no_writer_and_keeps_every_audit
             (upgraded_at,),
         ).fetchone()
         assert after[0] > 0 and after[1] == 0, after
-        assert rs.linkable_null(db) == 0
+        assert w.linkable_null_count(db) == 0
         rs.add("checks.linkable_null")
 
 

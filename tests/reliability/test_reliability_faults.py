@@ -11,16 +11,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-import uuid
 
 import psycopg
 import pytest
 import reliability_support as rs
 
-import world as w
 from delivery_linkage.database import dbt_runner
 from delivery_linkage.operations import backfill
 from delivery_linkage_devtools import app_fixture
+from delivery_linkage_devtools.testing import invariants
+from delivery_linkage_devtools.testing import world as w
+from delivery_linkage_devtools.testing.databases import clone
 
 pytestmark = pytest.mark.reliability
 
@@ -38,12 +39,10 @@ def fault_template(private_server):
 
 @pytest.fixture
 def fault_db(private_server, fault_template):
-    name = f"linkage_faults_{uuid.uuid4().hex[:10]}"
-    app_fixture.create_database(private_server.settings(), name, template=fault_template)
-    yield private_server.settings(name)
-    if not private_server.running():
-        private_server.restart()
-    app_fixture.drop_database(private_server.settings(), name)
+    with clone(private_server.settings(), fault_template) as settings:
+        yield settings
+        if not private_server.running():
+            private_server.restart()  # the test killed it: up again, so the clone can be dropped
 
 
 def connect(settings):
@@ -148,7 +147,7 @@ def test_immediate_shutdown_mid_historical_backfill_leaves_no_half_applied_batch
     rng = random.Random()
     with connect(fault_db) as db:
         linkable_null_population(db, guests=200 * scale, deliveries_per_guest=10)
-        total = rs.linkable_null(db)
+        total = w.linkable_null_count(db)
         slow_down(db, "message_deliveries", 0.004)  # a batch of 50 takes ~0.2 s
 
     for _ in range(rounds):
@@ -171,7 +170,7 @@ def test_immediate_shutdown_mid_historical_backfill_leaves_no_half_applied_batch
             # whole batches or nothing: what committed is there, the batch in flight is all or nothing
             assert before + committed["linked"] <= now_linked <= before + committed["linked"] + BATCH_SIZE
             assert historical_audit_count(db) == now_linked
-            assert rs.audit_disagreements(db) == []
+            assert invariants.audit_disagreements(db) == []
             sizes = db.execute(
                 "select count(*) from user_link_audit where reason like 'historical\\_%%' group by created_at"
             ).fetchall()
@@ -181,9 +180,9 @@ def test_immediate_shutdown_mid_historical_backfill_leaves_no_half_applied_batch
         db.execute("drop trigger zz_app_slow on message_deliveries")
         result = backfill.run(db, batch_size=500)
         rs.add("writes.backfill_batches", result.batches)
-        assert rs.linkable_null(db) == 0
+        assert w.linkable_null_count(db) == 0
         assert linked_count(db) == total == historical_audit_count(db)
-        assert rs.audit_disagreements(db) == []
+        assert invariants.audit_disagreements(db) == []
         rs.add("checks.linkable_null")
 
 
@@ -249,21 +248,21 @@ def test_immediate_shutdown_mid_bulk_guest_link_leaves_nothing_half_linked_and_t
                 db.execute("select count(*) from user_link_audit where reason = 'guest_linked'").fetchone()[0]
                 == guests_per_half * deliveries_per_guest
             )
-            assert rs.audit_disagreements(db) == []
-            assert rs.linkable_null(db) == 0
+            assert invariants.audit_disagreements(db) == []
+            assert w.linkable_null_count(db) == 0
 
     with connect(fault_db) as db:
         db.execute("drop trigger zz_app_slow on event_guests")
         db.execute(bulk, (second, people[guests_per_half:]))
         assert w.sweep(db) == 0
         rs.add("writes.guest_updates", len(guests))
-        assert rs.linkable_null(db) == 0
+        assert w.linkable_null_count(db) == 0
         assert linked_count(db) == len(guests) * deliveries_per_guest
         assert (
             db.execute("select count(*) from user_link_audit where reason = 'guest_linked'").fetchone()[0]
             == len(guests) * deliveries_per_guest
         )
-        assert rs.audit_disagreements(db) == []
+        assert invariants.audit_disagreements(db) == []
         rs.add("checks.linkable_null")
 
 
@@ -314,7 +313,7 @@ def test_a_timeout_inside_the_linkages_own_work_fails_the_apps_write_and_leaves_
     assert dict(db.execute("select guest_id, user_id from message_deliveries").fetchall()) == dict(
         zip(guests, people, strict=True)
     )
-    assert rs.audit_disagreements(db) == []
+    assert invariants.audit_disagreements(db) == []
     assert len(w.audit_rows(db, table_name="message_deliveries")) == len(guests)
 
 

@@ -14,7 +14,8 @@ import psycopg
 import pytest
 import reliability_support as rs
 
-import world as w
+from delivery_linkage_devtools.testing import invariants
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.reliability
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -54,7 +55,7 @@ def test_multi_row_insert_as_authenticated_links_and_audits_every_row(db):
     assert [w.delivery_user(db, d) for d in ids] == people + [None]
     for delivery in ids:
         assert len(w.audit_rows(db, record_id=delivery)) == 1
-    assert rs.audit_disagreements(db) == []
+    assert invariants.audit_disagreements(db) == []
     assert visible_deliveries(db, people[0]) == {ids[0]}
     rs.add("privileges.checks", len(ids))
 
@@ -77,11 +78,11 @@ def test_guest_link_as_service_role_backfills_and_audits_and_each_guest_sees_onl
     as_role(db, "service_role")
     db.execute("update event_guests set removed_at = now() where id = %s", (guests[0],))
     db.execute("reset role")
-    assert rs.linkable_null(db) == 0
+    assert w.linkable_null_count(db) == 0
     backfilled = w.audit_rows(db, table_name="message_deliveries_backfill")
     assert len(backfilled) == len(guests) * len(messages)
     assert {r["reason"] for r in backfilled} == {"guest_linked"}
-    assert rs.audit_disagreements(db) == []
+    assert invariants.audit_disagreements(db) == []
     for guest, person in zip(guests, people, strict=True):
         mine = {r[0] for r in db.execute("select id from message_deliveries where guest_id = %s", (guest,)).fetchall()}
         assert visible_deliveries(db, person) == mine
@@ -104,7 +105,7 @@ def test_multi_row_insert_as_service_role_links_and_audits(db):
     ]
     db.execute("reset role")
     assert [w.delivery_user(db, d) for d in ids] == people
-    assert rs.audit_disagreements(db) == []
+    assert invariants.audit_disagreements(db) == []
     rs.add("privileges.checks", len(ids))
 
 

@@ -18,8 +18,9 @@ import psycopg
 import pytest
 import reliability_support as rs
 
-import world as w
 from app_sessions import LEVEL_IDS, LEVELS, begin, rollback, session
+from delivery_linkage_devtools.testing import invariants
+from delivery_linkage_devtools.testing import world as w
 
 pytestmark = pytest.mark.reliability
 PHONE = "+15555550100"
@@ -61,7 +62,7 @@ def test_upsert_conflict_path_never_changes_a_linked_delivery_behind_the_audits_
         before = w.delivery_user(db, delivery)
         db.execute("update event_guests set user_id = %s where id = %s", (user, guest))
         db.execute("select upsert_message_delivery(%s, %s, %s, %s)", (message, guest, PHONE, status))
-        assert rs.latest_audit_disagreements(db, [delivery]) == [], w.audit_rows(db, record_id=delivery)
+        assert invariants.latest_audit_disagreements(db, [delivery]) == [], w.audit_rows(db, record_id=delivery)
         if w.delivery_user(db, delivery) != before:
             assert w.audit_rows(db, record_id=delivery)[-1]["previous_user_id"] == before
 
@@ -120,8 +121,8 @@ def test_a_guest_unlinked_and_another_linked_while_a_sends_audit_is_held_back_au
     links = [(r["reason"], r["linked_user_id"]) for r in rows if r["outcome"] == "linked"]
     assert attempts == [("skipped", "deferred")], rows
     assert links == [("guest_linked", newcomer)], rows  # its guest was linked after the send: the sweeper backfills
-    assert rs.audit_disagreements(db) == []
-    assert rs.linkable_null(db) == 0
+    assert invariants.audit_disagreements(db) == []
+    assert w.linkable_null_count(db) == 0
 
 
 @pytest.mark.parametrize("commits", ["link_commits_first", "send_commits_first"])
@@ -183,6 +184,6 @@ def test_a_send_to_two_guests_and_a_link_of_both_in_the_other_order_neither_wait
         db.execute("select guest_id, user_id from message_deliveries where message_id = %s", (message,)).fetchall()
     )
     assert linked == {first: people[0], second: people[1]}, retried
-    assert rs.linkable_null(db) == 0
-    assert rs.audit_disagreements(db) == []
+    assert w.linkable_null_count(db) == 0
+    assert invariants.audit_disagreements(db) == []
     rs.add("races.serialization_failures_retried", len(retried))

@@ -29,13 +29,16 @@ def drop_database(settings: ConnectionSettings, dbname: str) -> None:
         conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(dbname)))
 
 
-def create_database(settings: ConnectionSettings, dbname: str, template: str | None = None) -> None:
+def create_database(
+    settings: ConnectionSettings, dbname: str, template: str | None = None, owner: str | None = None
+) -> None:
+    """CREATE DATABASE dbname, a copy of `template` if given, owned by `owner` if given."""
+    statement = sql.SQL("create database {}").format(sql.Identifier(dbname))
+    if template:
+        statement += sql.SQL(" template {}").format(sql.Identifier(template))
+    if owner:
+        statement += sql.SQL(" owner {}").format(sql.Identifier(owner))
     with connect(settings.with_database("postgres")) as conn:
-        statement = sql.SQL("create database {}").format(sql.Identifier(dbname))
-        if template:
-            statement = sql.SQL("create database {} template {}").format(
-                sql.Identifier(dbname), sql.Identifier(template)
-            )
         conn.execute(statement)
 
 

@@ -32,7 +32,6 @@ kept as a template: indexes after the rows, several writers, resumable (`linkage
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -353,7 +352,7 @@ def _trigger_states(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
     ).fetchall()
 
 
-def _disable_triggers(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
+def disable_triggers(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
     states = _trigger_states(conn)
     for table in TRIGGER_TABLES:
         statement = sql.SQL("alter table {}.{} disable trigger user")
@@ -361,7 +360,7 @@ def _disable_triggers(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
     return states
 
 
-def _restore_triggers(conn: psycopg.Connection, states: list[tuple[str, str, str]]) -> None:
+def restore_triggers(conn: psycopg.Connection, states: list[tuple[str, str, str]]) -> None:
     for table, trigger, enabled in states:
         conn.execute(
             sql.SQL("alter table {}.{} " + _RESTORE[enabled] + " {}").format(
@@ -370,12 +369,25 @@ def _restore_triggers(conn: psycopg.Connection, states: list[tuple[str, str, str
         )
 
 
-def _analyze(conn: psycopg.Connection) -> None:
+def analyze(conn: psycopg.Connection) -> None:
     names = sql.SQL(", ").join(sql.Identifier(SCHEMA, table) for table in TABLES)
     conn.execute(sql.SQL("analyze {}").format(names))
 
 
 # --- public API ------------------------------------------------------------------------------------
+
+
+def planned_counts(events: list[_Event], users: int) -> dict[str, int]:
+    """The counts generate() returns, before any chunk is written: the planned users, events and
+    messages, and zero guests, deliveries and linkable-but-NULL deliveries (each chunk adds its own)."""
+    return {
+        "users": users,
+        "events": len(events),
+        "messages": sum(e.messages for e in events),
+        "event_guests": 0,
+        "message_deliveries": 0,
+        "linkable_null": 0,
+    }
 
 
 def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | None = None) -> dict[str, int]:
@@ -386,14 +398,7 @@ def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | N
     """
     report = progress or (lambda stage, done, total: None)
     events, users = plan(shape)
-    counts = {
-        "users": users,
-        "events": len(events),
-        "messages": sum(e.messages for e in events),
-        "event_guests": 0,
-        "message_deliveries": 0,
-        "linkable_null": 0,
-    }
+    counts = planned_counts(events, users)
     total = sum(e.guests * e.messages for e in events)
     try:
         _write(conn, shape, events, users, counts, total, report)
@@ -411,7 +416,7 @@ def generate(conn: psycopg.Connection, shape: WorldShape, progress: Progress | N
 def _write(conn, shape: WorldShape, events: list[_Event], users: int, counts: dict, total: int, report) -> None:
     with conn.transaction():
         conn.execute("set local work_mem = '64MB'")
-        states = _disable_triggers(conn)
+        states = disable_triggers(conn)
         statement = users_sql(shape)
         for lo in range(0, users, USER_CHUNK):
             hi = min(users, lo + USER_CHUNK) - 1
@@ -424,72 +429,7 @@ def _write(conn, shape: WorldShape, events: list[_Event], users: int, counts: di
             counts["message_deliveries"] += deliveries
             counts["linkable_null"] += linkable_null
             report("deliveries", counts["message_deliveries"], total)
-        _restore_triggers(conn, states)
+        restore_triggers(conn, states)
         report("analyze", 0, 1)
-        _analyze(conn)
+        analyze(conn)
         report("analyze", 1, 1)
-
-
-def runbook_world(conn: psycopg.Connection, total: int = 71, linkable_null: int = 3) -> list[uuid.UUID]:
-    """The runbook's situation: one event, one announcement, `total` guests and deliveries.
-
-    The first `linkable_null` deliveries are the defect (guest active and linked, delivery user_id
-    NULL); of the others every second one is consistent (user_id = the guest's user) and the rest
-    belong to unlinked guests. Every phone is distinct, no guest is removed, no unlinked guest's
-    phone is a user's: no conflict and no subtlety changes the count, provided the database held no
-    deliveries before. Same transaction and trigger handling as generate(). Returns the ids of the
-    defective deliveries, in guest order.
-    """
-    if not 0 <= linkable_null <= total:
-        raise ValueError("need 0 <= linkable_null <= total")
-    with conn.transaction():
-        states = _disable_triggers(conn)
-        rows = conn.execute(
-            f"""
-            with event as (
-                insert into {SCHEMA}.events (title, starts_at, created_at)
-                values ('Runbook event', now() + interval '7 days', now() - interval '10 days')
-                returning id
-            ),
-            message as (
-                insert into {SCHEMA}.messages (event_id, body, created_at)
-                select id, 'Runbook announcement', now() - interval '2 days' from event
-                returning id, event_id
-            ),
-            plan as materialized (
-                select i, gen_random_uuid() as guest_id, gen_random_uuid() as delivery_id,
-                       case when i <= %(bad)s or (i - %(bad)s) %% 2 = 1 then gen_random_uuid() end as user_id,
-                       i <= %(bad)s as defect,
-                       '+1' || (case when i <= %(bad)s or (i - %(bad)s) %% 2 = 1 then '415' else '646' end)
-                           || lpad((5550000 + i)::text, 7, '0') as phone
-                from generate_series(1, %(total)s) as i
-            ),
-            ins_users as (
-                insert into {SCHEMA}.users (id, phone, email, display_name, created_at)
-                select user_id, phone, 'runbook' || i || '.' || user_id || '@example.test',
-                       'Runbook user ' || i, now() - interval '30 days'
-                from plan where user_id is not null
-            ),
-            ins_guests as (
-                insert into {SCHEMA}.event_guests (id, event_id, user_id, phone, guest_name, rsvp_status,
-                                                   created_at, updated_at)
-                select p.guest_id, m.event_id, p.user_id, p.phone, 'Runbook guest ' || p.i, 'attending',
-                       now() - interval '9 days', case when p.defect then now() - interval '1 day'
-                                                       else now() - interval '9 days' end
-                from plan as p cross join message as m
-            ),
-            ins_deliveries as (
-                insert into {SCHEMA}.message_deliveries (id, message_id, guest_id, phone_number, user_id,
-                                                         sms_status, provider_sid, created_at, updated_at)
-                select p.delivery_id, m.id, p.guest_id, p.phone, case when not p.defect then p.user_id end,
-                       'delivered', 'SM' || md5(p.delivery_id::text),
-                       now() - interval '2 days', now() - interval '2 days'
-                from plan as p cross join message as m
-            )
-            select delivery_id from plan where defect order by i
-            """,
-            {"total": total, "bad": linkable_null},
-        ).fetchall()
-        _restore_triggers(conn, states)
-        _analyze(conn)
-    return [row[0] for row in rows]

@@ -574,14 +574,7 @@ def _vacuum(settings: connection.ConnectionSettings, jobs: int, report: Progress
 
 
 def _counts(conn: psycopg.Connection, events: list, users: int) -> dict[str, int]:
-    counts = {
-        "users": users,
-        "events": len(events),
-        "messages": sum(e.messages for e in events),
-        "event_guests": 0,
-        "message_deliveries": 0,
-        "linkable_null": 0,
-    }
+    counts = synthetic.planned_counts(events, users)
     for (row,) in conn.execute(f"select counts from {STATE_SCHEMA}.steps where step like 'chunk %%'"):
         for key in ("event_guests", "message_deliveries", "linkable_null"):
             counts[key] += int(row[key])

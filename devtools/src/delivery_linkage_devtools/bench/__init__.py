@@ -62,6 +62,7 @@ from delivery_linkage_devtools.bench.results import (
     Target,
     Workload,
 )
+from delivery_linkage_devtools.testing import invariants
 
 BENCH_DIR = CHECKOUT_DIR / "bench"
 BASELINE_SQL = BENCH_DIR / "baseline_linkage.sql"
@@ -578,12 +579,7 @@ def batched_backfill(ctx: Context, dbname: str, label: str) -> dict:
             after = last_id
             ctx.progress.advance(task, scanned)
         seconds = time.perf_counter() - started
-        inconsistent_after = conn.execute(
-            """
-            select count(*) from public.message_deliveries as d join public.event_guests as g on g.id = d.guest_id
-            where d.user_id is null and g.user_id is not null and g.removed_at is null
-            """
-        ).fetchone()[0]
+        inconsistent_after = invariants.linkable_null_count(conn)
     return {
         "seconds": seconds,
         "linked": linked,
@@ -638,12 +634,7 @@ def big_world(ctx: Context) -> None:
     ctx.workloads.append(integrity_workload(ctx, project_template, "integrity_big", options.big_deliveries))
 
     with connect(ctx, project_template) as conn:
-        linkable = conn.execute(
-            """
-            select count(*) from public.message_deliveries as d join public.event_guests as g on g.id = d.guest_id
-            where d.user_id is null and g.user_id is not null and g.removed_at is null
-            """
-        ).fetchone()[0]
+        linkable = invariants.linkable_null_count(conn)
     workload = Workload(
         "historical_backfill",
         f"historical backfill ({linkable:,} linkable deliveries)",

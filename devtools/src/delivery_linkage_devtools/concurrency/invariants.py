@@ -1,7 +1,8 @@
 """The invariants checked at quiescence, through the runbook's interfaces only.
 
 1. linkable_null: no delivery names an active guest linked to a user, of the same event as its
-   message (a guest of another event never gives its user: issue 15, hole 7), and still has user_id NULL,
+   message (a guest of another event never gives its user: issue 15, hole 7), and still has user_id NULL
+   (the one query of delivery_linkage_devtools.testing.invariants, which the dbt models agree with),
    unless the linkage audited it `skipped / feature_disabled` (linking was off when it was inserted or
    its guest linked: nothing links it later by design but the historical backfill); those are counted
    apart (linkable_null_while_linking_off).
@@ -36,6 +37,7 @@ import json
 import psycopg
 
 from delivery_linkage_devtools.concurrency.world import BOOKKEEPING_SCHEMA
+from delivery_linkage_devtools.testing import invariants as testing_invariants
 
 AUDITED_TABLES = ("message_deliveries", "message_deliveries_backfill")
 
@@ -72,15 +74,8 @@ APP_WROTE_THIS_LINK = f"""
     )
 """
 
-LINKABLE_NULL = f"""
-    select d.id, d.guest_id, g.user_id
-    from public.message_deliveries as d
-    join public.event_guests as g on g.id = d.guest_id
-    left join public.messages as m on m.id = d.message_id
-    where d.user_id is null and g.user_id is not null and g.removed_at is null
-      and (m.event_id is null or m.event_id = g.event_id)
-      and {IN_SCOPE}
-"""
+# the one linkable-but-NULL query (delivery_linkage_devtools.testing.invariants), over one case's rows
+LINKABLE_NULL = f"{testing_invariants.LINKABLE_NULL} and {IN_SCOPE}"
 
 # the deliveries the linkage skipped because LINK_USER_BY_PHONE was off
 SKIPPED_WHILE_OFF = """
@@ -98,12 +93,9 @@ LINKABLE_NULL_WHILE_OFF = f"""
 
 LINKABLE_NULL_UNEXPLAINED = f"""
     select d.id, d.guest_id, g.user_id
-    from public.message_deliveries as d
-    join public.event_guests as g on g.id = d.guest_id
-    left join public.messages as m on m.id = d.message_id
+    {testing_invariants.LINKABLE_NULL_FROM}
     {LATEST_AUDIT}
-    where d.user_id is null and g.user_id is not null and g.removed_at is null
-      and (m.event_id is null or m.event_id = g.event_id)
+    where {testing_invariants.LINKABLE_NULL_WHERE}
       and {IN_SCOPE}
       and not (%(skipped_explains)s and latest.outcome is not distinct from 'skipped')
 """

@@ -30,15 +30,13 @@ import psycopg
 from delivery_linkage.database import connection
 from delivery_linkage.database.connection import ConnectionSettings
 from delivery_linkage.operations import sweep
+from delivery_linkage_devtools.testing import invariants
 
-LINKABLE_NULL_NOW = """
-    select delivery.id, pg_catalog.clock_timestamp()
-    from public.event_guests as guest
-    join public.message_deliveries as delivery on delivery.guest_id = guest.id and delivery.user_id is null
-    left join public.messages as message on message.id = delivery.message_id
-    where guest.user_id is not null
-      and guest.removed_at is null
-      and guest.event_id = coalesce(message.event_id, guest.event_id)
+# the linkable-but-NULL deliveries now (delivery_linkage_devtools.testing.invariants), at most %s
+LINKABLE_NULL_NOW = f"""
+    select d.id, pg_catalog.clock_timestamp()
+    {invariants.LINKABLE_NULL_FROM}
+    where {invariants.LINKABLE_NULL_WHERE}
     limit %s
 """
 

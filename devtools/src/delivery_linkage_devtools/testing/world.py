@@ -1,4 +1,6 @@
-"""Small helpers to build app data in a test database, in the app's own words."""
+"""The app's rows in a test database, written in the app's own words, and what a test reads back: a
+delivery's user, the audit's rows. The app's tables are in schema public (the project's app fixture
+and the real app's schema alike)."""
 
 from __future__ import annotations
 
@@ -6,38 +8,66 @@ import re
 import uuid
 
 import psycopg
+from psycopg.rows import dict_row
+
+# the invariants every suite asserts on, read through this module too (`w.linkable_null_count(db)`)
+from delivery_linkage_devtools.testing.invariants import (  # noqa: F401
+    linkable_null,
+    linkable_null_count,
+    unexplained_linkable_null,
+    unexplained_linkable_null_count,
+)
 
 
 def user(conn: psycopg.Connection, phone: str | None = None) -> uuid.UUID:
-    return conn.execute("insert into users (phone) values (%s) returning id", (phone,)).fetchone()[0]
+    return conn.execute("insert into public.users (phone) values (%s) returning id", (phone,)).fetchone()[0]
 
 
 def event(conn: psycopg.Connection) -> uuid.UUID:
-    return conn.execute("insert into events default values returning id").fetchone()[0]
+    return conn.execute("insert into public.events default values returning id").fetchone()[0]
 
 
 def guest(conn, event_id, user_id=None, phone=None, removed=False, name="Guest") -> uuid.UUID:
     return conn.execute(
-        "insert into event_guests (event_id, user_id, phone, guest_name, removed_at) "
+        "insert into public.event_guests (event_id, user_id, phone, guest_name, removed_at) "
         "values (%s, %s, %s, %s, case when %s then now() end) returning id",
         (event_id, user_id, phone, name, removed),
     ).fetchone()[0]
 
 
 def message(conn, event_id) -> uuid.UUID:
-    return conn.execute("insert into messages (event_id) values (%s) returning id", (event_id,)).fetchone()[0]
+    return conn.execute("insert into public.messages (event_id) values (%s) returning id", (event_id,)).fetchone()[0]
 
 
 def deliver(conn, message_id=None, guest_id=None, phone=None, user_id=None) -> uuid.UUID:
     return conn.execute(
-        "insert into message_deliveries (message_id, guest_id, phone_number, user_id) "
+        "insert into public.message_deliveries (message_id, guest_id, phone_number, user_id) "
         "values (%s, %s, %s, %s) returning id",
         (message_id, guest_id, phone, user_id),
     ).fetchone()[0]
 
 
-def delivery_user(conn, delivery_id) -> uuid.UUID | None:
-    return conn.execute("select user_id from message_deliveries where id = %s", (delivery_id,)).fetchone()[0]
+def delivery_user(conn, delivery_id, as_text: bool = False) -> uuid.UUID | str | None:
+    """The delivery's user (as text with `as_text`: the adoption suite names the real app's rows by their
+    ids as text)."""
+    user_id = conn.execute(
+        "select user_id from public.message_deliveries where id = %s", (delivery_id,)
+    ).fetchone()[0]
+    return str(user_id) if as_text and user_id is not None else user_id
+
+
+def set_flag(conn, name: str, enabled: bool) -> None:
+    conn.execute("update public.feature_flags set enabled = %s where flag_name = %s", (enabled, name))
+
+
+def sweep(conn, passes: int = 20) -> int:
+    """Run the sweeper (each pass its own transaction) until its queue is empty; the entries left."""
+    left = None
+    for _ in range(passes):
+        left = conn.execute("select delivery_linkage.sweep_guest_link_queue()").fetchone()[0]
+        if left == 0:
+            break
+    return left
 
 
 # the audit view's rows in the order they were written: created_at, then the group and the row in it
@@ -56,44 +86,10 @@ def audit_rows(conn, record_id=None, table_name=None) -> list[dict]:
         conditions.append("table_name = %s")
         params.append(table_name)
     where = ("where " + " and ".join(conditions)) if conditions else ""
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
-        return cursor.execute(f"select * from user_link_audit {where} order by {AUDIT_ORDER}", params).fetchall()
-
-
-def set_flag(conn, name: str, enabled: bool) -> None:
-    conn.execute("update feature_flags set enabled = %s where flag_name = %s", (enabled, name))
-
-
-def linkable_null_count(conn) -> int:
-    return conn.execute(
-        """
-        select count(*) from message_deliveries d
-        join event_guests g on g.id = d.guest_id
-        where d.user_id is null and g.user_id is not null and g.removed_at is null
-        """
-    ).fetchone()[0]
-
-
-def sweep(conn, passes: int = 20) -> int:
-    """Run the sweeper (each pass its own transaction) until its queue is empty; the entries left."""
-    left = None
-    for _ in range(passes):
-        left = conn.execute("select delivery_linkage.sweep_guest_link_queue()").fetchone()[0]
-        if left == 0:
-            break
-    return left
-
-
-def unexplained_linkable_null_count(conn) -> int:
-    """Linkable-but-NULL deliveries no queue entry explains (the sweeper has not been told to look)."""
-    return conn.execute(
-        """
-        select count(*) from message_deliveries d
-        join event_guests g on g.id = d.guest_id
-        where d.user_id is null and g.user_id is not null and g.removed_at is null
-          and not exists (select from delivery_linkage.guest_link_queue q where q.guest_id = g.id)
-        """
-    ).fetchone()[0]
+    with conn.cursor(row_factory=dict_row) as cursor:
+        return cursor.execute(
+            f"select * from public.user_link_audit {where} order by {AUDIT_ORDER}", params
+        ).fetchall()
 
 
 def count_categories(conn: psycopg.Connection, target_path: str = "target/pytest_modeled") -> None:
