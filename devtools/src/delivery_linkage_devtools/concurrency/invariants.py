@@ -54,15 +54,17 @@ AUDIT_WRITE_ORDER = """
     audit.created_at desc
 """
 
-# the latest audit row of delivery d, as a lateral subquery `latest`
+# the latest audit row of delivery d, as `latest`: every delivery's latest row in one pass over the audit,
+# joined by hash (a lateral subquery per delivery would read the whole audit view once per delivery: its
+# rows are unnested from the compact store, so no index finds one delivery's rows)
 LATEST_AUDIT = f"""
-    left join lateral (
-        select audit.outcome, audit.reason, audit.table_name, audit.linked_user_id
+    left join (
+        select distinct on (audit.record_id)
+            audit.record_id, audit.outcome, audit.reason, audit.table_name, audit.linked_user_id
         from public.user_link_audit as audit
-        where audit.record_id = d.id and {AUDIT_SINCE}
-        order by {AUDIT_WRITE_ORDER}
-        limit 1
-    ) as latest on true
+        where {AUDIT_SINCE}
+        order by audit.record_id, {AUDIT_WRITE_ORDER}
+    ) as latest on latest.record_id = d.id
 """
 
 APP_WROTE_THIS_LINK = f"""
