@@ -299,17 +299,7 @@ PAGES_WRITTEN_WHOLE = [
     ("bench/SCALE.md", "bench/results/scale.json", scale.markdown),
     ("bench/results/interleavings.md", "bench/results/interleavings.json", interleavings_report.markdown),
     ("bench/results/concurrency-quick.md", "bench/results/concurrency-quick.json", concurrency_report.markdown),
-    pytest.param(
-        "bench/results/concurrency.md",
-        "bench/results/concurrency.json",
-        concurrency_report.markdown,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="the committed results are the write path's before issue 15 (two runs, no minimal trigger):"
-            " the next `make concurrency` writes both again; then drop this mark",
-        ),
-        id="bench/results/concurrency.md",
-    ),
+    ("bench/results/concurrency.md", "bench/results/concurrency.json", concurrency_report.markdown),
 ]
 
 

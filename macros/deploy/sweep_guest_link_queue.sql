@@ -18,8 +18,9 @@
        (backfill_guest_deliveries, reason guest_linked for a guest's link — the runbook's backfill —
        or sweeper for what a send could not link; rows and users others hold are skipped) and deleted —
        or, when a linkable delivery of their guest is still NULL because it was held, stamped again for
-       the next pass. While LINK_USER_BY_PHONE is off nothing is linked: a guest link's deliveries are
-       audited as skipped, and the entries go.
+       the next pass. While LINK_USER_BY_PHONE is off nothing is linked: the queued guests' deliveries
+       are audited as skipped, and the entries go (the flag is read at the start of the pass and again
+       after the backfill: an entry goes unlinked only when both reads say off).
     At most 10,000 entries a pass; two sweepers at once share the work (SKIP LOCKED).
 #}
 {% macro sweep_guest_link_queue(ctx) %}
@@ -37,6 +38,7 @@
         v_linked_guests uuid[];
         v_other_guests uuid[];
         v_left integer;
+        v_linking boolean;
     begin
         if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
             raise exception using
@@ -66,7 +68,9 @@
             where queued.id = any(v_new);
         end if;
 
-        -- 2. sweep the entries whose stamped transactions have all ended
+        -- 2. sweep the entries whose stamped transactions have all ended (the flag read once here too: a
+        -- flip while the pass runs must not drop an entry whose deliveries were neither linked nor audited)
+        v_linking := {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }};
         select coalesce(pg_catalog.array_agg(distinct running.virtualtransaction), '{}') into v_running
         from pg_catalog.pg_locks as running
         where running.pid is distinct from pg_catalog.pg_backend_pid();
@@ -92,12 +96,13 @@
                 perform {{ p }}.backfill_guest_deliveries(v_linked_guests, 'guest_linked');
             end if;
             -- what sends could not link in their own statement
-            if v_other_guests is not null and {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+            if v_other_guests is not null then
                 perform {{ p }}.backfill_guest_deliveries(v_other_guests, 'sweeper');
             end if;
             {{ linkage_unmark_own_writes(ctx) }}
-            -- a linkable delivery still NULL (its row or its user was held): looked at again next pass
-            if {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+            -- a linkable delivery still NULL (its row or its user was held): looked at again next pass,
+            -- unless linking was off at both reads (the backfill then audited it skipped)
+            if v_linking or {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
                 update {{ p }}.guest_link_queue as queued
                 set waiting_for = null, stamped_at = null
                 where queued.id = any(v_ready)
