@@ -5,6 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from app_sessions import session, start, wait_until_blocked_or_done
 from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
@@ -351,6 +352,44 @@ def test_app_upsert_that_links_an_existing_null_delivery_writes_an_audit_row(db,
     audit = w.audit_rows(db, record_id=delivery)
     linked = [r["linked_user_id"] for r in audit if r["outcome"] == "linked" and r["table_name"] in LINKAGE_TABLES]
     assert linked == [person], audit
+
+
+@pytest.mark.parametrize("style", list(APP_UPSERTS))
+def test_an_upsert_whose_guest_is_unlinked_while_it_waits_for_the_row_still_audits_the_user_it_writes(
+    app_db, db, style
+):
+    """The upsert's row trigger gives the proposed row its guest's user; the upsert then waits for the
+    existing delivery's row (another transaction holds it), and meanwhile the guest is unlinked. Its
+    update writes the user chosen before the wait: kept, as any value the app writes is, and audited
+    (the app's write, message_deliveries_app_update), so the delivery's latest audit row names the
+    user it has (seen in CI: latest row `no_match guest_not_linked` on a linked delivery)."""
+    event = w.event(db)
+    person = w.user(db, PHONE)
+    guest = w.guest(db, event, None, PHONE)
+    message = w.message(db, event)
+    args = {"message": message, "guest": guest, "phone": PHONE, "status": "pending"}
+    db.execute(APP_UPSERTS[style], args)
+    delivery = db.execute(
+        "select id from message_deliveries where message_id = %s and guest_id = %s", (message, guest)
+    ).fetchone()[0]
+    db.execute("update event_guests set user_id = %s where id = %s", (person, guest))  # the sweeper not run
+    with session(app_db) as holder, session(app_db) as upserter:
+        holder.execute("begin")
+        holder.execute("update message_deliveries set provider_sid = 'SM1' where id = %s", (delivery,))
+        upsert = start(upserter.execute, APP_UPSERTS[style], args | {"status": "sent"})
+        assert wait_until_blocked_or_done(db, upserter.info.backend_pid, upsert), "the upsert did not wait"
+        db.execute("update event_guests set user_id = null where id = %s", (guest,))
+        holder.execute("commit")
+        upsert.result()
+
+    assert w.delivery_user(db, delivery) == person
+    latest = w.audit_rows(db, record_id=delivery)[-1]
+    assert (latest["table_name"], latest["outcome"], latest["reason"], latest["linked_user_id"]) == (
+        "message_deliveries_app_update",
+        "linked",
+        "app_update",
+        person,
+    )
 
 
 def test_an_upsert_sending_the_apps_own_user_down_its_conflict_path_leaves_no_note_behind(db):

@@ -8,7 +8,9 @@
       in own_write_transactions): left alone.
     - a user set or changed by the app (an upsert's `user_id = excluded.user_id` among them, which
       carries the insert trigger's choice): kept; when it is the user the rules give, audited as that
-      link (with the previous user), otherwise not an attempt.
+      link (with the previous user), otherwise audited as the app's write (message_deliveries_app_update,
+      not an attempt): every user a delivery gets outside the linkage's own writes has its audit row,
+      also the one an upsert's row trigger chose before its guest changed while it waited for the row.
     - user_id cleared by the ON DELETE SET NULL of a user's deletion (that user is gone): never
       linked back to that user. When its guest has been linked to another user since, the delivery
       gets that user (guest_relinked, audited); otherwise it stays NULL, with no audit row.
@@ -70,10 +72,7 @@
                 return new;
             end if;
         elsif not v_guest.linking then
-            if new.user_id is not null then
-                return new;
-            end if;
-            v_reason := 'feature_disabled';
+            v_reason := case when new.user_id is not null then 'app_update' else 'feature_disabled' end;
         elsif v_guest.found and not v_guest.fallback then
             -- rule 2 and the guest's state, as at insert
             if v_guest.linkable then
@@ -101,10 +100,12 @@
             end if;
         end if;
 
-        if new.user_id is not null and v_reason <> 'guest_relinked' then
-            -- the app set or changed the user: kept; the link the rules give, audited as such
+        if new.user_id is not null and v_reason not in ('guest_relinked', 'app_update') then
+            -- the app set or changed the user: kept; the link the rules give, audited as such, any other
+            -- user as the app's write (among them the user an upsert's row trigger chose for its proposed
+            -- row, when the guest changed while the upsert waited for the delivery's row)
             if v_chosen is distinct from new.user_id then
-                return new;
+                v_reason := 'app_update';
             end if;
         elsif v_chosen is not null then
             if {{ linkage_user_is_free_to_link(s, 'v_chosen') }} then
@@ -121,8 +122,10 @@
             insert into {{ p }}.guest_link_queue (guest_id) values (new.guest_id);
         end if;
         {{ linkage_write_attempts(ctx,
-            "select 'message_deliveries', " ~ linkage_outcome_of_reason('v_reason') ~ ", v_reason, v_event_id,
-                new.message_id, v_guest.fallback, case when v_reason = 'feature_disabled' then 0 else v_candidates end,
+            "select case when v_reason = 'app_update' then 'message_deliveries_app_update' else 'message_deliveries' end,
+                case when v_reason = 'app_update' then 'linked' else " ~ linkage_outcome_of_reason('v_reason') ~ " end,
+                v_reason, v_event_id, new.message_id, v_guest.fallback,
+                case when v_reason = 'feature_disabled' then 0 when v_reason = 'app_update' then null else v_candidates end,
                 array[new.id], array[new.user_id], array[v_matched_guest_id], array[v_phone], null::integer[], array[old.user_id]") }};
         return new;
     end

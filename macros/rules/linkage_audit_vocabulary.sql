@@ -12,7 +12,7 @@
             ('message_deliveries', 'an attempt to link a delivery as it is inserted, or when an update of its guest, phone or user leaves it with no user', false),
             ('message_deliveries_backfill', 'a link made after the delivery was written: its guest became linkable, the sweeper, a manual or the historical backfill', false),
             ('message_deliveries_rollback', 'a link undone by rollback_links', false),
-            ('message_deliveries_app_update', 'a user_id the app changed (written by versions before 0.2 only)', true),
+            ('message_deliveries_app_update', 'a user the app wrote itself that the rules do not give now (an update or an upsert): kept, not an attempt', false),
         ],
         'outcomes': [
             ('linked', 'the delivery got a user'),
@@ -46,10 +46,10 @@
             ('historical_user_phone', 'message_deliveries_backfill', 'linked', 'the historical backfill, by user phone'),
             ('feature_disabled', 'message_deliveries_backfill', 'skipped', 'its guest became linkable while LINK_USER_BY_PHONE was off'),
             ('rollback', 'message_deliveries_rollback', 'unlinked', 'rollback_links undid the link'),
-            ('app_update', 'message_deliveries_app_update', 'linked', 'the app changed the user_id (earlier versions only)'),
+            ('app_update', 'message_deliveries_app_update', 'linked', 'the app set or changed the user_id itself (or its upsert carried a user chosen before its guest changed)'),
             ('concurrent_change', 'message_deliveries', 'no_match', 'its guest changed while it was decided (earlier versions only)'),
         ],
-        'legacy_reasons': ['app_update', 'concurrent_change'],
+        'legacy_reasons': ['concurrent_change'],
     }) }}
 {% endmacro %}
 

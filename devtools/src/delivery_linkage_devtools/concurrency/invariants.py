@@ -7,7 +7,9 @@
    its guest linked: nothing links it later by design but the historical backfill); those are counted
    apart (linkable_null_while_linking_off).
 2. link_without_audit: every delivery whose user the linkage wrote has a `user_link_audit` row with
-   outcome `linked` naming that user (table `message_deliveries` or `message_deliveries_backfill`).
+   outcome `linked` naming that user (table `message_deliveries` or `message_deliveries_backfill`; or
+   `message_deliveries_app_update` when the app's upsert carried the user its row trigger chose for the
+   proposed row and the guest changed before the update: the app's write, audited as such).
    Links the app wrote itself are not the linkage's: the world's history and the app's upserts that
    passed a user_id are listed in `concurrency_bench.app_written_links` (message, guest, user).
 3. dangling_user: no delivery and no guest points at a user that does not exist.
@@ -39,7 +41,11 @@ import psycopg
 from delivery_linkage_devtools.concurrency.world import BOOKKEEPING_SCHEMA
 from delivery_linkage_devtools.testing import invariants as testing_invariants
 
-AUDITED_TABLES = ("message_deliveries", "message_deliveries_backfill")
+# the audit's names for a delivery getting a user: the linkage's links, and a user the app's own write
+# carried that the rules did not give then (an upsert's conflict path copies its proposed row's user,
+# chosen before the guest changed while the upsert waited for the row)
+LINKAGE_TABLES = ("message_deliveries", "message_deliveries_backfill")
+AUDITED_TABLES = (*LINKAGE_TABLES, "message_deliveries_app_update")
 
 IN_SCOPE = "(%(messages)s::uuid[] is null or d.message_id = any(%(messages)s::uuid[]))"
 AUDIT_SINCE = "(%(since)s::timestamptz is null or audit.created_at >= %(since)s::timestamptz)"
@@ -180,20 +186,21 @@ CASE_CHECKS = {
     "dangling_user": DANGLING_USER,
 }
 
-# not an invariant: of the links without their audit row, those audited as `linked` to that user under
-# another table_name (today's message_deliveries_app_update: the app's upsert copied the linkage's
-# decision for its proposed row onto a delivery linked to another user), which the runbook's queries
-# and rollback_links_since do not count
+# not an invariant: the links audited only as the app's write (message_deliveries_app_update: an
+# upsert's conflict path copied the user its row trigger chose for the proposed row, and the guest
+# changed meanwhile), which the runbook's queries and rollback_links_since do not count as the linkage's
 AUDITED_ELSEWHERE = f"""
     select v.id, v.guest_id, v.user_id
-    from ({LINK_WITHOUT_AUDIT}) as v
-    where exists (
-        select 1 from public.user_link_audit as audit
-        where audit.record_id = v.id and audit.outcome = 'linked' and audit.linked_user_id = v.user_id
-    )
+    from ({LINK_WITHOUT_AUDIT.replace("%(tables)s", "%(linkage_tables)s")}) as v
 """
 
-WHOLE_DATABASE = {"messages": None, "since": None, "tables": list(AUDITED_TABLES), "skipped_explains": False}
+WHOLE_DATABASE = {
+    "messages": None,
+    "since": None,
+    "tables": list(AUDITED_TABLES),
+    "linkage_tables": list(LINKAGE_TABLES),
+    "skipped_explains": False,
+}
 
 
 def record_app_links(conn: psycopg.Connection, links: list[tuple], source: str = "run") -> None:
@@ -259,12 +266,14 @@ def check_case(conn: psycopg.Connection, messages: list, since, skipped_explains
 # - link_to_a_user_no_guest_had: a delivery the linkage linked names a user its guest had at some
 #   point (the world's or one the plan linked it to), or, naming no guest, a user some guest of the
 #   message's event had while it had the delivery's phone at some point, or a user whose own phone is
-#   the delivery's (the users-phone fallback);
+#   one the delivery had (the users-phone fallback; the app's upserts of one (message, guest) from
+#   several connections change its phone, and a link made by one phone is kept when the phone changes);
 # and over the whole database:
 # - notes_left: the linkage's per-transaction notes are gone once every transaction has ended;
 # - outside_the_vocabulary: every audit row's table_name, outcome and reason is in audit_vocabulary().
 
 GUEST_HISTORY = f"{BOOKKEEPING_SCHEMA}.guest_history"
+DELIVERY_PHONES = f"{BOOKKEEPING_SCHEMA}.delivery_phones"  # the phones the plans' upserts give a delivery
 
 LINK_TO_A_USER_NO_GUEST_HAD = f"""
     select d.id, d.guest_id, d.user_id, d.phone_number
@@ -283,7 +292,14 @@ LINK_TO_A_USER_NO_GUEST_HAD = f"""
       )
       and not exists (
           select from public.users as u
-          where u.id = d.user_id and public.normalize_phone(u.phone) = public.normalize_phone(d.phone_number)
+          where u.id = d.user_id and (
+              public.normalize_phone(u.phone) = public.normalize_phone(d.phone_number)
+              or exists (
+                  select from {DELIVERY_PHONES} as had
+                  where had.message_id = d.message_id and had.guest_id is not distinct from d.guest_id
+                    and public.normalize_phone(had.phone) = public.normalize_phone(u.phone)
+              )
+          )
       )
 """
 
@@ -311,10 +327,12 @@ LINKAGE_RUN_CASE_CHECKS = ("insert_without_audit", "link_not_latest_audit", "cro
 
 def record_guest_history(conn: psycopg.Connection, world, plans) -> None:
     """Every user and every phone each guest of the world has at some point, the world's and those the
-    plans give it (links, relinks, bulk links, sign-ups; phone edits), for link_to_a_user_no_guest_had."""
+    plans give it (links, relinks, bulk links, sign-ups; phone edits), and every phone the plans' upserts
+    give a delivery, for link_to_a_user_no_guest_had."""
     event_of = {guest: event for event, guests in world.guests_by_event.items() for guest in guests}
     users = {(guest, user) for guest, user in world.guest_user.items() if user is not None}
     phones = set(world.guest_phone.items())
+    delivery_phones = set()
     for operation in (op for ops in plans for op in ops):
         if operation.kind in ("link", "relink"):
             users.add(operation.params[:2])
@@ -324,6 +342,8 @@ def record_guest_history(conn: psycopg.Connection, world, plans) -> None:
             users.update(zip(*operation.params, strict=True))
         elif operation.kind == "phone_edit":
             phones.add(operation.params)
+        elif operation.kind in ("upsert", "upsert_again"):
+            delivery_phones.add(operation.params[:3])
     conn.execute(
         f"create table if not exists {GUEST_HISTORY} (guest_id uuid not null, event_id uuid not null, "
         "user_id uuid, phone text)"
@@ -335,6 +355,12 @@ def record_guest_history(conn: psycopg.Connection, world, plans) -> None:
             for guest, phone in phones:
                 copy.write_row((guest, event_of[guest], None, phone))
     conn.execute(f"create index if not exists guest_history_guest_id_idx on {GUEST_HISTORY} (guest_id)")
+    conn.execute(f"create table if not exists {DELIVERY_PHONES} (message_id uuid not null, guest_id uuid, phone text)")
+    with conn.cursor() as cursor:
+        with cursor.copy(f"copy {DELIVERY_PHONES} (message_id, guest_id, phone) from stdin") as copy:
+            for row in delivery_phones:
+                copy.write_row(row)
+    conn.execute(f"create index if not exists delivery_phones_message_id_idx on {DELIVERY_PHONES} (message_id)")
 
 
 def check_linkage_run(conn: psycopg.Connection, history_messages: list, examples: int = 5) -> dict:
