@@ -138,6 +138,29 @@ def test_the_linkable_null_sampler_times_a_delivery_from_when_it_became_linkable
     assert figures["samples"] > 5 and figures["mean_query_ms"] > 0
 
 
+def test_the_linkable_null_sampler_times_each_stretch_apart_not_the_time_a_delivery_spent_linked_between(app_db, db):
+    """Linkable but NULL for a moment, then linked for a while, then NULL again for a moment (the app's
+    upsert cleared its user): the longest time is one moment, not first to last sighting."""
+    event = w.event(db)
+    person = w.user(db)
+    guest = w.guest(db, event, person, PHONE)
+    delivery = w.deliver(db, w.message(db, event), guest, PHONE)
+    bench_world.disable_linkage_triggers(db)
+    sampler = sweeping.LinkableNullSampler(app_db, interval=0.05)
+    sampler.start()
+    for _ in range(2):
+        db.execute("update message_deliveries set user_id = null where id = %s", (delivery,))
+        time.sleep(0.3)
+        db.execute("update message_deliveries set user_id = %s where id = %s", (person, delivery))
+        time.sleep(1.2)
+    sampler.stop.set()
+    sampler.join(30)
+
+    figures = sampler.figures()
+    assert figures["deliveries_seen"] == 1 and figures["still_null_at_end"] == 0
+    assert 0 < figures["longest_observed_s"] <= 0.5, figures
+
+
 def test_the_linkable_null_sampler_counts_what_is_left_at_the_end(app_db, db):
     event = w.event(db)
     person = w.user(db)

@@ -532,8 +532,9 @@ def markdown(result: dict) -> str:
         "audit row naming that user; no user_id of a user that does not exist (the minimal trigger and the "
         "control do not backfill or audit: their violations are what the linkage exists to prevent). "
         "Linkable but NULL during the run: every delivery linkable but NULL is sampled every "
-        f"{result['settings']['linkable_interval']:g} s from the server in every run; a delivery stayed so at "
-        "least last − first seen, at most that plus two sampling periods (the bound judged).",
+        f"{result['settings']['linkable_interval']:g} s from the server in every run; a delivery stayed so, in "
+        "its longest unbroken stretch of samples, at least last − first seen in it, at most that plus two sampling "
+        "periods (the bound judged).",
         "",
     ]
     return "\n".join(lines)

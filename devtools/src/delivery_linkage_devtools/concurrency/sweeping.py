@@ -7,10 +7,11 @@ empty, before the invariants are checked.
 
 `LinkableNullSampler`: a connection that looks, every `interval` seconds, for every delivery that is
 linkable but NULL at that moment (its guest active, linked, of the message's event; the rule the
-invariant checker and the linkage use) and records when each was first and last seen, from the
-server's clock. It knows nothing of the queue or the sweeper: it sees what a reader of the table
-would see. How long a delivery stayed linkable but NULL is at least last − first seen and at most
-that plus two sampling periods (it may have become so up to a period before it was first seen, and
+invariant checker and the linkage use) and records, from the server's clock, each unbroken stretch
+of consecutive samples that saw it (a delivery linked and left NULL again later starts a new one). It
+knows nothing of the queue or the sweeper: it sees what a reader of the table would see. How long a
+delivery stayed linkable but NULL, in its longest stretch, is at least last − first seen in it and at
+most that plus two sampling periods (it may have become so up to a period before it was first seen, and
 been linked up to a period after it was last seen); the report gives both, and judges the bound.
 Deliveries the linkage audited `skipped / feature_disabled` (linking was off) stay NULL by design:
 they are counted apart and left out of the longest time.
@@ -107,14 +108,19 @@ class Sweeper(threading.Thread):
 
 
 class LinkableNullSampler(threading.Thread):
-    """Records when each linkable-but-NULL delivery was first and last seen (server clock)."""
+    """Records, for each linkable-but-NULL delivery, its longest unbroken stretch: from the sample that
+    first saw it to the last of the consecutive samples that saw it (server clock). A delivery linked and
+    later left NULL again (the app's upsert clearing its user, a user's deletion) starts a new stretch:
+    first and last sighting over the whole run would count the time it spent linked."""
 
     def __init__(self, settings: ConnectionSettings, interval: float = 0.5, limit: int = 20_000):
         super().__init__(name="concurrency-linkable-null-sampler", daemon=True)
         self.settings, self.interval, self.limit = settings, interval, limit
         self.stop = threading.Event()
-        self.first: dict = {}
-        self.last: dict = {}
+        self.first: dict = {}  # the start of each delivery's current (or last) stretch
+        self.last: dict = {}  # its last sighting in that stretch
+        self.longest: dict = {}  # delivery -> (seconds, start) of its longest finished stretch
+        self.previous: set = set()  # seen by the previous sample
         self.samples = 0
         self.query_seconds = 0.0
         self.capped_samples = 0  # samples that hit the row limit (durations then undercount)
@@ -133,9 +139,18 @@ class LinkableNullSampler(threading.Thread):
         seen = set()
         for delivery, now in rows:
             seen.add(delivery)
-            self.first.setdefault(delivery, now)
+            if delivery not in self.previous:
+                self.first[delivery] = now
             self.last[delivery] = now
+        for delivery in self.previous - seen:
+            self.close_stretch(delivery)
+        self.previous = seen
         return seen
+
+    def close_stretch(self, delivery) -> None:
+        seconds = (self.last[delivery] - self.first[delivery]).total_seconds()
+        if seconds >= self.longest.get(delivery, (-1.0, None))[0]:
+            self.longest[delivery] = (seconds, self.first[delivery])
 
     def run(self) -> None:
         self.started_at = time.perf_counter()
@@ -156,10 +171,11 @@ class LinkableNullSampler(threading.Thread):
         self.stopped_at = time.perf_counter()
 
     def figures(self, examples: int = 5) -> dict:
+        for delivery in self.previous:  # stretches still open at the last sample
+            self.close_stretch(delivery)
+        self.previous = set()
         durations = sorted(
-            ((self.last[d] - self.first[d]).total_seconds(), d, self.first[d])
-            for d in self.first
-            if d not in self.skipped_while_off
+            (seconds, d, first) for d, (seconds, first) in self.longest.items() if d not in self.skipped_while_off
         )
         elapsed = (self.stopped_at or time.perf_counter()) - (self.started_at or time.perf_counter())
         period = elapsed / self.samples if self.samples else None
@@ -167,7 +183,8 @@ class LinkableNullSampler(threading.Thread):
         ordered = [d for d, _, _ in durations]
         return {
             "method": "every delivery linkable but NULL, sampled every interval s from the server; a delivery "
-            "stayed so at least last - first seen, at most that + 2 sampling periods (the bound judged)",
+            "stayed so, in its longest unbroken stretch of samples, at least last - first seen in that stretch, "
+            "at most that + 2 sampling periods (the bound judged)",
             "interval_s": self.interval,
             "samples": self.samples,
             "effective_period_s": period,
