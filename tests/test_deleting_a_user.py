@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from app_sessions import session, start, wait_until_blocked_or_done
 from delivery_linkage_devtools.testing import world as w
 
 PHONE = "+15555550100"
@@ -83,3 +84,31 @@ def test_deleting_the_user_of_a_delivery_whose_guest_was_relinked_since_links_it
     assert (latest["table_name"], latest["linked_user_id"], latest["reason"]) == (
         "message_deliveries", second, "guest_relinked"
     ), w.audit_rows(db, record_id=delivery)
+
+
+def test_a_delivery_another_transaction_holds_while_its_user_is_deleted_is_linked_to_its_relinked_guests_user_by_the_sweeper(
+    app_db, db
+):
+    """The deletion's relink skips a delivery row another transaction holds (it never waits on the app);
+    the key's SET NULL then waits for that transaction and clears it. Its guest, relinked since, is
+    linkable: the delivery must not stay NULL — the sweeper links it."""
+    recreate_user_keys_on_delete_set_null(db, ("message_deliveries", "event_guests"))
+    event = w.event(db)
+    first, second = w.user(db, PHONE), w.user(db)
+    guest = w.guest(db, event, first, PHONE)
+    delivery = w.deliver(db, w.message(db, event), guest, PHONE)
+    db.execute("update event_guests set user_id = %s where id = %s", (second, guest))
+    w.sweep(db)
+    with session(app_db) as holder, session(app_db) as deleter:
+        holder.execute("begin")
+        holder.execute("update message_deliveries set sms_status = 'sent' where id = %s", (delivery,))
+        deleting = start(deleter.execute, "delete from users where id = %s", (first,))
+        assert wait_until_blocked_or_done(db, deleter.info.backend_pid, deleting), "the key's action did not wait"
+        holder.execute("commit")
+        deleting.result()
+    assert w.delivery_user(db, delivery) is None  # cleared by the key's action, after the holder
+
+    w.sweep(db)
+
+    assert w.delivery_user(db, delivery) == second
+    assert w.unexplained_linkable_null_count(db) == 0

@@ -8,7 +8,10 @@
     - an insert or update that left a delivery NULL whose guest is linkable (its user's row was
       locked, or the guest was linked while the statement ran), or, under REPEATABLE READ /
       SERIALIZABLE, whose guest was not linkable in the transaction's snapshot
-      (audit_inserted_delivery_links, relink_updated_delivery): reason sweeper.
+      (audit_inserted_delivery_links, relink_updated_delivery): reason sweeper;
+    - a user's deletion, for the deliveries its relink could not give the guest's new user (a row another
+      transaction held, linking off) before the key's action cleared them
+      (relink_deliveries_of_deleted_user): reason sweeper.
     The sweeper stamps each new entry with the transactions then writing message_deliveries
     (waiting_for) and, once they have all ended, backfills the entry's guest and deletes the entry.
 #}

@@ -6,7 +6,9 @@
     They get their guest's current user first, in one statement per deleted user, audited
     (guest_relinked); the key's action then clears the rest, which no trigger of the linkage looks at
     row by row (trigger_message_deliveries_auto_link_user_on_update fires outside triggers only).
-    Rows another transaction holds, and a new user being deleted or re-keyed itself, are skipped.
+    Rows another transaction holds, and a new user being deleted or re-keyed itself, are skipped, never
+    waited on: the key's action clears them, and their guests go to guest_link_queue (so do they while
+    LINK_USER_BY_PHONE is off), whose sweeper links them after this transaction and the holder end.
 #}
 {% macro relink_deliveries_of_deleted_user(ctx) %}
     {%- set s = ctx.s -%}
@@ -22,41 +24,52 @@
         v_events uuid[];
         v_messages uuid[];
     begin
-        if not {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
-            return old;
-        end if;
-        with candidates as (
-            select delivery.id, guest.user_id, guest.id as guest_id, guest.event_id, delivery.message_id
-            from {{ s }}.message_deliveries as delivery
-            join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
-            left join {{ s }}.messages as message on message.id = delivery.message_id
-            where delivery.user_id = old.id
-              and {{ linkage_guest_is_linkable('guest') }}
-              and guest.user_id <> old.id
-              and {{ linkage_guest_of_event('guest', 'message.event_id') }}
-              and {{ linkage_user_is_free_to_link(s, 'guest.user_id') }}
-            order by delivery.id
-            for no key update of delivery skip locked
-        ),
+        if {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
+            with candidates as (
+                select delivery.id, guest.user_id, guest.id as guest_id, guest.event_id, delivery.message_id
+                from {{ s }}.message_deliveries as delivery
+                join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
+                left join {{ s }}.messages as message on message.id = delivery.message_id
+                where delivery.user_id = old.id
+                  and {{ linkage_guest_is_linkable('guest') }}
+                  and guest.user_id <> old.id
+                  and {{ linkage_guest_of_event('guest', 'message.event_id') }}
+                  and {{ linkage_user_is_free_to_link(s, 'guest.user_id') }}
+                order by delivery.id
+                for no key update of delivery skip locked
+            ),
 
-        relinked as (
-            {{ linkage_link_candidates(s) }}
-        )
+            relinked as (
+                {{ linkage_link_candidates(s) }}
+            )
 
-        select pg_catalog.array_agg(relinked.id), pg_catalog.array_agg(relinked.user_id),
-               pg_catalog.array_agg(relinked.guest_id), pg_catalog.array_agg(relinked.event_id),
-               pg_catalog.array_agg(relinked.message_id)
-        into v_ids, v_users, v_guests, v_events, v_messages
-        from relinked;
-        if v_ids is not null then
-            {{ linkage_write_attempts(ctx,
-                "select 'message_deliveries', 'linked', 'guest_relinked', r.event_id, r.message_id, "
-                ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
-                ~ "pg_catalog.array_agg(r.id), pg_catalog.array_agg(r.user_id), pg_catalog.array_agg(r.guest_id), "
-                ~ "null::text[], null::integer[], pg_catalog.array_fill(old.id, array[pg_catalog.count(*)::integer]) "
-                ~ "from unnest(v_ids, v_users, v_guests, v_events, v_messages) as r (id, user_id, guest_id, event_id, message_id) "
-                ~ "group by r.event_id, r.message_id") }};
+            select pg_catalog.array_agg(relinked.id), pg_catalog.array_agg(relinked.user_id),
+                   pg_catalog.array_agg(relinked.guest_id), pg_catalog.array_agg(relinked.event_id),
+                   pg_catalog.array_agg(relinked.message_id)
+            into v_ids, v_users, v_guests, v_events, v_messages
+            from relinked;
+            if v_ids is not null then
+                {{ linkage_write_attempts(ctx,
+                    "select 'message_deliveries', 'linked', 'guest_relinked', r.event_id, r.message_id, "
+                    ~ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") ~ ", 1, "
+                    ~ "pg_catalog.array_agg(r.id), pg_catalog.array_agg(r.user_id), pg_catalog.array_agg(r.guest_id), "
+                    ~ "null::text[], null::integer[], pg_catalog.array_fill(old.id, array[pg_catalog.count(*)::integer]) "
+                    ~ "from unnest(v_ids, v_users, v_guests, v_events, v_messages) as r (id, user_id, guest_id, event_id, message_id) "
+                    ~ "group by r.event_id, r.message_id") }};
+            end if;
         end if;
+        -- what the key's action will clear although its guest is linkable to another user (a row another
+        -- transaction holds, a user being deleted or re-keyed itself, linking switched off): its guest
+        -- goes to the sweeper, which links it once this transaction and the holder have ended
+        insert into {{ p }}.guest_link_queue (guest_id)
+        select distinct guest.id
+        from {{ s }}.message_deliveries as delivery
+        join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
+        left join {{ s }}.messages as message on message.id = delivery.message_id
+        where delivery.user_id = old.id
+          and {{ linkage_guest_is_linkable('guest') }}
+          and guest.user_id <> old.id
+          and {{ linkage_guest_of_event('guest', 'message.event_id') }};
         return old;
     end
     $function$;
