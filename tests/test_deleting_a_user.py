@@ -86,7 +86,7 @@ def test_deleting_the_user_of_a_delivery_whose_guest_was_relinked_since_links_it
     ), w.audit_rows(db, record_id=delivery)
 
 
-def test_a_delivery_another_transaction_holds_while_its_user_is_deleted_is_linked_to_its_relinked_guests_user_by_the_sweeper(
+def test_a_delivery_held_while_its_user_is_deleted_is_linked_to_its_relinked_guests_user_by_the_sweeper(
     app_db, db
 ):
     """The deletion's relink skips a delivery row another transaction holds (it never waits on the app);
