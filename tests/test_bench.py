@@ -187,7 +187,7 @@ def test_a_drifted_reference_flags_the_run_instead_of_publishing_it(tiny_run):
     drift = tiny_run["document"]["drift"]
     assert drift["flagged"] is True
     minimal = next(c for c in drift["checks"] if c["rule"] == "minimal_trigger")
-    assert minimal["passed"] is False and minimal["value"] > 1.4, minimal
+    assert minimal["passed"] is False and minimal["value"] > bench_report.MINIMAL_TRIGGER_SEND_RATIOS[1], minimal
     assert any(reason.startswith("minimal_trigger / announcement_sends") for reason in drift["reasons"])
     assert set(drift["rules"]) == {"minimal_trigger", "null_references", "floor_spread"}
     # the references doing the floor's work are checked, and the floor's rounds
@@ -270,15 +270,22 @@ def test_storage_growth_per_attempt_and_target():
     assert bench_report.StorageGrowth("project", 1000, 4, 48_000, 0, 0, 0, 0, 0, 1000, {"x": {}}).met(40) is False
 
 
-def drift_workloads(floor: list[float], minimal_send: float = 1.3, null_reference: float = 1.0) -> list:
-    """Workloads as a run measures them: announcement sends (the minimal trigger at `minimal_send`× the
-    floor) and status updates (the references at `null_reference`×), two rounds of `floor` samples each."""
+def drift_workloads(floor: list[float], minimal_send: float = 1.1, null_reference: float = 1.0) -> list:
+    """Workloads as a run measures them: announcement sends (the ideal app at 1.4× the floor, the minimal
+    trigger at `minimal_send`× the ideal app) and status updates (the references at `null_reference`× the
+    floor), two rounds of `floor` samples each."""
+    ideal = [v * 1.4 for v in floor]
     send = bench_report.Workload(
         "announcement_sends",
         "send",
         "floor",
         "no linkage",
-        samples={"floor": floor, "minimal_trigger": [v * minimal_send for v in floor], "project": floor},
+        samples={
+            "floor": floor,
+            "ideal_app": ideal,
+            "minimal_trigger": [v * minimal_send for v in ideal],
+            "project": floor,
+        },
         extra={"rounds": 2},
     )
     updates = bench_report.Workload(
@@ -304,8 +311,8 @@ def test_drift_rules_pass_steady_references_and_flag_each_kind_of_drift():
     def failed(workloads) -> set[tuple[str, str]]:
         return {(c.rule, c.workload) for c in bench_report.drift_checks(workloads) if not c.passed}
 
-    assert failed(drift_workloads(steady, minimal_send=1.6)) == {("minimal_trigger", "announcement_sends")}
-    assert failed(drift_workloads(steady, minimal_send=0.9)) == {("minimal_trigger", "announcement_sends")}
+    assert failed(drift_workloads(steady, minimal_send=1.4)) == {("minimal_trigger", "announcement_sends")}
+    assert failed(drift_workloads(steady, minimal_send=0.8)) == {("minimal_trigger", "announcement_sends")}
     assert failed(drift_workloads(steady, null_reference=1.05)) == {("null_references", "status_updates")}
     # the machine's load changed between the rounds: the second round's floor is 1.5× the first's
     slowed = steady[:4] + [v * 1.5 for v in steady[4:]]

@@ -174,15 +174,21 @@ class Check:
 
 # --- drift: when a reference moved, the run is flagged instead of published ------------------------
 
-MINIMAL_TRIGGER_SEND_RATIOS = (1.0, 1.4)  # the minimal trigger / the floor on announcement sends
+# the minimal trigger / the ideal app on announcement sends: both write the same users, so both pay the same
+# foreign-key checks, which the floor (no user written) does not; measured 1.12× (2026-12-01) and 1.07×
+# (2026-12-07) while the same runs read the minimal trigger 1.70× and 1.53× the floor (the ideal app 1.54×
+# and 1.41×): against the floor the reference moves with the share of linked rows, against the ideal app it
+# holds still
+MINIMAL_TRIGGER_SEND_RATIOS = (0.9, 1.3)
 NULL_REFERENCE_WORKLOADS = ("status_updates", "guest_name_edits")  # the ≤ 1.03× targets
 NULL_REFERENCE_TOLERANCE = 0.03
 FLOOR_ROUND_SPREAD = 1.25  # the floor's slowest round median / its fastest
 DRIFT_RULES = {
     "minimal_trigger": (
         f"announcement sends: the minimal trigger reads {MINIMAL_TRIGGER_SEND_RATIOS[0]:g}–"
-        f"{MINIMAL_TRIGGER_SEND_RATIOS[1]:g}× the floor (measured alone it reads 1.2–1.4×; outside, one of the"
-        " two moved and the ≤ 1.15× target against it means nothing)"
+        f"{MINIMAL_TRIGGER_SEND_RATIOS[1]:g}× the ideal app (both write the same users and pay the same"
+        " foreign-key checks; measured 1.07–1.12×; outside, one of the two moved and the ≤ 1.15× target"
+        " against it means nothing)"
     ),
     "null_references": (
         "status updates and guest name edits: the ideal app and the minimal trigger run the floor's statements on"
@@ -225,14 +231,14 @@ def drift_checks(workloads: list[Workload]) -> list[DriftCheck]:
     checks: list[DriftCheck] = []
     by_key = {w.key: w for w in workloads}
     send = by_key.get("announcement_sends")
-    if send is not None and send.samples.get(MINIMAL_TRIGGER) and send.samples.get(FLOOR):
-        ratio = send.ratio(MINIMAL_TRIGGER, reference=FLOOR)
+    if send is not None and send.samples.get(MINIMAL_TRIGGER) and send.samples.get(IDEAL_APP):
+        ratio = send.ratio(MINIMAL_TRIGGER, reference=IDEAL_APP)
         low, high = MINIMAL_TRIGGER_SEND_RATIOS
         checks.append(
             DriftCheck(
                 "minimal_trigger",
                 send.key,
-                "minimal trigger / floor",
+                "minimal trigger / ideal app",
                 ratio,
                 f"{low:g}–{high:g}",
                 ratio is not None and low <= ratio <= high,
