@@ -33,6 +33,15 @@ def test_the_same_seed_gives_the_same_world_and_the_same_operations_on_every_con
     assert all(plan.digest(a) != plan.digest(b) for a, b in zip(plans, other, strict=True))
 
 
+def test_an_experiments_mix_overrides_a_kinds_weight_and_refuses_a_kind_the_plan_does_not_have():
+    world = bench_world.generate(bench_world.WorldShape.quick())
+    kinds = {op.kind for ops in plan.plan(world, 1, 2, 8_000, mix={"flag_flip": 0}) for op in ops}
+    assert "flag_flip" not in kinds and "announcement" in kinds
+    assert "flag_flip" in {op.kind for ops in plan.plan(world, 1, 2, 8_000) for op in ops}
+    with pytest.raises(ValueError, match="flag_flips"):
+        plan.plan(world, 1, 2, 10, mix={"flag_flips": 0})
+
+
 def test_the_plan_mixes_every_operation_and_isolation_levels_seventy_fifteen_fifteen():
     world = bench_world.generate(bench_world.WorldShape.quick())
     operations = [op for ops in plan.plan(world, seed=1, connections=2, operations=20_000) for op in ops]

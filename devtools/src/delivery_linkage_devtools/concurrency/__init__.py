@@ -50,6 +50,7 @@ class ConcurrencyOptions:
     shape: world.WorldShape = field(default_factory=world.WorldShape)
     run: runner.RunSettings = field(default_factory=runner.RunSettings)
     variants: tuple[str, ...] = (CONTROL, MINIMAL_TRIGGER, LINKAGE)  # run in this order
+    mix: dict[str, float] = field(default_factory=dict)  # weights overriding plan.MIX (an experiment)
     prefix: str = "concurrency"
     keep_databases: bool = False
     output_dir: Path | None = OUTPUT_DIR
@@ -118,7 +119,7 @@ def run(
         started = time.perf_counter()
         console.print(f"concurrency: building the world (seed {options.shape.seed}) and deploying the linkage…")
         generated = world.build_template(server, template, options.shape, target_path=f"target/{options.prefix}")
-        plans = plan.plan(generated, options.seed, options.connections, options.operations)
+        plans = plan.plan(generated, options.seed, options.connections, options.operations, options.mix)
         with connection.connect(server.with_database(template)) as conn:
             invariants.record_guest_history(conn, generated, plans)
         seeds = [plan.connection_seed(options.seed, i) for i in range(options.connections)]
@@ -138,6 +139,7 @@ def run(
             "operations": options.operations,
             "connections": options.connections,
             "world": {**asdict(options.shape), "guests": generated.guest_count},
+            "mix_overrides": dict(options.mix),
             "settings": asdict(options.run),
             "machine": about,
             "variants_order": list(options.variants),
@@ -172,7 +174,11 @@ def run(
 def publish_figures(console: Console, options: ConcurrencyOptions, result: dict) -> None:
     """The published run (`make concurrency`: bench/results/concurrency.json) writes its figures into
     README.md and bench/CONCURRENCY.md (doc_blocks); a quick or differently named run does not."""
-    if options.output_name != "concurrency" or options.output_dir.resolve() != doc_blocks.RESULTS_DIR.resolve():
+    if (
+        options.mix
+        or options.output_name != "concurrency"
+        or options.output_dir.resolve() != doc_blocks.RESULTS_DIR.resolve()
+    ):
         return
     for path in doc_blocks.publish("make concurrency", result):
         console.print(f"concurrency: updated {path} (between the make concurrency markers)")

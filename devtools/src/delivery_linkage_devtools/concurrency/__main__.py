@@ -35,7 +35,17 @@ def parse(argv: list[str]) -> tuple[concurrency.ConcurrencyOptions, bool]:
     )
     parser.add_argument("--out", type=Path, default=concurrency.OUTPUT_DIR, help="directory of the results")
     parser.add_argument(
-        "--name", help="results file name, NAME.json and NAME.md (default concurrency; --quick: concurrency-quick)"
+        "--name",
+        help="results file name, NAME.json and NAME.md (default concurrency; --quick: concurrency-quick; with --mix:"
+        " concurrency-experiment)",
+    )
+    parser.add_argument(
+        "--mix",
+        action="append",
+        default=[],
+        metavar="KIND=WEIGHT",
+        help="override one operation kind's weight (repeatable; an experiment, e.g. flag_flip=0 never turns the"
+        " users fallback on); such a run is never published over the figures",
     )
     parser.add_argument("--keep-databases", action="store_true", help="keep the world and run databases")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the linkage run violates an invariant")
@@ -57,8 +67,10 @@ def parse(argv: list[str]) -> tuple[concurrency.ConcurrencyOptions, bool]:
         ),
         variants=tuple(v for v in base.variants if v in args.only) if args.only else base.variants,
         output_dir=args.out,
-        output_name=args.name or ("concurrency-quick" if args.quick else "concurrency"),
+        output_name=args.name
+        or ("concurrency-quick" if args.quick else "concurrency-experiment" if args.mix else "concurrency"),
         keep_databases=args.keep_databases,
+        mix={kind: float(weight) for kind, _, weight in (item.partition("=") for item in args.mix)},
         command=concurrency.command_line(),
     )
     if args.operations:

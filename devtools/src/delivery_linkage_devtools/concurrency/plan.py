@@ -88,11 +88,12 @@ def connection_seed(seed: int, connection: int) -> int:
 
 
 class Planner:
-    def __init__(self, world: World, seed: int):
+    def __init__(self, world: World, seed: int, mix: dict[str, float] | None = None):
         self.world, self.rng = world, random.Random(seed)
         self.sent: list[tuple[uuid.UUID, uuid.UUID]] = []  # (message, guest) pairs this connection sent
         self.upserted: list[tuple[uuid.UUID, uuid.UUID, str]] = []
-        self.kinds, self.weights = list(MIX), list(MIX.values())
+        mix = {**MIX, **(mix or {})}
+        self.kinds, self.weights = list(mix), list(mix.values())
         self.planned = 0
         self.linking_on_at: list[int] = []  # when this connection turns linking back on
 
@@ -265,12 +266,18 @@ class Planner:
         return (self.linked_user(),)
 
 
-def plan(world: World, seed: int, connections: int, operations: int) -> list[list[Operation]]:
-    """`operations` operations in all, split evenly over `connections` connections."""
+def plan(
+    world: World, seed: int, connections: int, operations: int, mix: dict[str, float] | None = None
+) -> list[list[Operation]]:
+    """`operations` operations in all, split evenly over `connections` connections; `mix` overrides
+    weights of MIX (an experiment: e.g. {"flag_flip": 0} never turns the users fallback on)."""
+    unknown = set(mix or {}) - set(MIX)
+    if unknown:
+        raise ValueError(f"no such operation kind in the mix: {sorted(unknown)}; the kinds: {sorted(MIX)}")
     result = []
     for index in range(connections):
         count = operations // connections + (1 if index < operations % connections else 0)
-        planner = Planner(world, connection_seed(seed, index))
+        planner = Planner(world, connection_seed(seed, index), mix)
         result.append([planner.next(remaining=count - done) for done in range(count)])
     return result
 

@@ -470,6 +470,14 @@ def print_table(console: Console, result: dict) -> None:
         )
 
 
+def mix_overrides(result: dict) -> str:
+    """The operation weights an experiment changed (--mix), said in the workload's line; '' for the plan's own."""
+    overrides = result.get("mix_overrides") or {}
+    if not overrides:
+        return ""
+    return " Mix overrides (an experiment): " + ", ".join(f"{k} {v:g}" for k, v in sorted(overrides.items())) + "."
+
+
 def markdown(result: dict) -> str:
     machine = result["machine"]
     effective = " / ".join(
@@ -485,7 +493,9 @@ def markdown(result: dict) -> str:
         f"lock_timeout {result['settings']['lock_timeout']}.  ",
         f"Workload: {result['operations']:,} operations on {result['connections']} connections, seed "
         f"{result['seed']} (connection seeds {', '.join(map(str, result['connection_seeds']))}); world "
-        f"{result['world']['events']} events, {result['world']['guests']:,} guests. The same plan runs on three "
+        f"{result['world']['events']} events, {result['world']['guests']:,} guests."
+        + mix_overrides(result)
+        + " The same plan runs on three "
         "identical copies, one after the other (in the order "
         f"{', '.join(result.get('variants_order', []))}): the control with the linkage's triggers disabled; the "
         "minimal trigger (bench/minimal_trigger.sql, with the linkage's triggers disabled), the limit of any "
