@@ -300,6 +300,8 @@ PAGES_WRITTEN_WHOLE = [
     ("bench/results/interleavings.md", "bench/results/interleavings.json", interleavings_report.markdown),
     ("bench/results/concurrency-quick.md", "bench/results/concurrency-quick.json", concurrency_report.markdown),
     ("bench/results/concurrency.md", "bench/results/concurrency.json", concurrency_report.markdown),
+    ("bench/results/fallback-flipping.md", "bench/results/fallback-flipping.json", concurrency_report.markdown),
+    ("bench/results/fallback-never-on.md", "bench/results/fallback-never-on.json", concurrency_report.markdown),
 ]
 
 
