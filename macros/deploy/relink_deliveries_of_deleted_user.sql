@@ -13,6 +13,16 @@
 {% macro relink_deliveries_of_deleted_user(ctx) %}
     {%- set s = ctx.s -%}
     {%- set p = ctx.p -%}
+    {#- the deleted user's deliveries whose guest is linkable, to another user, in its message's event -#}
+    {%- set relinkable_deliveries -%}
+        from {{ s }}.message_deliveries as delivery
+                join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
+                left join {{ s }}.messages as message on message.id = delivery.message_id
+                where delivery.user_id = old.id
+                  and {{ linkage_guest_is_linkable('guest') }}
+                  and guest.user_id <> old.id
+                  and {{ linkage_guest_of_event('guest', 'message.event_id') }}
+    {%- endset -%}
     create or replace function {{ p }}.relink_deliveries_of_deleted_user()
     returns trigger
     {{ linkage_definer_attributes('plpgsql') }}
@@ -27,13 +37,7 @@
         if {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }} then
             with candidates as (
                 select delivery.id, guest.user_id, guest.id as guest_id, guest.event_id, delivery.message_id
-                from {{ s }}.message_deliveries as delivery
-                join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
-                left join {{ s }}.messages as message on message.id = delivery.message_id
-                where delivery.user_id = old.id
-                  and {{ linkage_guest_is_linkable('guest') }}
-                  and guest.user_id <> old.id
-                  and {{ linkage_guest_of_event('guest', 'message.event_id') }}
+                {{ relinkable_deliveries }}
                   and {{ linkage_user_is_free_to_link(s, 'guest.user_id') }}
                 order by delivery.id
                 for no key update of delivery skip locked
@@ -63,13 +67,7 @@
         -- goes to the sweeper, which links it once this transaction and the holder have ended
         insert into {{ p }}.guest_link_queue (guest_id)
         select distinct guest.id
-        from {{ s }}.message_deliveries as delivery
-        join {{ s }}.event_guests as guest on guest.id = delivery.guest_id
-        left join {{ s }}.messages as message on message.id = delivery.message_id
-        where delivery.user_id = old.id
-          and {{ linkage_guest_is_linkable('guest') }}
-          and guest.user_id <> old.id
-          and {{ linkage_guest_of_event('guest', 'message.event_id') }};
+        {{ relinkable_deliveries }};
         return old;
     end
     $function$;
