@@ -440,6 +440,7 @@ class Bench:
             indexes_seconds = time.perf_counter() - started
         with self.progress.console.status(f"{label}: first dbt build…"):
             first, first_seconds = self.dbt(settings, ["build"])
+            first.check()  # a failed first build says why here, not as a missing relation later
         return {
             "deploy_seconds": round(deploy_seconds, 1),
             "indexes_built": built,
