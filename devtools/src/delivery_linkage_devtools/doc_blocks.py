@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,7 +54,9 @@ def verdict(met: bool | None) -> str:
 
 
 def ratio(value: float | None) -> str:
-    return "–" if value is None else f"{value:.2f}×"
+    if value is None:
+        return "–"
+    return "∞×" if math.isinf(value) else f"{value:.2f}×"
 
 
 def number(value, digits: int = 2) -> str:
