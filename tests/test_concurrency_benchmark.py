@@ -167,7 +167,9 @@ def test_the_linkable_null_sampler_times_each_stretch_apart_not_the_time_a_deliv
 
     figures = sampler.figures()
     assert figures["deliveries_seen"] == 1 and figures["still_null_at_end"] == 0
-    assert 0 < figures["longest_observed_s"] <= 0.5, figures
+    # each stretch lasts about 0.3 s; first-to-last sighting over the run would read about 1.8 s. The bound
+    # leaves a loaded machine room to be slow between the sleeps without letting the old reading pass
+    assert 0 < figures["longest_observed_s"] < 1.0, figures
 
 
 def test_the_linkable_null_sampler_counts_what_is_left_at_the_end(app_db, db):
