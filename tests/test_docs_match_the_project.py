@@ -268,7 +268,8 @@ def test_the_interleavings_page_counts_the_space_the_checker_enumerates():
     text = (ROOT / "bench" / "INTERLEAVINGS.md").read_text()
     n = len(operations.OPERATIONS)
     assert f"{n} operations, {n * (n + 1) // 2} unordered pairs" in text
-    assert f"{len(space.LEVELS)} levels: **{space.size():,} cases**" in text
+    assert f"{len(space.LEVELS)} levels, each with `LINK_USER_BY_PHONE_FALLBACK_TO_USERS` off and on" in text
+    assert len(space.FALLBACKS) == 2 and f"**{space.size():,} cases**" in text
 
 
 def test_the_benchmark_page_states_the_targets_the_benchmark_judges():

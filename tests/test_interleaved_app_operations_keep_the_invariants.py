@@ -2,7 +2,8 @@
 
 A subset of the interleaving checker (`make interleavings` runs the whole space; bench/INTERLEAVINGS.md):
 for a few pairs of app operations, every permutation of their two sessions' steps at each isolation
-level, on a copy of the session's deployed template and on a control database without the linkage. A pair fails when any
+level, with the users fallback off and on, on a copy of the session's deployed template and on a
+control database without the linkage. A pair fails when any
 of its permutations breaks an invariant at quiescence, or shows the app an error (serialization
 failures above READ COMMITTED excepted) or, at READ COMMITTED, a wait that the control does not.
 The first three pairs failed on the previous write path (0.1): a cross-event link and an audit out of
@@ -71,13 +72,15 @@ def test_every_interleaving_of_the_pair_keeps_the_invariants_and_adds_no_error(s
 
 def test_the_space_is_every_pair_every_permutation_every_level_pruned_only_by_symmetry():
     cases = space.cases()
-    assert len(cases) == space.size() == 10_320
+    assert len(cases) == space.size() == 20_640
     by_pair: dict[tuple, set] = {}
     for case in cases:
-        by_pair.setdefault((case.isolation, case.first.name, case.second.name), set()).add(case.schedule)
+        by_pair.setdefault((case.fallback, case.isolation, case.first.name, case.second.name), set()).add(case.schedule)
     operations = len(OPERATIONS)
-    assert len(by_pair) == 3 * operations * (operations + 1) // 2, "every unordered pair, itself included, per level"
-    for (_, first, second), schedules in by_pair.items():
+    assert len(by_pair) == 2 * 3 * operations * (operations + 1) // 2, (
+        "every unordered pair, itself included, per level, with the users fallback off and on"
+    )
+    for (_, _, first, second), schedules in by_pair.items():
         steps = {session: next(iter(schedules)).count(session) for session in ("a", "b")}
         mirrored = {tuple("b" if s == "a" else "a" for s in schedule) for schedule in schedules}
         if first == second:

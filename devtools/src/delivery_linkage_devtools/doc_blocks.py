@@ -285,7 +285,8 @@ def interleavings_readme(document: dict) -> str:
     """The README's cell for `make interleavings`: cases, failing by kind, noted above READ COMMITTED."""
     return (
         f"{day(document)}: {document['cases']:,} cases (every permutation of every pair of"
-        f" {len(document['operations'])} operations, at {', '.join(document['levels'])}, with and without the"
+        f" {len(document['operations'])} operations, at {', '.join(document['levels'])}"
+        f"{', with the users fallback off and on' if 'fallback_on' in document else ''}, with and without the"
         f" linkage), {document['failing']:,} failing ({counts(document.get('failures_by_kind') or {})});"
         f" noted above READ COMMITTED: {document.get('noted', 0):,} ({counts(document.get('notes_by_kind') or {})})"
         " — [bench/INTERLEAVINGS.md](bench/INTERLEAVINGS.md#latest-figures)"
@@ -305,6 +306,12 @@ def interleavings_page(document: dict) -> str:
         f"({counts(document.get('failures_by_kind') or {})}). Noted above READ COMMITTED, not failures:"
         f" {document.get('noted', 0):,} cases ({counts(document.get('notes_by_kind') or {})}).",
     ]
+    if "fallback_on" in document:
+        on = document["fallback_on"]
+        lines[-1] += (
+            f" With the users fallback on: {on['cases']:,} of the cases,"
+            f" {on['failing']:,} failing, {on['noted']:,} noted."
+        )
     groups = document.get("failure_groups") or []
     if groups:
         lines += ["", "The failing cases, by pair and what failed (`#N`: rerun with `--case N`):", ""]

@@ -5,7 +5,8 @@ proves concurrent behaviour.
 1. builds two template databases: the app fixture with the linkage deployed by dbt (`linkage`), and
    the same app fixture without it (`control`); each worker gets a copy of both (databases.py);
 2. enumerates the cases: every unordered pair of the app's operations (operations.py, one spec each),
-   every interleaving of their two sessions' steps, at each isolation level (space.py);
+   every interleaving of their two sessions' steps, at each isolation level, with the users fallback
+   off and on (space.py);
 3. runs each case on both databases, in a world of fresh ids built before it (world.py): the steps
    sent asynchronously, a blocked step detected and recorded as waiting while the other session goes
    on (sessions.py); then the sweeper, if the deployment has one; then the invariants at quiescence
@@ -47,6 +48,7 @@ Prepare = Callable[[psycopg.Connection], None]
 @dataclass
 class InterleavingOptions:
     levels: tuple[str, ...] = space.LEVELS
+    fallbacks: tuple[bool, ...] = space.FALLBACKS
     pairs: set[tuple[str, str]] | None = None  # None: every pair
     case_numbers: set[int] | None = None  # only these cases (numbered over the chosen levels and pairs)
     workers: int = 2
@@ -72,7 +74,7 @@ def run(
     console = console or Console(stderr=True)
     server = server or connection.resolve("postgres")
     started = time.perf_counter()
-    cases = space.cases(levels=options.levels, only_pairs=options.pairs)
+    cases = space.cases(levels=options.levels, only_pairs=options.pairs, fallbacks=options.fallbacks)
     if options.case_numbers:
         cases = [case for case in cases if case.number in options.case_numbers]
     workers = max(1, min(options.workers, len(cases)))
@@ -111,7 +113,12 @@ def run(
 def publish_figures(console: Console, options: InterleavingOptions, result: dict) -> None:
     """The published run (`make interleavings`: the whole space, bench/results/interleavings.json) writes
     its figures into README.md and bench/INTERLEAVINGS.md (doc_blocks); a part of the space does not."""
-    whole = options.pairs is None and not options.case_numbers and tuple(options.levels) == tuple(space.LEVELS)
+    whole = (
+        options.pairs is None
+        and not options.case_numbers
+        and tuple(options.levels) == tuple(space.LEVELS)
+        and tuple(options.fallbacks) == tuple(space.FALLBACKS)
+    )
     published = (
         options.output_name == "interleavings" and options.output_dir.resolve() == doc_blocks.RESULTS_DIR.resolve()
     )

@@ -22,6 +22,12 @@ def parse(argv: list[str]) -> tuple[interleavings.InterleavingOptions, bool]:
     levels = {name: level for level, name in space.LEVEL_NAMES.items()}
     parser.add_argument("--levels", default="rc,rr,ser", help="isolation levels, of rc, rr, ser (default all)")
     parser.add_argument(
+        "--fallback",
+        choices=("off", "on", "both"),
+        default="both",
+        help="LINK_USER_BY_PHONE_FALLBACK_TO_USERS for the cases: off, on, or both (default: both, each case twice)",
+    )
+    parser.add_argument(
         "--pair",
         action="append",
         default=[],
@@ -63,6 +69,7 @@ def parse(argv: list[str]) -> tuple[interleavings.InterleavingOptions, bool]:
         parser.error(f"no isolation level {error}; use rc, rr, ser")
     options = interleavings.InterleavingOptions(
         levels=tuple(level for level in space.LEVELS if level in chosen),
+        fallbacks={"off": (False,), "on": (True,), "both": space.FALLBACKS}[args.fallback],
         pairs=pairs,
         case_numbers=set(args.case) or None,
         workers=args.workers,

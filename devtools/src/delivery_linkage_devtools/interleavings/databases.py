@@ -189,6 +189,12 @@ class CaseDatabase:
         seconds: dict[str, float] = {}
         with timed(seconds, "world"):
             since = self.conn.execute("select clock_timestamp()").fetchone()[0]
+            if self.variant == LINKAGE:
+                self.conn.execute(
+                    "update public.feature_flags set enabled = %s "
+                    "where flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS' and enabled is distinct from %s",
+                    (case.fallback, case.fallback),
+                )
             self.conn.execute(world.build_sql())
         with timed(seconds, "schedule"):
             sessions = {name: (self.owner if case.operation(name).as_owner else self.app)[name] for name in "ab"}

@@ -21,6 +21,7 @@ def case_record(case: Case, runs: dict, failures: list, notes: list) -> dict:
     record = {
         "case": case.number,
         "isolation": case.isolation,
+        "fallback": case.fallback,
         "pair": [case.first.name, case.second.name],
         "permutation": case.permutation,
         "failures": [finding.to_dict() for finding in failures],
@@ -103,6 +104,11 @@ def summarise(records, cases, options, about, seconds, setup_seconds, workers, s
         },
         "cases": len(records),
         "cases_planned": len(cases),
+        "fallback_on": {
+            "cases": sum(1 for r in records if r.get("fallback")),
+            "failing": sum(1 for r in failing if r.get("fallback")),
+            "noted": sum(1 for r in noted if r.get("fallback")),
+        },
         "phase_seconds": {variant: {p: round(v, 1) for p, v in by.items()} for variant, by in phases.items()},
         "mean_case_ms_first_and_last_tenth": [mean_ms(records[:tenth]), mean_ms(records[-tenth:])] if records else [],
         "failing": len(failing),
@@ -115,6 +121,7 @@ def summarise(records, cases, options, about, seconds, setup_seconds, workers, s
             {
                 "case": r["case"],
                 "isolation": r["isolation"],
+                "fallback": r.get("fallback", False),
                 "pair": r["pair"],
                 "permutation": r["permutation"],
                 "notes": r["notes"],
@@ -141,6 +148,7 @@ def failure_groups(records: list[dict]) -> list[dict]:
                 {
                     "case": r["case"],
                     "isolation": r["isolation"],
+                    "fallback": r.get("fallback", False),
                     "permutation": r["permutation"],
                     LINKAGE: r["runs"][LINKAGE]["realized"],
                     CONTROL: r["runs"][CONTROL]["realized"],
@@ -169,7 +177,8 @@ def group_lines(group: dict) -> list[str]:
 
 
 def case_lines(case: dict, indent: str = "  ") -> list[str]:
-    head = f"{indent}#{case['case']} [{LEVEL_NAMES[case['isolation']]}] permutation {case['permutation']}"
+    setting = LEVEL_NAMES[case["isolation"]] + (", users fallback on" if case.get("fallback") else "")
+    head = f"{indent}#{case['case']} [{setting}] permutation {case['permutation']}"
     runs = {variant: case[variant] for variant in (LINKAGE, CONTROL)}
     if all(realized is None for realized in runs.values()):
         return [f"{head}  (linkage and control: as scheduled)"]
@@ -216,6 +225,14 @@ def markdown(result: dict) -> str:
         f"**{result['cases']:,} cases, {result['failing']:,} failing.** "
         f"Failures by kind (cases): {counts(result['failures_by_kind'])}.",
         f"Not failures, noted: {result['noted']:,} cases ({counts(result['notes_by_kind'])}).",
+        *(
+            [
+                f"Of them with the users fallback on: {on['cases']:,} cases, {on['failing']:,} failing, "
+                f"{on['noted']:,} noted."
+            ]
+            if (on := result.get("fallback_on"))
+            else []
+        ),
         "",
         "## Cases by pair",
         "",

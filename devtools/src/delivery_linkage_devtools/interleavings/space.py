@@ -1,5 +1,7 @@
 """The space of cases: every unordered pair of operations (an operation with itself too), every
-interleaving of their two sessions' steps, at every isolation level.
+interleaving of their two sessions' steps, at every isolation level, with the users fallback
+(LINK_USER_BY_PHONE_FALLBACK_TO_USERS) off and on: on, every delivery the insert trigger cannot link
+by its guest goes through the phone rules, a path of its own.
 
 A schedule is the sequence of sessions whose next step runs ("a", "b", "a", …), as the isolation
 tester's permutations list steps. Session `a` runs the pair's first operation, `b` its second.
@@ -23,6 +25,7 @@ from delivery_linkage_devtools.interleavings.operations import OPERATIONS, Opera
 
 LEVELS = ("read committed", "repeatable read", "serializable")
 LEVEL_NAMES = {"read committed": "rc", "repeatable read": "rr", "serializable": "ser"}
+FALLBACKS = (False, True)  # LINK_USER_BY_PHONE_FALLBACK_TO_USERS for the whole case
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class Case:
     first: Operation  # session a
     second: Operation  # session b
     schedule: tuple[str, ...]  # "a"/"b" per step
+    fallback: bool = False  # the users fallback on for the whole case
 
     @property
     def pair(self) -> str:
@@ -79,18 +83,25 @@ def cases(
     operations: tuple[Operation, ...] = OPERATIONS,
     levels: tuple[str, ...] = LEVELS,
     only_pairs: set[tuple[str, str]] | None = None,
+    fallbacks: tuple[bool, ...] = FALLBACKS,
 ) -> list[Case]:
     """Every case, numbered from 1. `only_pairs`: a subset, as {(first, second)} (either order)."""
     result = []
-    for isolation in levels:
-        for first, second in pairs(operations):
-            if only_pairs is not None and not ({(first.name, second.name), (second.name, first.name)} & only_pairs):
-                continue
-            for schedule in schedules(len(first.steps), len(second.steps), first is second):
-                result.append(Case(len(result) + 1, isolation, first, second, schedule))
+    for fallback in fallbacks:
+        for isolation in levels:
+            for first, second in pairs(operations):
+                if only_pairs is not None and not ({(first.name, second.name), (second.name, first.name)} & only_pairs):
+                    continue
+                for schedule in schedules(len(first.steps), len(second.steps), first is second):
+                    result.append(Case(len(result) + 1, isolation, first, second, schedule, fallback))
     return result
 
 
-def size(operations: tuple[Operation, ...] = OPERATIONS, levels: tuple[str, ...] = LEVELS) -> int:
+def size(
+    operations: tuple[Operation, ...] = OPERATIONS,
+    levels: tuple[str, ...] = LEVELS,
+    fallbacks: tuple[bool, ...] = FALLBACKS,
+) -> int:
     """The number of cases, from the step counts alone."""
-    return len(levels) * sum(schedule_count(len(a.steps), len(b.steps), a is b) for a, b in pairs(operations))
+    per_level = sum(schedule_count(len(a.steps), len(b.steps), a is b) for a, b in pairs(operations))
+    return len(fallbacks) * len(levels) * per_level

@@ -3,7 +3,8 @@
 Event `event` has five guests: `guest_linked` (alice), `guest_unlinked` (no user yet; bob's, once he
 signs up), `guest_removed` (carol, removed), `guest_also_linked` (erin), `guest_also_unlinked`.
 Event `other_event` has `guest_elsewhere`: bob again (same phone as `guest_unlinked`), not linked yet.
-User dave is the one a relink gives `guest_linked`.
+User dave is the one a relink gives `guest_linked`. Each linked guest's user has the guest's phone, and
+bob has his (still unlinked) guests' phone: the users fallback, when on, finds him.
 
 Messages of `event`: `message_sent`, already delivered to its five guests and, by an app bug, to
 `guest_elsewhere` (a delivery whose guest belongs to another event than its message); the app wrote
@@ -30,6 +31,7 @@ GUESTS = {
     "guest_elsewhere": ("other_event", None, False),
 }
 SAME_PERSON = {"guest_elsewhere": "guest_unlinked"}  # shares that guest's phone
+PHONE_OF = {"bob": "guest_unlinked"}  # a user not linked to that guest yet, with its phone
 MESSAGES = ("message_sent", "message_a", "message_b")
 SESSION_MESSAGES = {"a": "message_a", "b": "message_b"}
 # the deliveries of message_sent, and those the app wrote a user on
@@ -100,7 +102,7 @@ class CaseWorld:
     def build_sql(self) -> str:
         """The world's rows, as the app writes them (with the linkage live where it is deployed)."""
         i, q = self.ids, literal
-        users = ", ".join(f"({q(i[u])}, {q(self.phones.get(self.guest_of(u)))})" for u in USERS)
+        users = ", ".join(f"({q(i[u])}, {q(self.phones.get(PHONE_OF.get(u) or self.guest_of(u)))})" for u in USERS)
         guests = ", ".join(
             f"({q(i[g])}, {q(i[event])}, {q(i[user]) if user else 'null'}, {q(self.phones[g])}, {q(g)}, "
             f"{'now()' if removed else 'null'})"
