@@ -166,38 +166,6 @@ user_row_locked = Operation(
     transaction(Step("lock", "select 1 from users where id = {alice} for update")),
 )
 
-# --- two in one transaction: a third party for the pairs ---------------------------------------------
-# A pair has two sessions; some races need three: one transaction holding a delivery's row while the
-# other two race. These hold the linked guest's sent delivery (its status callback) and then change that
-# guest, in one transaction, so the other session of the pair meets both the held row and the change.
-
-held_then_unlinked = Operation(
-    "held_then_unlinked",
-    "the linked guest's sent delivery gets its status callback, then the guest is unlinked, in one transaction",
-    transaction(
-        Step(
-            "status",
-            "update message_deliveries set sms_status = 'delivered' "
-            "where message_id = {message_sent} and guest_id = {guest_linked}",
-        ),
-        Step("unlink", "update event_guests set user_id = null where id = {guest_linked}"),
-    ),
-)
-
-held_then_relinked = Operation(
-    "held_then_relinked",
-    "the linked guest's sent delivery gets its status callback, then the guest is relinked to dave, in one "
-    "transaction",
-    transaction(
-        Step(
-            "status",
-            "update message_deliveries set sms_status = 'delivered' "
-            "where message_id = {message_sent} and guest_id = {guest_linked}",
-        ),
-        Step("relink", "update event_guests set user_id = {dave} where id = {guest_linked}"),
-    ),
-)
-
 # --- the operator --------------------------------------------------------------------------------------
 
 flag_flip = Operation(
@@ -229,8 +197,6 @@ OPERATIONS: tuple[Operation, ...] = (
     user_delete,
     user_delete_rolled_back,
     user_row_locked,
-    held_then_unlinked,
-    held_then_relinked,
     flag_flip,
 )
 BY_NAME = {operation.name: operation for operation in OPERATIONS}
