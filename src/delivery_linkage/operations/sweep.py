@@ -2,9 +2,10 @@
 
 Where the database has pg_cron the deploy schedules the same function and nothing needs to run here;
 elsewhere `linkage sweep` runs in the foreground (for a container, systemd or a supervisor; `--once`
-for cron). Each pass is one short transaction at READ COMMITTED with a lock_timeout, so it never keeps
-the app waiting; a lost connection is reopened with a growing pause, so a database restart does not
-end the loop.
+for cron). Each pass is one transaction at READ COMMITTED with a lock_timeout: it never waits on the
+app (rows the app holds are skipped), but the deliveries it links stay locked until it commits, so an
+app write of one of them waits for the rest of the pass (docs/design.md, the guarantee). A lost
+connection is reopened with a growing pause, so a database restart does not end the loop.
 """
 
 from __future__ import annotations
