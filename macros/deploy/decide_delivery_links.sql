@@ -66,14 +66,6 @@
                 with ordinality as r (record_id, guest_id, message_id, event_id, phone, ordinality)
         ),
 
-        message_events as (
-            select sent.message_id, message.event_id
-            from (select distinct r.message_id from requested as r where r.given_event_id is null) as sent
-            join lateral (
-                select m.event_id from {{ s }}.messages as m where m.id = sent.message_id limit 1
-            ) as message on true
-        ),
-
         resolved as (
             select
                 requested.*,
@@ -90,17 +82,15 @@
                 coalesce(requested.given_event_id, message.event_id, guest.event_id) as event_id,
                 {{ s }}.normalize_phone(requested.phone) as normalized_phone
             from requested
-            -- key lookups written as LATERAL … LIMIT 1, so the one generic plan probes the keys whatever the
-            -- statistics say (a hash join's sequential scan of messages took a relation-level predicate lock
-            -- under SERIALIZABLE, which every concurrent send, a new message, then conflicted with); each
-            -- message once
+            left join {{ s }}.event_guests as guest on guest.id = requested.guest_id
+            -- the message by its key, row by row (LATERAL … LIMIT 1 keeps the one generic plan from
+            -- hash-joining a sequential scan of messages: under SERIALIZABLE that is a relation-level
+            -- predicate lock, which every concurrent send, a new message, conflicted with)
             left join lateral (
-                select g.id, g.user_id, g.event_id, g.removed_at from {{ s }}.event_guests as g
-                where g.id = requested.guest_id
+                select m.event_id from {{ s }}.messages as m
+                where m.id = requested.message_id and requested.given_event_id is null
                 limit 1
-            ) as guest on true
-            left join message_events as message
-                on message.message_id = requested.message_id and requested.given_event_id is null
+            ) as message on true
         ),
 
         needs_phone as (
