@@ -13,9 +13,9 @@
     guest (or an unknown one), or any unlinked delivery while LINK_USER_BY_PHONE_FALLBACK_TO_USERS is
     on. Those rules (decide_delivery_links' rules 1 and 3-4) are written here again for one row, as
     two index probes (at most two active guests of the event with the delivery's phone, at most two
-    users with it): calling the set-based decide_delivery_links for each row cost about 0.15 ms a row,
-    five times the probes (tests/test_properties.py holds this path, the set-based rules and a plain
-    model of them to the same answers). Nothing is written for the row: the statement trigger audits
+    users with it), rather than a call of the set-based decide_delivery_links per row, a plan of some
+    40 nodes (tests/test_properties.py holds this path, the set-based rules and a plain model of them
+    to the same answers). Nothing is written for the row: the statement trigger audits
     the whole INSERT from its transition table, deciding the phone rules' rows again set-based.
     Never raises on bad data.
 #}
