@@ -75,7 +75,14 @@ def small_worlds(draw):
         "fallback": draw(st.booleans()),
         # the guest a delivery names (an index into guests), or none
         "named": draw(st.one_of(st.none(), st.integers(0, 4))),
+        # that guest is of another event than the delivery's message (hole 7: never linked across events)
+        "named_elsewhere": draw(st.booleans()),
     }
+
+
+def elsewhere(world, index):
+    """The guest at index is the named one, moved to another event."""
+    return bool(world.get("named_elsewhere")) and world["named"] == index
 
 
 def model(world, guest_ids, user_ids):
@@ -92,7 +99,7 @@ def model(world, guest_ids, user_ids):
     candidates = [
         (guest_ids[i], user_ids[u] if u is not None else None)
         for i, (u, p, fmt, removed) in enumerate(world["guests"])
-        if not removed and norm(p, fmt) == phone
+        if not removed and norm(p, fmt) == phone and not elsewhere(world, i)
     ]
     if len(candidates) > 1:
         return (None, None, "no_match", "ambiguous_guests", len(candidates))
@@ -114,7 +121,7 @@ def model_delivery_user(world, guest_ids, user_ids):
     named = world["named"] if world["named"] is not None and world["named"] < len(guest_ids) else None
     if named is None:
         return model(world, guest_ids, user_ids)[0]
-    if not world["linking"]:
+    if not world["linking"] or elsewhere(world, named):
         return None
     user_index, _, _, removed = world["guests"][named]
     if user_index is not None and not removed:
@@ -140,23 +147,29 @@ def build_world(db, world):
         (world["fallback"],),
     )
     event = db.execute("insert into events default values returning id").fetchone()[0]
+    other_event = db.execute("insert into events default values returning id").fetchone()[0]
     user_ids = [
         db.execute("insert into users (phone) values (%s) returning id", (p,)).fetchone()[0] for p in world["users"]
     ]
     guest_ids = []
-    for user_index, phone, fmt, removed in world["guests"]:
+    for index, (user_index, phone, fmt, removed) in enumerate(world["guests"]):
         shown = None if phone is None else FORMATS[fmt](phone)
         guest_ids.append(
             db.execute(
                 "insert into event_guests (event_id, user_id, phone, removed_at) "
                 "values (%s, %s, %s, case when %s then now() end) returning id",
-                (event, user_ids[user_index] if user_index is not None else None, shown, removed),
+                (
+                    other_event if elsewhere(world, index) else event,
+                    user_ids[user_index] if user_index is not None else None,
+                    shown,
+                    removed,
+                ),
             ).fetchone()[0]
         )
     return event, user_ids, guest_ids
 
 
-def world_of(users, guests, named, fallback=True, phone_format=0):
+def world_of(users, guests, named, fallback=True, phone_format=0, named_elsewhere=False):
     """A small world written by hand (the phone asked is PHONES[0])."""
     return {
         "users": users,
@@ -166,6 +179,7 @@ def world_of(users, guests, named, fallback=True, phone_format=0):
         "linking": True,
         "fallback": fallback,
         "named": named,
+        "named_elsewhere": named_elsewhere,
     }
 
 
@@ -182,6 +196,8 @@ P1, P2 = PHONES[0], PHONES[1]
 @example(world=world_of([P1, P1], [(None, P1, 0, False)], named=0))  # ambiguous users
 @example(world=world_of([P2], [(0, P1, 1, False)], named=None))  # naming no guest: the phone's guest's user
 @example(world=world_of([P1], [(None, P1, 0, False), (None, P1, 1, False)], named=None))  # ambiguous guests
+@example(world=world_of([P1], [(0, P1, 0, False)], named=0, named_elsewhere=True))  # linked guest of another event
+@example(world=world_of([P1], [(None, P1, 0, False)], named=0, named_elsewhere=True))  # ... unlinked: not by phone
 def test_the_insert_trigger_and_the_set_based_rules_link_a_delivery_as_the_model_of_the_rules_says(db, world):
     """The insert trigger decides a row's phone rules itself (two index probes), apart from
     decide_delivery_links: both must give the model's user, with or without a guest named."""

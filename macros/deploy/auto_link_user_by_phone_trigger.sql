@@ -8,15 +8,16 @@
     linked, of the message's event, LINK_USER_BY_PHONE is on, and the user's row is not locked by a
     transaction deleting or re-keying it (copying such a user would make the app's insert wait on its
     foreign-key check, and fail if the deletion commits; the row is left NULL and the statement's
-    audit queues its guest for the sweeper). The same query reads the users fallback flag, so a row
-    whose guest is not linkable costs nothing more unless the phone rules apply: a delivery naming no
-    guest (or an unknown one), or any unlinked delivery while LINK_USER_BY_PHONE_FALLBACK_TO_USERS is
-    on. Those rules (decide_delivery_links' rules 1 and 3-4) are written here again for one row, as
-    two index probes (at most two active guests of the event with the delivery's phone, at most two
-    users with it), rather than a call of the set-based decide_delivery_links per row, a plan of some
-    40 nodes (tests/test_properties.py holds this path, the set-based rules and a plain model of them
-    to the same answers). Nothing is written for the row: the statement trigger audits
-    the whole INSERT from its transition table, deciding the phone rules' rows again set-based.
+    audit queues its guest for the sweeper). The same query reads both flags, in one scan
+    (linkage_flags), and keeps what the phone rules need of the guest, so a row whose guest is not
+    linkable costs nothing more unless those rules apply: a delivery naming no guest (or an unknown
+    one), or any unlinked delivery while LINK_USER_BY_PHONE_FALLBACK_TO_USERS is on. Those rules
+    (decide_delivery_links' rules 1 and 3-4) are written here again for one row: the message's event,
+    then two index probes (at most two active guests of the event with the delivery's phone, at most
+    two users with it), rather than a call of the set-based decide_delivery_links per row, a plan of
+    some 40 nodes (tests/test_properties.py holds this path, the set-based rules and a plain model of
+    them to the same answers). Nothing is written for the row: the statement trigger audits the whole
+    INSERT from its transition table, deciding the phone rules' rows again set-based.
     Never raises on bad data.
 #}
 {% macro auto_link_user_by_phone_trigger(ctx) %}
@@ -28,6 +29,8 @@
     declare
         v_guest_found boolean;
         v_phone_rules boolean;
+        v_phone_may_link boolean;
+        v_guest_event_id uuid;
         v_phone text;
         v_event_id uuid;
         v_guests integer;
@@ -42,34 +45,35 @@
         end if;
         select
             case
-                when {{ linkage_guest_is_linkable('guest') }}
+                when flags.linking
+                    and {{ linkage_guest_is_linkable('guest') }}
                     and {{ linkage_guest_of_event('guest', '(select message.event_id from ' ~ s ~ '.messages as message where message.id = new.message_id)') }}
-                    and {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }}
                     and {{ linkage_user_is_free_to_link(s, 'guest.user_id') }}
                     then guest.user_id
             end,
             guest.id is not null,
-            {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'") }}
-        into new.user_id, v_guest_found, v_phone_rules
-        from (select) as one
+            flags.fallback_to_users,
+            flags.linking and not coalesce({{ linkage_guest_is_linkable('guest') }}, false),
+            guest.event_id
+        into new.user_id, v_guest_found, v_phone_rules, v_phone_may_link, v_guest_event_id
+        from {{ linkage_flags(ctx) }} as flags
         left join {{ s }}.event_guests as guest on guest.id = new.guest_id;
 
-        if new.user_id is null and (v_phone_rules or not v_guest_found) then
-            -- rules 1 and 3: the delivery's event and phone; a named guest that is linkable (its user's
-            -- row was locked) or of another event ends here, as does a phone that is not one
-            select
-                case
-                    when {{ linkage_flag(ctx, "'LINK_USER_BY_PHONE'") }}
-                        and not coalesce({{ linkage_guest_is_linkable('guest') }}, false)
-                        and coalesce({{ linkage_guest_of_event('guest', 'message.event_id') }}, true)
-                        then coalesce(message.event_id, guest.event_id)
-                end,
-                {{ s }}.normalize_phone(new.phone_number::text)
-            into v_event_id, v_phone
-            from (select) as one
-            left join {{ s }}.event_guests as guest on guest.id = new.guest_id
-            left join {{ s }}.messages as message on message.id = new.message_id;
-            if v_event_id is null or v_phone is null then
+        -- the phone rules: for a row no guest names (or an unknown one), or while the users fallback is
+        -- on; never while linking is off, nor for a named guest that is linkable (its user's row was locked)
+        if new.user_id is null and v_phone_may_link and (v_phone_rules or not v_guest_found) then
+            -- rules 1 and 3: the delivery's event and phone; a phone that is not one ends here, as does a
+            -- named guest of another event than the message's
+            v_phone := {{ s }}.normalize_phone(new.phone_number::text);
+            if v_phone is null then
+                return new;
+            end if;
+            select message.event_id into v_event_id from {{ s }}.messages as message where message.id = new.message_id;
+            if v_guest_event_id <> v_event_id then
+                return new;  -- guest_other_event
+            end if;
+            v_event_id := coalesce(v_event_id, v_guest_event_id);
+            if v_event_id is null then
                 return new;
             end if;
             select pg_catalog.count(*), pg_catalog.min(candidate.id::text)::uuid, pg_catalog.min(candidate.user_id::text)::uuid

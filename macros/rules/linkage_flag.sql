@@ -14,3 +14,18 @@
         where flag.flag_name = {{ flag_name }}
     ), false)
 {%- endmacro %}
+
+{#
+    linkage_flags(ctx): both flags in one read, for a query that needs both (a row trigger, once per
+    row): a one-row subquery with the columns linking (LINK_USER_BY_PHONE) and fallback_to_users
+    (LINK_USER_BY_PHONE_FALLBACK_TO_USERS), each read as linkage_flag reads it. One scan of the flags
+    instead of two: a flag read is the largest part of a row trigger's cost after the guest's lookup.
+#}
+{% macro linkage_flags(ctx) -%}
+    (
+        select
+            coalesce(pg_catalog.bool_and(flag.enabled) filter (where flag.flag_name = 'LINK_USER_BY_PHONE'), false) as linking,
+            coalesce(pg_catalog.bool_and(flag.enabled) filter (where flag.flag_name = 'LINK_USER_BY_PHONE_FALLBACK_TO_USERS'), false) as fallback_to_users
+        from {{ ctx.flags }} as flag
+    )
+{%- endmacro %}

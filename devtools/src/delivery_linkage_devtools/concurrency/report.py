@@ -102,9 +102,11 @@ def summarise(outcome: RunOutcome) -> dict:
         by_lock[wait.lock].append(wait.seconds)
     # the waits over LOCK_WAIT_MS, by isolation level, lock and the operation that waited
     long_waits: dict[str, Counter] = defaultdict(Counter)
+    long_waits_behind: dict[str, Counter] = defaultdict(Counter)
     for wait in waits:
         if wait.seconds * 1000 > LOCK_WAIT_MS:
             long_waits[wait.isolation][f"{wait.lock} | {wait.kind}"] += 1
+            long_waits_behind[wait.isolation][f"{wait.kind} behind {wait.behind}"] += 1
     warnings = Counter()
     for worker in outcome.workers:
         warnings.update(worker.linkage_warnings)
@@ -143,6 +145,9 @@ def summarise(outcome: RunOutcome) -> dict:
             f"over_{LOCK_WAIT_MS:g}_ms": {
                 level: dict(counts.most_common()) for level, counts in sorted(long_waits.items())
             },
+            f"over_{LOCK_WAIT_MS:g}_ms_behind": {
+                level: dict(counts.most_common()) for level, counts in sorted(long_waits_behind.items())
+            },
         },
         "linkable_null": outcome.linkable_null,
         "sweeper": outcome.sweeper,
@@ -180,8 +185,11 @@ def app_errors_at(run: dict, level: str = "read committed") -> dict[str, int]:
     return {state: count for state, count in sorted(errors.items()) if count}
 
 
-def long_lock_waits(run: dict, level: str = "read committed") -> dict[str, int]:
-    return run["lock_waits"].get(f"over_{LOCK_WAIT_MS:g}_ms", {}).get(level, {})
+def long_lock_waits(run: dict, level: str = "read committed", behind: bool = False) -> dict[str, int]:
+    """The waits over LOCK_WAIT_MS at one level: by lock and waiting operation, or (behind) by waiting
+    operation and what it waited behind."""
+    key = f"over_{LOCK_WAIT_MS:g}_ms" + ("_behind" if behind else "")
+    return run["lock_waits"].get(key, {}).get(level, {})
 
 
 def drift(runs: dict[str, dict]) -> dict:
@@ -271,7 +279,15 @@ def targets(runs: dict[str, dict]) -> list[dict]:
         totals[0],
         totals[1],
         not new and totals[1] <= LOCK_WAITS_MAX_RATIO * totals[0],
-        ("new: " + "; ".join(f"{k} ({waits[LINKAGE][k]})" for k in new)) if new else "no new lock × operation",
+        (("new: " + "; ".join(f"{k} ({waits[LINKAGE][k]})" for k in new)) if new else "no new lock × operation")
+        + "".join(
+            f"; the {name} run's, by what they waited behind: " + ", ".join(f"{k} ({v})" for k, v in behind.items())
+            for name, behind in (
+                (MINIMAL_TRIGGER, long_lock_waits(minimal, behind=True)),
+                (LINKAGE, long_lock_waits(linkage, behind=True)),
+            )
+            if behind
+        ),
         ratio(totals[1], totals[0]),
     )
     violations = linkage["invariants"]["total"]

@@ -337,7 +337,8 @@ def retry_source(kind: str, error: psycopg.Error) -> str:
 # --- lock waits -------------------------------------------------------------------------------------
 
 SAMPLE_LOCK_WAITS = """
-    select l.pid, l.waitstart, l.locktype, coalesce(c.relname::text, ''), l.mode, clock_timestamp()
+    select l.pid, l.waitstart, l.locktype, coalesce(c.relname::text, ''), l.mode, clock_timestamp(),
+           pg_catalog.pg_blocking_pids(l.pid)
     from pg_catalog.pg_locks as l
     left join pg_catalog.pg_class as c on c.oid = l.relation
     where not l.granted and l.pid = any(%s)
@@ -346,7 +347,9 @@ SAMPLE_LOCK_WAITS = """
 
 class LockWaitSampler(threading.Thread):
     """Samples the workers' ungranted locks; each wait is attributed to the operation (kind, isolation
-    level) its worker was running when the wait was first seen."""
+    level) its worker was running when the wait was first seen, and to what it waited behind then
+    (`pg_blocking_pids`): the operation another worker was running, or a backend of the harness by its
+    application_name (the sweeper), or `other`."""
 
     def __init__(self, settings: ConnectionSettings, workers: list[Worker], interval: float):
         super().__init__(name="concurrency-lock-sampler", daemon=True)
@@ -354,8 +357,9 @@ class LockWaitSampler(threading.Thread):
         self.workers = {w.conn.info.backend_pid: w for w in workers}
         self.pids = list(self.workers)
         self.stop = threading.Event()
-        # (pid, waitstart) -> [locktype, relation, mode, waitstart, last_seen, kind, isolation]
+        # (pid, waitstart) -> [locktype, relation, mode, waitstart, last_seen, kind, isolation, behind]
         self.waits: dict[tuple, list] = {}
+        self.names: dict[int, str] = {}  # application_name of a blocking backend that is no worker
         self.samples = 0
         self.waiting_backend_samples = 0
 
@@ -365,7 +369,7 @@ class LockWaitSampler(threading.Thread):
                 rows = conn.execute(SAMPLE_LOCK_WAITS, (self.pids,)).fetchall()
                 self.samples += 1
                 self.waiting_backend_samples += len({row[0] for row in rows})
-                for pid, waitstart, locktype, relation, mode, now in rows:
+                for pid, waitstart, locktype, relation, mode, now, blockers in rows:
                     if waitstart is None:
                         continue
                     key = (pid, waitstart)
@@ -373,13 +377,31 @@ class LockWaitSampler(threading.Thread):
                     if wait is None:
                         current = self.workers[pid].current
                         kind, isolation = (current.kind, current.isolation) if current else ("", "")
-                        self.waits[key] = [locktype, relation, mode, waitstart, now, kind, isolation]
+                        behind = self.behind(conn, blockers or [])
+                        self.waits[key] = [locktype, relation, mode, waitstart, now, kind, isolation, behind]
                     else:
                         wait[4] = max(wait[4], now)
 
+    def behind(self, conn, blockers: list[int]) -> str:
+        """What a wait is behind: each blocking backend as the operation its worker runs now, or the
+        harness backend's application_name (concurrency_bench_sweeper), or `other`."""
+        names = set()
+        for pid in blockers:
+            worker = self.workers.get(pid)
+            if worker is not None:
+                names.add(worker.current.kind if worker.current else "worker between operations")
+                continue
+            if pid not in self.names:
+                row = conn.execute(
+                    "select application_name from pg_catalog.pg_stat_activity where pid = %s", (pid,)
+                ).fetchone()
+                self.names[pid] = (row[0] if row else "") or "other"
+            names.add(self.names[pid].removeprefix("concurrency_bench_"))
+        return " + ".join(sorted(names)) or "nothing seen"
+
     def durations(self) -> list[LockWait]:
         """Every wait seen, with its duration."""
-        return [LockWait(w[0], w[1], (w[4] - w[3]).total_seconds(), w[5], w[6]) for w in self.waits.values()]
+        return [LockWait(w[0], w[1], (w[4] - w[3]).total_seconds(), w[5], w[6], w[7]) for w in self.waits.values()]
 
 
 @dataclass(frozen=True)
@@ -389,6 +411,7 @@ class LockWait:
     seconds: float
     kind: str  # the operation its worker was running
     isolation: str
+    behind: str = ""  # what it waited behind when first seen (LockWaitSampler.behind)
 
     @property
     def lock(self) -> str:
