@@ -10,6 +10,8 @@ import phonenumbers
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from delivery_linkage_devtools.testing import world as w
+
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 SEPARATORS = st.sampled_from(["", " ", ".", "-", "(", ")"])
 db_settings = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -200,7 +202,8 @@ P1, P2 = PHONES[0], PHONES[1]
 @example(world=world_of([P1], [(None, P1, 0, False)], named=0, named_elsewhere=True))  # ... unlinked: not by phone
 def test_the_insert_trigger_and_the_set_based_rules_link_a_delivery_as_the_model_of_the_rules_says(db, world):
     """The insert trigger decides a row's phone rules itself (two index probes), apart from
-    decide_delivery_links: both must give the model's user, with or without a guest named."""
+    decide_delivery_links, and its statement's audit classifies the row a third way: all three must
+    give the model's user, with or without a guest named."""
     with db.transaction(force_rollback=True):
         event, user_ids, guest_ids = build_world(db, world)
         named = guest_ids[world["named"]] if world["named"] is not None and world["named"] < len(guest_ids) else None
@@ -212,12 +215,15 @@ def test_the_insert_trigger_and_the_set_based_rules_link_a_delivery_as_the_model
             "returning id, user_id",
             (message, named, asked),
         ).fetchone()
-        decided = db.execute(
-            "select linked_user_id from delivery_linkage.decide_delivery_links(array[%s], array[%s]::uuid[], "
-            "array[%s]::uuid[], array[null]::uuid[], array[%s])",
+        decided, outcome, reason = db.execute(
+            "select linked_user_id, outcome, reason from delivery_linkage.decide_delivery_links(array[%s], "
+            "array[%s]::uuid[], array[%s]::uuid[], array[null]::uuid[], array[%s])",
             (inserted[0], named, message, asked),
-        ).fetchone()[0]
+        ).fetchone()
         assert (inserted[1], decided) == (expected, expected)
+        # the statement's audit names the same outcome, rule and user
+        (audit,) = w.audit_rows(db, record_id=inserted[0])
+        assert (audit["outcome"], audit["reason"], audit["linked_user_id"]) == (outcome, reason, expected)
 
 
 @db_settings

@@ -14,8 +14,9 @@
       left NULL (the transaction's snapshot may predate their link), go to guest_link_queue;
     - the attempts go to link_attempts grouped by outcome, reason, event and message (a delivery's
       id, and for a link its user: 32 bytes an attempt).
-    Rows the phone rules decide (no known guest named, or the users fallback on) are decided again
-    with decide_delivery_links, in a second statement that runs only when there are such rows. With
+    Rows the phone rules decide (no known guest named, or, while the users fallback is on, a guest
+    not linkable) are decided again with decide_delivery_links, in a second statement that runs only
+    when there are such rows; a guest's record comes first, fallback or not. With
     the row trigger disabled (the runbook's rollback plan) nothing was attempted and nothing is audited.
 #}
 {% macro audit_inserted_delivery_links(ctx) %}
@@ -67,11 +68,23 @@
                     when not flags.attempted then null
                     when inserted.user_id is not null
                         and exists (select from app_linked where app_linked.delivery_id = inserted.id) then null
-                    when inserted.guest_id is null or guest.id is null or flags.fallback then 'phone_rules'
+                    when inserted.guest_id is null or guest.id is null then 'phone_rules'
+                    when inserted.user_id is not null and not flags.fallback then 'guest_record'
+                    -- the users fallback on: the guest's record still comes first (rule 2), so only the rows
+                    -- of a guest not linkable, or linked to another user than its guest's, are the phone rules'
+                    when flags.fallback
+                        and not coalesce(
+                            {{ linkage_guest_is_linkable('guest') }}
+                            and {{ linkage_guest_of_event('guest', 'statement_message.event_id') }}
+                            and (inserted.user_id is null or inserted.user_id = guest.user_id),
+                            false
+                        )
+                        then 'phone_rules'
                     when inserted.user_id is not null then 'guest_record'
                     when not flags.linking then 'feature_disabled'
-                    when not {{ linkage_guest_is_active('guest') }} then 'guest_removed'
+                    -- never across events, whatever else holds (decide_delivery_links' rule 1)
                     when not {{ linkage_guest_of_event('guest', 'statement_message.event_id') }} then 'guest_other_event'
+                    when not {{ linkage_guest_is_active('guest') }} then 'guest_removed'
                     when guest.user_id is null then 'guest_not_linked'
                     else 'deferred'
                 end as reason
