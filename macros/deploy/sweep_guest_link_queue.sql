@@ -14,7 +14,9 @@
     guest). The rule CREATE INDEX CONCURRENTLY uses, read from pg_locks (no privilege needed).
     1. Stamp: new entries get the virtual transaction ids of the transactions holding a write lock on
        message_deliveries now (read after the entries are seen, so no overlapping one is missed).
-    2. Sweep: entries none of whose stamped transactions is still running are backfilled
+    2. Sweep: entries none of whose stamped transactions is still running go at once when their guest
+       is not linkable now (nothing to link; a later link queues its own entry), before any delivery is
+       locked; the others are backfilled
        (backfill_guest_deliveries, reason guest_linked for a guest's link — the runbook's backfill —
        or sweeper for what a send could not link; rows and users others hold are skipped) and deleted —
        or, when a linkable delivery of their guest is still NULL because it was held, stamped again for
@@ -38,6 +40,7 @@
         v_linked_guests uuid[];
         v_other_guests uuid[];
         v_left integer;
+        v_done integer;
         v_linking boolean;
     begin
         if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
@@ -90,6 +93,26 @@
         into v_ready, v_linked_guests, v_other_guests
         from ready;
         if v_ready is not null then
+            -- first, with no delivery locked yet: the entries of guests not linkable now have nothing to
+            -- link (a later link of theirs queues its own entry), and go
+            delete from {{ p }}.guest_link_queue as queued
+            where queued.id = any(v_ready)
+              and not exists (
+                  select from {{ s }}.event_guests as guest
+                  where guest.id = queued.guest_id and {{ linkage_guest_is_linkable('guest') }}
+              );
+            select pg_catalog.array_agg(queued.id),
+                   pg_catalog.array_agg(distinct queued.guest_id) filter (where queued.reason = 'guest_linked'),
+                   pg_catalog.array_agg(distinct queued.guest_id) filter (where queued.reason <> 'guest_linked')
+            into v_ready, v_linked_guests, v_other_guests
+            from {{ p }}.guest_link_queue as queued
+            where queued.id = any(v_ready);
+        end if;
+        -- counted before the backfill, so that what follows it, while the deliveries it linked stay
+        -- locked, is as short as it can be
+        select pg_catalog.count(*)::integer into v_left from {{ p }}.guest_link_queue;
+
+        if v_ready is not null then
             {{ linkage_mark_own_writes(ctx) }}
             -- the runbook's backfill of guests that became linkable (audited skipped while linking is off)
             if v_linked_guests is not null then
@@ -117,9 +140,10 @@
             end if;
             delete from {{ p }}.guest_link_queue as queued
             where queued.id = any(v_ready) and queued.waiting_for is not null;
+            get diagnostics v_done = row_count;
+            v_left := v_left - v_done;
         end if;
 
-        select pg_catalog.count(*)::integer into v_left from {{ p }}.guest_link_queue;
         return v_left;
     end
     $function$;
