@@ -12,8 +12,11 @@
     (they hold a lock on it from their first write; a later write at READ COMMITTED takes a snapshot
     that sees the link; under REPEATABLE READ / SERIALIZABLE a delivery left NULL queues its own
     guest). The rule CREATE INDEX CONCURRENTLY uses, read from pg_locks (no privilege needed).
-    1. Stamp: new entries get the virtual transaction ids of the transactions holding a write lock on
-       message_deliveries now (read after the entries are seen, so no overlapping one is missed).
+    1. Stamp: new entries whose guest is not linkable now go at once (nothing to link; a later link
+       of that guest queues its own entry: most entries are of this kind, queued by sends under
+       REPEATABLE READ / SERIALIZABLE); the others get the virtual transaction ids of the transactions
+       holding a write lock on message_deliveries now (read after the entries are seen, so no
+       overlapping one is missed).
     2. Sweep: entries none of whose stamped transactions is still running go at once when their guest
        is not linkable now (nothing to link; a later link queues its own entry), before any delivery is
        locked; the others are backfilled
@@ -50,13 +53,27 @@
                 hint = 'Call it in a transaction of its own at the default isolation level.';
         end if;
 
-        -- 1. stamp the entries seen for the first time
-        select pg_catalog.array_agg(seen.id) into v_new
-        from (
-            select queued.id from {{ p }}.guest_link_queue as queued
+        -- 1. the entries seen for the first time: those whose guest is not linkable now go at once (nothing
+        -- to link; a later link of that guest queues its own entry), the others are stamped
+        with seen as (
+            select queued.id,
+                   exists (
+                       select from {{ s }}.event_guests as guest
+                       where guest.id = queued.guest_id and {{ linkage_guest_is_linkable('guest') }}
+                   ) as linkable
+            from {{ p }}.guest_link_queue as queued
             where queued.waiting_for is null
-            for update skip locked
-        ) as seen;
+            for update of queued skip locked
+        ),
+
+        dropped as (
+            delete from {{ p }}.guest_link_queue as queued
+            using seen
+            where queued.id = seen.id and not seen.linkable
+        )
+
+        select pg_catalog.array_agg(seen.id) filter (where seen.linkable) into v_new
+        from seen;
         if v_new is not null then
             select coalesce(pg_catalog.array_agg(distinct held.virtualtransaction), '{}') into v_writers
             from pg_catalog.pg_locks as held
