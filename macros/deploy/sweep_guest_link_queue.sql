@@ -37,6 +37,7 @@
     as $function$
     declare
         v_new bigint[];
+        v_dropped bigint[];
         v_writers text[];
         v_running text[];
         v_ready bigint[];
@@ -55,7 +56,10 @@
 
         -- 1. the entries seen for the first time: those whose guest is not linkable now go at once (nothing
         -- to link; a later link of that guest queues its own entry), the others are stamped
-        with seen as (
+        select pg_catalog.array_agg(seen.id) filter (where seen.linkable),
+               pg_catalog.array_agg(seen.id) filter (where not seen.linkable)
+        into v_new, v_dropped
+        from (
             select queued.id,
                    exists (
                        select from {{ s }}.event_guests as guest
@@ -64,16 +68,10 @@
             from {{ p }}.guest_link_queue as queued
             where queued.waiting_for is null
             for update of queued skip locked
-        ),
-
-        dropped as (
-            delete from {{ p }}.guest_link_queue as queued
-            using seen
-            where queued.id = seen.id and not seen.linkable
-        )
-
-        select pg_catalog.array_agg(seen.id) filter (where seen.linkable) into v_new
-        from seen;
+        ) as seen;
+        if v_dropped is not null then
+            delete from {{ p }}.guest_link_queue as queued where queued.id = any(v_dropped);
+        end if;
         if v_new is not null then
             select coalesce(pg_catalog.array_agg(distinct held.virtualtransaction), '{}') into v_writers
             from pg_catalog.pg_locks as held
@@ -94,36 +92,27 @@
         select coalesce(pg_catalog.array_agg(distinct running.virtualtransaction), '{}') into v_running
         from pg_catalog.pg_locks as running
         where running.pid is distinct from pg_catalog.pg_backend_pid();
-        with ready as (
-            select queued.id, queued.guest_id, queued.reason
+        select pg_catalog.array_agg(ready.id) filter (where ready.linkable),
+               pg_catalog.array_agg(distinct ready.guest_id) filter (where ready.linkable and ready.reason = 'guest_linked'),
+               pg_catalog.array_agg(distinct ready.guest_id) filter (where ready.linkable and ready.reason <> 'guest_linked'),
+               pg_catalog.array_agg(ready.id) filter (where not ready.linkable)
+        into v_ready, v_linked_guests, v_other_guests, v_dropped
+        from (
+            select queued.id, queued.guest_id, queued.reason,
+                   exists (
+                       select from {{ s }}.event_guests as guest
+                       where guest.id = queued.guest_id and {{ linkage_guest_is_linkable('guest') }}
+                   ) as linkable
             from {{ p }}.guest_link_queue as queued
             where queued.waiting_for is not null
               and not (queued.waiting_for && v_running)
             order by queued.id
             limit 10000
-            for update skip locked
-        )
-
-        select pg_catalog.array_agg(ready.id),
-               pg_catalog.array_agg(distinct ready.guest_id) filter (where ready.reason = 'guest_linked'),
-               pg_catalog.array_agg(distinct ready.guest_id) filter (where ready.reason <> 'guest_linked')
-        into v_ready, v_linked_guests, v_other_guests
-        from ready;
-        if v_ready is not null then
-            -- first, with no delivery locked yet: the entries of guests not linkable now have nothing to
-            -- link (a later link of theirs queues its own entry), and go
-            delete from {{ p }}.guest_link_queue as queued
-            where queued.id = any(v_ready)
-              and not exists (
-                  select from {{ s }}.event_guests as guest
-                  where guest.id = queued.guest_id and {{ linkage_guest_is_linkable('guest') }}
-              );
-            select pg_catalog.array_agg(queued.id),
-                   pg_catalog.array_agg(distinct queued.guest_id) filter (where queued.reason = 'guest_linked'),
-                   pg_catalog.array_agg(distinct queued.guest_id) filter (where queued.reason <> 'guest_linked')
-            into v_ready, v_linked_guests, v_other_guests
-            from {{ p }}.guest_link_queue as queued
-            where queued.id = any(v_ready);
+            for update of queued skip locked
+        ) as ready;
+        -- the entries of guests no longer linkable go before anything is locked: nothing to link
+        if v_dropped is not null then
+            delete from {{ p }}.guest_link_queue as queued where queued.id = any(v_dropped);
         end if;
         -- counted before the backfill, so that what follows it, while the deliveries it linked stay
         -- locked, is as short as it can be
