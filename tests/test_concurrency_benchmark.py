@@ -6,6 +6,7 @@ trigger, linkage with its sweeper)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections import Counter
@@ -206,6 +207,45 @@ def run_figures(**overrides) -> dict:
     }
     figures.update(overrides)
     return figures
+
+
+def test_each_lock_wait_is_attributed_to_what_it_waited_behind(app_db, db):
+    """The sampler names the operation a wait was behind (another worker's) or the harness backend (the
+    sweeper), from pg_blocking_pids, on a real server."""
+    from types import SimpleNamespace
+
+    from delivery_linkage.database import connection
+
+    event = w.event(db)
+    delivery = w.deliver(db, w.message(db, event), w.guest(db, event, None, PHONE), PHONE)
+
+    def worker(kind, **kwargs):
+        conn = connection.connect(app_db, **kwargs)
+        return SimpleNamespace(conn=conn, current=SimpleNamespace(kind=kind, isolation="read committed"))
+
+    holder, waiter = worker("status_update"), worker("upsert_again")
+    sweeper = connection.connect(app_db, application_name="concurrency_bench_sweeper")
+    lock = "select 1 from public.message_deliveries where id = %s for update"
+    try:
+        for blocker in (holder.conn, sweeper):
+            blocker.execute("begin")
+            blocker.execute(lock, (delivery,))
+            sampler = runner.LockWaitSampler(app_db, [holder, waiter], interval=0.02)
+            sampler.start()
+            waiting = threading.Thread(target=lambda: waiter.conn.execute(lock, (delivery,)))
+            waiting.start()
+            time.sleep(0.4)
+            blocker.execute("rollback")
+            waiting.join(10)
+            sampler.stop.set()
+            sampler.join(10)
+            (wait,) = sampler.durations()
+            assert (wait.kind, wait.locktype) == ("upsert_again", "transactionid")
+            assert wait.behind == ("status_update" if blocker is holder.conn else "sweeper")
+            assert wait.seconds >= 0.2
+    finally:
+        for conn in (holder.conn, waiter.conn, sweeper):
+            conn.close()
 
 
 def test_targets_are_judged_against_the_minimal_trigger_run():
