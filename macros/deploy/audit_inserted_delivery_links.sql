@@ -69,7 +69,6 @@
                     when inserted.user_id is not null
                         and exists (select from app_linked where app_linked.delivery_id = inserted.id) then null
                     when inserted.guest_id is null or guest.id is null then 'phone_rules'
-                    when inserted.user_id is not null and not flags.fallback then 'guest_record'
                     -- the users fallback on: the guest's record still comes first (rule 2), so only the rows
                     -- of a guest not linkable, or linked to another user than its guest's, are the phone rules'
                     when flags.fallback

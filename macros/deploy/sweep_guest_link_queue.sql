@@ -31,6 +31,12 @@
 {% macro sweep_guest_link_queue(ctx) %}
     {%- set s = ctx.s -%}
     {%- set p = ctx.p -%}
+    {%- set queued_guest_is_linkable -%}
+        exists (
+            select from {{ s }}.event_guests as guest
+            where guest.id = queued.guest_id and {{ linkage_guest_is_linkable('guest') }}
+        )
+    {%- endset -%}
     create or replace function {{ p }}.sweep_guest_link_queue()
     returns integer
     {{ linkage_definer_attributes('plpgsql', 'volatile') }}
@@ -44,7 +50,6 @@
         v_linked_guests uuid[];
         v_other_guests uuid[];
         v_left integer;
-        v_done integer;
         v_linking boolean;
     begin
         if pg_catalog.current_setting('transaction_isolation') <> 'read committed' then
@@ -61,10 +66,7 @@
         into v_new, v_dropped
         from (
             select queued.id,
-                   exists (
-                       select from {{ s }}.event_guests as guest
-                       where guest.id = queued.guest_id and {{ linkage_guest_is_linkable('guest') }}
-                   ) as linkable
+                   {{ queued_guest_is_linkable }} as linkable
             from {{ p }}.guest_link_queue as queued
             where queued.waiting_for is null
             for update of queued skip locked
@@ -99,10 +101,7 @@
         into v_ready, v_linked_guests, v_other_guests, v_dropped
         from (
             select queued.id, queued.guest_id, queued.reason,
-                   exists (
-                       select from {{ s }}.event_guests as guest
-                       where guest.id = queued.guest_id and {{ linkage_guest_is_linkable('guest') }}
-                   ) as linkable
+                   {{ queued_guest_is_linkable }} as linkable
             from {{ p }}.guest_link_queue as queued
             where queued.waiting_for is not null
               and not (queued.waiting_for && v_running)
@@ -114,10 +113,6 @@
         if v_dropped is not null then
             delete from {{ p }}.guest_link_queue as queued where queued.id = any(v_dropped);
         end if;
-        -- counted before the backfill, so that what follows it, while the deliveries it linked stay
-        -- locked, is as short as it can be
-        select pg_catalog.count(*)::integer into v_left from {{ p }}.guest_link_queue;
-
         if v_ready is not null then
             {{ linkage_mark_own_writes(ctx) }}
             -- the runbook's backfill of guests that became linkable (audited skipped while linking is off)
@@ -146,10 +141,9 @@
             end if;
             delete from {{ p }}.guest_link_queue as queued
             where queued.id = any(v_ready) and queued.waiting_for is not null;
-            get diagnostics v_done = row_count;
-            v_left := v_left - v_done;
         end if;
 
+        select pg_catalog.count(*)::integer into v_left from {{ p }}.guest_link_queue;
         return v_left;
     end
     $function$;
