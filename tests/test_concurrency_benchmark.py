@@ -209,28 +209,38 @@ def run_figures(**overrides) -> dict:
     return figures
 
 
-def test_each_lock_wait_is_attributed_to_what_it_waited_behind(app_db, db):
+@pytest.mark.parametrize("through", ["server", "pooler"])
+def test_each_lock_wait_is_attributed_to_what_it_waited_behind(app_db, db, through, request):
     """The sampler names the operation a wait was behind (another worker's) or the harness backend (the
-    sweeper), from pg_blocking_pids, on a real server."""
+    sweeper), from pg_blocking_pids, on a real server, and through a transaction-mode pooler, where a
+    worker's backend is another one at each transaction and `backend_pid` is the pooler's own key."""
     from types import SimpleNamespace
 
     from delivery_linkage.database import connection
 
+    reached = app_db
+    if through == "pooler":
+        bouncer = request.getfixturevalue("pgbouncer")
+        bouncer.fill_pool(app_db.dbname)
+        reached = bouncer.settings(app_db.dbname)
     event = w.event(db)
     delivery = w.deliver(db, w.message(db, event), w.guest(db, event, None, PHONE), PHONE)
 
-    def worker(kind, **kwargs):
-        conn = connection.connect(app_db, **kwargs)
-        return SimpleNamespace(conn=conn, current=SimpleNamespace(kind=kind, isolation="read committed"))
+    def worker(index, kind):
+        name = f"concurrency_bench_{index}"
+        conn = connection.connect(reached, application_name=name)
+        return SimpleNamespace(
+            conn=conn, application_name=name, current=SimpleNamespace(kind=kind, isolation="read committed")
+        )
 
-    holder, waiter = worker("status_update"), worker("upsert_again")
-    sweeper = connection.connect(app_db, application_name="concurrency_bench_sweeper")
+    holder, waiter = worker(0, "status_update"), worker(1, "upsert_again")
+    sweeper = connection.connect(reached, application_name="concurrency_bench_sweeper")
     lock = "select 1 from public.message_deliveries where id = %s for update"
     try:
         for blocker in (holder.conn, sweeper):
             blocker.execute("begin")
             blocker.execute(lock, (delivery,))
-            sampler = runner.LockWaitSampler(app_db, [holder, waiter], interval=0.02)
+            sampler = runner.LockWaitSampler(reached, [holder, waiter], interval=0.02)
             sampler.start()
             waiting = threading.Thread(target=lambda: waiter.conn.execute(lock, (delivery,)))
             waiting.start()

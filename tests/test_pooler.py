@@ -173,6 +173,72 @@ def test_dbt_run_and_test_then_validate_and_report_through_the_pooler(app_db, db
     assert '<body data-health="healthy"' in html and '<section id="integrity">' in html
 
 
+# --- the concurrency harness (make concurrency) -------------------------------------------------------
+
+
+def test_a_concurrency_worker_waits_no_longer_than_the_run_s_lock_timeout_through_the_pooler(db, pooled):
+    """The app sessions' timeouts reach the server through the pooler: set per transaction, since
+    PgBouncer refuses the `options` startup parameter and would hand a session SET to other clients."""
+    import threading
+
+    from delivery_linkage_devtools.concurrency import plan, runner
+
+    event = w.event(db)
+    message, guest = w.message(db, event), w.guest(db, event, None, "+15555550100")
+    delivery = w.deliver(db, message, guest, "+15555550100")
+    worker = runner.Worker(0, pooled, [], runner.RunSettings(lock_timeout="200ms", max_attempts=1), None)
+    worker.conn = worker.connect()
+    holder = connection.connect(pooled)
+    holder.execute("begin")
+    holder.execute("select 1 from public.message_deliveries where id = %s for update", (delivery,))
+    release = threading.Timer(10, holder.execute, ("rollback",))  # without the timeout: a success, not a hang
+    release.start()
+    try:
+        result = worker.perform(plan.Operation("status_update", "read committed", (message, guest, "sent", "SM1")))
+        assert result.error == "55P03", result
+        # and the next transaction on that connection, wherever the pooler runs it, has the server's own
+        assert worker.conn.execute("show lock_timeout").fetchone()[0] != "200ms"
+    finally:
+        release.cancel()
+        if not holder.closed:
+            holder.execute("rollback")
+        holder.close()
+        worker.conn.close()
+
+
+@pytest.mark.dbt
+def test_the_concurrency_harness_runs_its_plan_through_the_pooler(pgbouncer):
+    """`make concurrency` with the libpq variables naming a transaction-mode pooler: the world's template
+    is copied although the pooler keeps a connection to it, the workers start, every operation runs and
+    the invariants hold once the sweeper has drained the queue."""
+    import uuid
+
+    from delivery_linkage_devtools import concurrency
+
+    options = concurrency.ConcurrencyOptions.quick(
+        operations=600,
+        connections=3,
+        seed=17,
+        variants=(concurrency.LINKAGE,),
+        prefix=f"linkage_test_pooled_{uuid.uuid4().hex[:6]}",
+    )
+    result = concurrency.run(options, server=pgbouncer.settings("postgres"))
+    run = result["runs"][concurrency.LINKAGE]
+    assert run["operations"] == 600 and sum(run["operations_by_kind"].values()) == 600
+    assert run["invariants"]["total"] == 0, run["invariants"]
+    assert run["sweeper"]["left_after_drain"] == 0
+
+
+def test_the_interleaving_checker_refuses_a_pooler_and_says_so(app_db, pooled):
+    """Its sessions are backends, as the isolation tester's are: through a transaction-mode pooler each
+    step could run on another one and the session's settings would be lost, so it stops at once."""
+    from delivery_linkage_devtools.interleavings.sessions import Session
+
+    Session("a", app_db.conninfo(), None).close()
+    with pytest.raises(RuntimeError, match="needs direct connections.*point the libpq variables at the server"):
+        Session("a", pooled.conninfo(), None)
+
+
 # --- the code relies on no session state ----------------------------------------------------------------
 
 SOURCES = [

@@ -32,13 +32,25 @@ def drop_database(settings: ConnectionSettings, dbname: str) -> None:
 def create_database(
     settings: ConnectionSettings, dbname: str, template: str | None = None, owner: str | None = None
 ) -> None:
-    """CREATE DATABASE dbname, a copy of `template` if given, owned by `owner` if given."""
+    """CREATE DATABASE dbname, a copy of `template` if given, owned by `owner` if given.
+
+    A template must have no other session. Through a pooler its clients may all be gone while the
+    pooler still keeps a server connection to it, so the caller's own sessions on it are ended first
+    (CREATE DATABASE waits a few seconds for them to exit; it ends autovacuum's itself): a template is
+    always a database the caller built for the purpose."""
     statement = sql.SQL("create database {}").format(sql.Identifier(dbname))
     if template:
         statement += sql.SQL(" template {}").format(sql.Identifier(template))
     if owner:
         statement += sql.SQL(" owner {}").format(sql.Identifier(owner))
     with connect(settings.with_database("postgres")) as conn:
+        if template:
+            conn.execute(
+                "select pg_catalog.pg_terminate_backend(pid) from pg_catalog.pg_stat_activity"
+                " where datname = %s and pid <> pg_catalog.pg_backend_pid()"
+                " and backend_type = 'client backend' and usename = current_user",
+                (template,),
+            )
         conn.execute(statement)
 
 

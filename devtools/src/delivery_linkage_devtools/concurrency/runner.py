@@ -227,11 +227,15 @@ class RunSettings:
     sweep_interval: float = 1.0  # the sweeper's, in the linkage run (`linkage sweep`'s default)
     linkable_interval: float = 0.5  # the linkable-but-NULL sampler's, in every run
 
-    def options(self) -> str:
-        options = f"-c lock_timeout={self.lock_timeout} -c statement_timeout={self.statement_timeout}"
+    def begin(self, isolation: str) -> str:
+        """An app transaction's first round trip: BEGIN and the run's timeouts as `SET LOCAL`. Not the
+        `options` startup parameter, which a transaction-mode pooler refuses (PgBouncer: "unsupported
+        startup parameter"), nor a session `SET`, which it would carry to other clients' transactions."""
+        timeouts = {"lock_timeout": self.lock_timeout, "statement_timeout": self.statement_timeout}
         if self.deadlock_timeout:
-            options += f" -c deadlock_timeout={self.deadlock_timeout}"
-        return options
+            timeouts["deadlock_timeout"] = self.deadlock_timeout
+        settings = "".join(f"; set local {name} = '{value}'" for name, value in timeouts.items())
+        return f"begin isolation level {isolation}{settings}"
 
 
 class Worker(threading.Thread):
@@ -252,13 +256,16 @@ class Worker(threading.Thread):
         self.current: Operation | None = None  # what the connection is doing (read by the lock-wait sampler)
 
     def connect(self) -> psycopg.Connection:
-        conn = connection.connect(
-            self.settings,
-            options=self.run_settings.options(),
-            application_name=f"concurrency_bench_{self.outcome.index}",
-        )
+        conn = connection.connect(self.settings, application_name=self.application_name)
         conn.add_notice_handler(self.notice)
         return conn
+
+    @property
+    def application_name(self) -> str:
+        """How the lock-wait sampler finds this worker's backend: through a transaction-mode pooler the
+        backend changes from one transaction to the next and `backend_pid` is the pooler's own key, but
+        the pooler sets each client's application_name on the backend it lends it."""
+        return f"concurrency_bench_{self.outcome.index}"
 
     def notice(self, diagnostic) -> None:
         if diagnostic.severity_nonlocalized == "WARNING" and "delivery_linkage" in (diagnostic.message_primary or ""):
@@ -294,7 +301,7 @@ class Worker(threading.Thread):
         for attempt in range(self.run_settings.max_attempts):
             try:
                 self.current = operation
-                self.conn.execute(f"begin isolation level {operation.isolation}")
+                self.conn.execute(self.run_settings.begin(operation.isolation))
                 app_links = function(self.conn, *operation.params)
                 if app_links == ROLLBACK:
                     self.conn.execute("rollback")
@@ -337,11 +344,15 @@ def retry_source(kind: str, error: psycopg.Error) -> str:
 # --- lock waits -------------------------------------------------------------------------------------
 
 SAMPLE_LOCK_WAITS = """
-    select l.pid, l.waitstart, l.locktype, coalesce(c.relname::text, ''), l.mode, clock_timestamp(),
-           pg_catalog.pg_blocking_pids(l.pid)
+    select l.pid, a.application_name, l.waitstart, l.locktype, coalesce(c.relname::text, ''), l.mode,
+           clock_timestamp(),
+           array(select coalesce(nullif(b.application_name, ''), 'other')
+                 from pg_catalog.pg_stat_activity as b
+                 where b.pid = any(pg_catalog.pg_blocking_pids(l.pid)))
     from pg_catalog.pg_locks as l
+    join pg_catalog.pg_stat_activity as a on a.pid = l.pid
     left join pg_catalog.pg_class as c on c.oid = l.relation
-    where not l.granted and l.pid = any(%s)
+    where not l.granted and a.application_name = any(%s)
 """
 
 
@@ -349,54 +360,48 @@ class LockWaitSampler(threading.Thread):
     """Samples the workers' ungranted locks; each wait is attributed to the operation (kind, isolation
     level) its worker was running when the wait was first seen, and to what it waited behind then
     (`pg_blocking_pids`): the operation another worker was running, or a backend of the harness by its
-    application_name (the sweeper), or `other`."""
+    application_name (the sweeper), or `other`. Backends are told apart by application_name, not pid,
+    so that the sampler sees through a transaction-mode pooler too (Worker.application_name)."""
 
     def __init__(self, settings: ConnectionSettings, workers: list[Worker], interval: float):
         super().__init__(name="concurrency-lock-sampler", daemon=True)
         self.settings, self.interval = settings, interval
-        self.workers = {w.conn.info.backend_pid: w for w in workers}
-        self.pids = list(self.workers)
+        self.workers = {w.application_name: w for w in workers}
         self.stop = threading.Event()
         # (pid, waitstart) -> [locktype, relation, mode, waitstart, last_seen, kind, isolation, behind]
         self.waits: dict[tuple, list] = {}
-        self.names: dict[int, str] = {}  # application_name of a blocking backend that is no worker
         self.samples = 0
         self.waiting_backend_samples = 0
 
     def run(self) -> None:
         with connection.connect(self.settings, application_name="concurrency_bench_sampler") as conn:
             while not self.stop.wait(self.interval):
-                rows = conn.execute(SAMPLE_LOCK_WAITS, (self.pids,)).fetchall()
+                rows = conn.execute(SAMPLE_LOCK_WAITS, (list(self.workers),)).fetchall()
                 self.samples += 1
                 self.waiting_backend_samples += len({row[0] for row in rows})
-                for pid, waitstart, locktype, relation, mode, now, blockers in rows:
+                for pid, name, waitstart, locktype, relation, mode, now, blockers in rows:
                     if waitstart is None:
                         continue
                     key = (pid, waitstart)
                     wait = self.waits.get(key)
                     if wait is None:
-                        current = self.workers[pid].current
+                        current = self.workers[name].current
                         kind, isolation = (current.kind, current.isolation) if current else ("", "")
-                        behind = self.behind(conn, blockers or [])
+                        behind = self.behind(blockers)
                         self.waits[key] = [locktype, relation, mode, waitstart, now, kind, isolation, behind]
                     else:
                         wait[4] = max(wait[4], now)
 
-    def behind(self, conn, blockers: list[int]) -> str:
-        """What a wait is behind: each blocking backend as the operation its worker runs now, or the
-        harness backend's application_name (concurrency_bench_sweeper), or `other`."""
+    def behind(self, blockers: list[str]) -> str:
+        """What a wait is behind: each blocking backend (by application_name) as the operation its
+        worker runs now, or the harness backend's name (concurrency_bench_sweeper: `sweeper`), or `other`."""
         names = set()
-        for pid in blockers:
-            worker = self.workers.get(pid)
+        for name in blockers:
+            worker = self.workers.get(name)
             if worker is not None:
                 names.add(worker.current.kind if worker.current else "worker between operations")
-                continue
-            if pid not in self.names:
-                row = conn.execute(
-                    "select application_name from pg_catalog.pg_stat_activity where pid = %s", (pid,)
-                ).fetchone()
-                self.names[pid] = (row[0] if row else "") or "other"
-            names.add(self.names[pid].removeprefix("concurrency_bench_"))
+            else:
+                names.add(name.removeprefix("concurrency_bench_"))
         return " + ".join(sorted(names)) or "nothing seen"
 
     def durations(self) -> list[LockWait]:

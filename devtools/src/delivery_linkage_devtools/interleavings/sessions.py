@@ -76,6 +76,7 @@ class Session:
             raise psycopg.OperationalError(self.conn.get_error_message().decode())
         self.conn.notice_handler = lambda result: None
         self.pid = self.conn.backend_pid
+        self.refuse_a_pooler()
         setup = [
             f"set lock_timeout = '{LOCK_TIMEOUT}'",
             f"set statement_timeout = '{STATEMENT_TIMEOUT}'",
@@ -84,6 +85,20 @@ class Session:
         if role:
             setup.append(f"set role {role}")
         self.execute("; ".join(setup))
+
+    def refuse_a_pooler(self) -> None:
+        """A session is one backend from its first step to its last, as in the isolation tester: through a
+        transaction-mode pooler its steps would run on other backends (and its session settings be
+        lost), so the checker refuses one, which it knows by the pid it was given at connection not
+        being its backend's."""
+        result = self.conn.exec_(b"select pg_catalog.pg_backend_pid()")
+        server_pid = int(result.get_value(0, 0).decode())
+        if server_pid != self.pid:
+            self.conn.finish()
+            raise RuntimeError(
+                f"the interleaving checker needs direct connections, and this one goes through a pooler "
+                f"(pid {self.pid} at connection, backend {server_pid}): point the libpq variables at the server"
+            )
 
     def execute(self, sql: str) -> None:
         """Runs sql synchronously; raises on error."""
