@@ -320,3 +320,22 @@ def test_drift_rules_pass_steady_references_and_flag_each_kind_of_drift():
         ("floor_spread", "announcement_sends"),
         ("floor_spread", "status_updates"),
     }
+
+
+@pytest.mark.parametrize(
+    ("flags", "folder"), [(["--quick"], "bench-quick"), (["--workload", "status_updates"], "bench-partial")]
+)
+def test_a_smoke_run_or_a_run_of_some_workloads_never_writes_over_the_published_figures(monkeypatch, flags, folder):
+    """`linkage bench --quick` and `linkage bench --workload …` write to target/, not bench/results/ (a run
+    of one workload once replaced the published figures of all of them)."""
+    from typer.testing import CliRunner
+
+    from delivery_linkage.cli import app
+
+    seen = []
+    monkeypatch.setattr(bench, "run", lambda console, options: seen.append(options))
+    result = CliRunner().invoke(app, ["bench", *flags])
+    assert result.exit_code == 0, result.output
+    (options,) = seen
+    assert options.output_dir == options.flagged_dir == bench.CHECKOUT_DIR / "target" / folder
+    assert options.output_dir.resolve() != bench.doc_blocks.RESULTS_DIR.resolve()

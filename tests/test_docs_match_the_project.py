@@ -364,6 +364,7 @@ def test_only_a_published_run_of_each_command_writes_the_pages(monkeypatch):
     bench.publish_figures(console, bench.BenchOptions(), {"drift": {"flagged": False}})
     bench.publish_figures(console, bench.BenchOptions(), {"drift": {"flagged": True}})
     bench.publish_figures(console, bench.BenchOptions.quick_options(), {"drift": {"flagged": False}})
+    bench.publish_figures(console, bench.BenchOptions(workloads=("guest_name_edits",)), {"drift": {"flagged": False}})
     assert published == ["make bench"]
     concurrency.publish_figures(console, concurrency.ConcurrencyOptions(), {})
     quick = concurrency.ConcurrencyOptions.quick(output_dir=doc_blocks.RESULTS_DIR, output_name="concurrency-quick")

@@ -48,8 +48,10 @@ def register(app: typer.Typer) -> None:
         from delivery_linkage_devtools import bench as bench_module
 
         overrides = {"keep_databases": keep}
-        if quick:  # a smoke run never replaces the published figures in bench/results/
-            overrides["output_dir"] = overrides["flagged_dir"] = bench_module.CHECKOUT_DIR / "target" / "bench-quick"
+        # a smoke run, or a run of some workloads, never replaces the published figures in bench/results/
+        if quick or workload:
+            folder = "bench-quick" if quick else "bench-partial"
+            overrides["output_dir"] = overrides["flagged_dir"] = bench_module.CHECKOUT_DIR / "target" / folder
         if experiment:
             overrides["experiments"] = tuple(experiment)
         if workload:

@@ -808,8 +808,13 @@ def publish_dir(options: BenchOptions, flagged: bool) -> Path:
 
 def publish_figures(console: Console, options: BenchOptions, result: dict) -> None:
     """A full run published in bench/results/ writes its figures into README.md and bench/README.md
-    (doc_blocks); a quick or flagged run does not."""
-    if options.quick or result["drift"]["flagged"] or options.output_dir.resolve() != doc_blocks.RESULTS_DIR.resolve():
+    (doc_blocks); a quick, partial (some workloads) or flagged run does not."""
+    if (
+        options.quick
+        or options.workloads is not None
+        or result["drift"]["flagged"]
+        or options.output_dir.resolve() != doc_blocks.RESULTS_DIR.resolve()
+    ):
         return
     for path in doc_blocks.publish("make bench", result):
         console.print(f"updated {path} (between the make bench markers)")
