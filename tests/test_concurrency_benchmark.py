@@ -258,6 +258,15 @@ def test_each_lock_wait_is_attributed_to_what_it_waited_behind(app_db, db, throu
             conn.close()
 
 
+def test_a_setting_the_app_sessions_cannot_take_stops_the_run_before_it_starts(app_db):
+    """The app sessions' settings are set per transaction (SET LOCAL, so that a pooler can carry them);
+    one a session cannot take (a bad value, or deadlock_timeout for a role that is no superuser) stops
+    the run at the start, with the server's reason, instead of failing every operation."""
+    operations = [plan.Operation("read_messages", "read committed", (uuid.uuid4(),))]
+    with pytest.raises(RuntimeError, match="workers could not start.*lock_timeout"):
+        runner.execute(app_db, [operations], runner.RunSettings(lock_timeout="soon"))
+
+
 def test_targets_are_judged_against_the_minimal_trigger_run():
     minimal = run_figures(invariants={"total": 500, "linkable_null": 300}, sweeper=None)
     control = run_figures(invariants={"total": 900, "linkable_null": 900}, sweeper=None)

@@ -274,6 +274,10 @@ class Worker(threading.Thread):
     def run(self) -> None:
         try:
             self.conn = self.connect()
+            # the run's settings, tried once before the start: a role that may not set one of them
+            # (deadlock_timeout needs a superuser) stops the run here, not every operation
+            self.conn.execute(self.run_settings.begin("read committed"))
+            self.conn.execute("rollback")
         except BaseException as error:  # reported by the orchestrator
             self.failure = error
             self.start_barrier.abort()
