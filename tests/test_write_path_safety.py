@@ -204,6 +204,29 @@ def test_a_send_committing_between_a_guest_links_backfill_and_its_commit_is_link
     assert w.delivery_user(db, delivery) == person
 
 
+def test_a_link_is_audited_after_the_insert_it_links_even_when_the_sweepers_transaction_began_first(app_db, db):
+    """A pass runs at READ COMMITTED: it can link a delivery whose insert committed after the pass's
+    transaction began. The link's audit row is written after the insert's, and in time order it comes
+    last, naming the user the delivery has (its created_at is when it was written, not its
+    transaction's start)."""
+    _, person, guest, message = unlinked_guest_with_message(db)
+    with session(app_db) as sweeper:
+        sweeper.execute("begin")
+        sweeper.execute("select now()")
+        delivery = w.deliver(db, message, guest, PHONE)  # audited no_match: its guest is not linked
+        db.execute("update event_guests set user_id = %s where id = %s", (person, guest))
+        for _ in range(3):
+            sweeper.execute("select delivery_linkage.sweep_guest_link_queue()")
+        sweeper.execute("commit")
+    assert w.delivery_user(db, delivery) == person
+    audit = w.audit_rows(db, record_id=delivery)
+    assert [(row["outcome"], row["reason"]) for row in audit] == [
+        ("no_match", "guest_not_linked"),
+        ("linked", "guest_linked"),
+    ]
+    assert audit[-1]["linked_user_id"] == person
+
+
 # 7 ------------------------------------------------------------------------------------------------
 
 
