@@ -214,8 +214,6 @@ def test_each_lock_wait_is_attributed_to_what_it_waited_behind(app_db, db, throu
     """The sampler names the operation a wait was behind (another worker's) or the harness backend (the
     sweeper), from pg_blocking_pids, on a real server, and through a transaction-mode pooler, where a
     worker's backend is another one at each transaction and `backend_pid` is the pooler's own key."""
-    from types import SimpleNamespace
-
     from delivery_linkage.database import connection
 
     reached = app_db
@@ -227,11 +225,11 @@ def test_each_lock_wait_is_attributed_to_what_it_waited_behind(app_db, db, throu
     delivery = w.deliver(db, w.message(db, event), w.guest(db, event, None, PHONE), PHONE)
 
     def worker(index, kind):
-        name = f"concurrency_bench_{index}"
-        conn = connection.connect(reached, application_name=name)
-        return SimpleNamespace(
-            conn=conn, application_name=name, current=SimpleNamespace(kind=kind, isolation="read committed")
-        )
+        """A worker of the harness, connected as it connects, in the middle of an operation of `kind`."""
+        real = runner.Worker(index, reached, [], runner.RunSettings(), None)
+        real.conn = real.connect()
+        real.current = plan.Operation(kind, "read committed", ())
+        return real
 
     holder, waiter = worker(0, "status_update"), worker(1, "upsert_again")
     sweeper = connection.connect(reached, application_name="concurrency_bench_sweeper")

@@ -7,7 +7,9 @@
     link are the delivery's own (guest_id, phone_number), read through the view. Decisions made by the
     phone rules store their matched guest, phone and candidate count too.
     Arrays are stored out of line without compression (uuids do not compress). Indexed by message (a
-    delivery's attempts: user_link_audit_of) and by time (the runbook's queries; retention).
+    delivery's attempts: user_link_audit_of) and by time (the runbook's queries; retention). created_at
+    is written by linkage_write_attempts (the time of the write); the column's default serves nothing
+    the linkage writes, and is left as earlier versions created it (changing it would lock the table).
 #}
 {% macro link_attempts(ctx) %}
     create table if not exists {{ ctx.p }}.link_attempts (
